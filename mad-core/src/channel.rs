@@ -1,0 +1,79 @@
+//! Channels: where documents go.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::placeholder::Placeholders;
+use crate::recipient::Recipient;
+use crate::render::Document;
+use crate::report::ReportDef;
+
+/// What a channel can carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ChannelCapabilities {
+    /// Delivers documents as attachments (e-mail) or files.
+    pub attachments: bool,
+    /// Can show an HTML document inline, as a message body.
+    pub inline_html: bool,
+    /// The largest delivery it accepts, in bytes.
+    pub max_bytes: Option<u64>,
+    /// Keeps documents for a retention time and purges them after.
+    pub retention: bool,
+}
+
+/// One report's documents for one recipient.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub run_id: String,
+    pub task: String,
+    pub recipient: Arc<Recipient>,
+    pub report: Arc<ReportDef>,
+    /// The report's documents, one per format.
+    pub documents: Vec<Arc<Document>>,
+    /// Values for placeholders in subjects, bodies and paths.
+    pub placeholders: Arc<Placeholders>,
+}
+
+impl Delivery {
+    /// The key under which this delivery is recorded: the same run, recipient, report and
+    /// channel never deliver twice.
+    pub fn idempotency_key(&self, channel: &str) -> String {
+        format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            self.run_id, self.recipient.id, self.report.name, channel
+        )
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.documents.iter().map(|d| d.bytes.len() as u64).sum()
+    }
+}
+
+/// Proof of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub channel: String,
+    /// Where the documents went: paths, a message id, a URL.
+    pub locations: Vec<String>,
+    pub bytes: u64,
+}
+
+/// Delivers documents to recipients.
+///
+/// # Contract
+/// - A delivery either completes (and returns a receipt) or fails; a half-written file or a
+///   partial upload is never reported as delivered, and is cleaned up where the target allows.
+/// - An option the channel cannot honour is an `Unsupported` error naming it.
+/// - Credentials never appear in errors, logs or `Debug` output.
+#[async_trait]
+pub trait Channel: Send + Sync + fmt::Debug {
+    fn name(&self) -> &str;
+
+    fn capabilities(&self) -> ChannelCapabilities;
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<Receipt>;
+}

@@ -1,0 +1,809 @@
+//! The run engine: from a task to delivered documents and a summary.
+//!
+//! 1. Expand the task into units: one per recipient (or per burst value), each with its
+//!    effective filters (task ∩ recipient ∩ burst value).
+//! 2. Group units by what they need fetched (effective filters ∩ report filters, the report's
+//!    query, the identity) and fetch once per group.
+//! 3. Render once per distinct content (report, format, and the placeholder values the
+//!    report's content uses) on a bounded CPU pool.
+//! 4. Deliver each recipient's documents to every channel, with a concurrency limit.
+//!
+//! One recipient's failure is recorded and the run goes on.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use futures::future::join_all;
+use tokio::sync::Semaphore;
+
+use crate::channel::{Channel, Delivery, Receipt};
+use crate::error::{Error, ErrorKind, Result};
+use crate::filter::{FieldFilter, Filter, FilterSet};
+use crate::format::{Locale, display, serial_to_parts};
+use crate::placeholder::Placeholders;
+use crate::recipient::Recipient;
+use crate::render::{Document, RenderJob, Renderer};
+use crate::report::{OutputFormat, ReportDef};
+use crate::source::{DataSource, FetchRequest, Query};
+use crate::summary::{Counts, Durations, Failure, RecipientOutcome, RunSummary, Status, millis};
+use crate::table::Table;
+
+/// What to do when a recipient's filters select no rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnEmpty {
+    /// Skip the recipient and record why.
+    #[default]
+    Skip,
+    /// Render and deliver a report that says there is no data.
+    Render,
+}
+
+/// A channel of a task, optionally limited to some formats.
+#[derive(Debug, Clone)]
+pub struct TaskChannel {
+    pub channel: Arc<dyn Channel>,
+    /// The formats this channel receives; all of the report's formats when absent.
+    pub formats: Option<Vec<OutputFormat>>,
+}
+
+impl TaskChannel {
+    pub fn new(channel: Arc<dyn Channel>) -> Self {
+        TaskChannel {
+            channel,
+            formats: None,
+        }
+    }
+
+    pub fn with_formats(mut self, formats: Vec<OutputFormat>) -> Self {
+        self.formats = Some(formats);
+        self
+    }
+
+    fn accepts(&self, format: OutputFormat) -> bool {
+        self.formats.as_ref().is_none_or(|f| f.contains(&format))
+    }
+}
+
+/// A task ready to run: resolved sources, reports, recipients, channels and renderers.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub name: String,
+    pub source: Arc<dyn DataSource>,
+    pub reports: Vec<Arc<ReportDef>>,
+    pub recipients: Vec<Arc<Recipient>>,
+    /// Produce one report per value of this field (per recipient, when recipients are given).
+    pub burst: Option<String>,
+    /// Filters that apply to every recipient.
+    pub filters: FilterSet,
+    pub channels: Vec<TaskChannel>,
+    pub renderers: BTreeMap<OutputFormat, Arc<dyn Renderer>>,
+    pub on_empty: OnEmpty,
+}
+
+/// Limits and switches for runs.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Documents rendered at once (CPU-bound work).
+    pub render_threads: usize,
+    /// Filter sets fetched and processed at once.
+    pub fetch_concurrency: usize,
+    /// Deliveries in flight at once.
+    pub delivery_concurrency: usize,
+    /// Fixed timestamps and ids in outputs, for comparing files.
+    pub deterministic: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        EngineOptions {
+            render_threads: cores,
+            fetch_concurrency: cores * 2,
+            delivery_concurrency: 16,
+            deterministic: false,
+        }
+    }
+}
+
+/// Identifies a run and its time, for placeholders and idempotency keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub id: String,
+    /// UTC, `YYYY-MM-DD`.
+    pub date: String,
+    /// UTC, `hh:mm:ss`.
+    pub time: String,
+}
+
+impl RunInfo {
+    /// A run starting now, with a fresh id.
+    pub fn now() -> Self {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        let id = format!("{}-{}", since.as_millis(), std::process::id());
+        RunInfo::at(id, since.as_secs_f64())
+    }
+
+    /// A run with a given id at a given time (seconds since 1970), for resumed runs and tests.
+    pub fn at(id: impl Into<String>, unix_seconds: f64) -> Self {
+        let p = serial_to_parts(unix_seconds / 86_400.0 + 25_569.0);
+        RunInfo {
+            id: id.into(),
+            date: format!("{:04}-{:02}-{:02}", p.year, p.month, p.day),
+            time: format!("{:02}:{:02}:{:02}", p.hour, p.minute, p.second),
+        }
+    }
+}
+
+/// Runs tasks.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    options: EngineOptions,
+    render_slots: Arc<Semaphore>,
+    delivery_slots: Arc<Semaphore>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new(EngineOptions::default())
+    }
+}
+
+/// One recipient (or burst value) with its effective filters.
+struct Unit {
+    slot: usize,
+    recipient: Arc<Recipient>,
+    filters: FilterSet,
+    burst: Option<String>,
+}
+
+/// Units sharing one fetch.
+struct Group {
+    filters: FilterSet,
+    query: Query,
+    identity: Option<String>,
+    members: Vec<(usize, usize)>, // (unit, report)
+}
+
+/// What happened to one (unit, report) pair.
+enum MemberOutcome {
+    Skipped(String),
+    Failed(Failure),
+    Done {
+        rows: usize,
+        receipts: Vec<Receipt>,
+        failures: Vec<Failure>,
+    },
+}
+
+#[derive(Default)]
+struct GroupResult {
+    outcomes: Vec<(usize, MemberOutcome)>, // (unit, outcome)
+    fetched: bool,
+    documents: usize,
+    fetch: Duration,
+    render: Duration,
+    deliver: Duration,
+}
+
+impl Engine {
+    pub fn new(options: EngineOptions) -> Self {
+        Engine {
+            render_slots: Arc::new(Semaphore::new(options.render_threads.max(1))),
+            delivery_slots: Arc::new(Semaphore::new(options.delivery_concurrency.max(1))),
+            options,
+        }
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// Runs a task as a new run.
+    pub async fn run(&self, task: &Task) -> Result<RunSummary> {
+        self.run_as(task, RunInfo::now()).await
+    }
+
+    /// Runs a task under a given run identity.
+    ///
+    /// Returns an error only when the task as a whole cannot run (an inconsistent definition,
+    /// or burst values that cannot be read); each recipient's failure is in the summary.
+    pub async fn run_as(&self, task: &Task, run: RunInfo) -> Result<RunSummary> {
+        let started = Instant::now();
+        let started_at = format!("{}T{}Z", run.date, run.time);
+        validate(task)?;
+        tracing::debug!(task = %task.name, run = %run.id, "run starting");
+
+        let (slots, units) = self.expand(task).await?;
+        let mut trackers: Vec<Tracker> =
+            slots.iter().map(|r| Tracker::new(&r.id, &r.name)).collect();
+        let groups = group_units(task, &units, &mut trackers);
+
+        let run = Arc::new(run);
+        let units = Arc::new(units);
+        let mut counts = Counts::default();
+        let mut durations = Durations::default();
+        let mut results = futures::stream::iter(groups)
+            .map(|group| self.process_group(task, run.clone(), units.clone(), group))
+            .buffer_unordered(self.options.fetch_concurrency.max(1));
+        while let Some(result) = results.next().await {
+            counts.fetches += usize::from(result.fetched);
+            counts.documents += result.documents;
+            durations.fetch_ms += millis(result.fetch);
+            durations.render_ms += millis(result.render);
+            durations.deliver_ms += millis(result.deliver);
+            for (unit, outcome) in result.outcomes {
+                trackers[units[unit].slot].record(outcome);
+            }
+        }
+        drop(results);
+
+        let recipients: Vec<RecipientOutcome> = trackers.into_iter().map(Tracker::finish).collect();
+        counts.recipients = recipients.len();
+        for r in &recipients {
+            match r.status {
+                Status::Delivered => counts.delivered += 1,
+                Status::Skipped => counts.skipped += 1,
+                Status::Failed => counts.failed += 1,
+            }
+            counts.deliveries += r.receipts.len();
+            counts.bytes += r.bytes;
+        }
+        durations.total_ms = millis(started.elapsed());
+        let summary = RunSummary {
+            run_id: run.id.clone(),
+            task: task.name.clone(),
+            started_at,
+            counts,
+            durations,
+            recipients,
+        };
+        tracing::info!(
+            task = %summary.task,
+            run = %summary.run_id,
+            delivered = summary.counts.delivered,
+            skipped = summary.counts.skipped,
+            failed = summary.counts.failed,
+            ms = summary.durations.total_ms,
+            "run finished"
+        );
+        Ok(summary)
+    }
+
+    /// The recipients of the summary (one per recipient, or per burst value without
+    /// recipients) and the units to serve.
+    async fn expand(&self, task: &Task) -> Result<(Vec<Arc<Recipient>>, Vec<Unit>)> {
+        let Some(field) = &task.burst else {
+            let units = task
+                .recipients
+                .iter()
+                .enumerate()
+                .map(|(slot, r)| Unit {
+                    slot,
+                    recipient: r.clone(),
+                    filters: task.filters.intersect(&r.filters),
+                    burst: None,
+                })
+                .collect();
+            return Ok((task.recipients.clone(), units));
+        };
+
+        if task.recipients.is_empty() {
+            let values = burst_values(task, field, &task.filters, None).await?;
+            let slots: Vec<Arc<Recipient>> = values
+                .iter()
+                .map(|v| Arc::new(Recipient::new(v.clone(), v.clone())))
+                .collect();
+            let units = values
+                .into_iter()
+                .enumerate()
+                .map(|(slot, v)| Unit {
+                    slot,
+                    recipient: slots[slot].clone(),
+                    filters: task.filters.clone().and(Filter::new(field, [v.clone()])),
+                    burst: Some(v),
+                })
+                .collect();
+            return Ok((slots, units));
+        }
+
+        let mut units = Vec::new();
+        for (slot, r) in task.recipients.iter().enumerate() {
+            let filters = task.filters.intersect(&r.filters);
+            // A recipient whose values cannot be listed gets one unit that fails or skips
+            // with the reason when its group is fetched.
+            let values = match burst_values(task, field, &filters, r.identity.as_deref()).await {
+                Ok(values) if !values.is_empty() => values,
+                _ => {
+                    units.push(Unit {
+                        slot,
+                        recipient: r.clone(),
+                        filters,
+                        burst: None,
+                    });
+                    continue;
+                }
+            };
+            for v in values {
+                units.push(Unit {
+                    slot,
+                    recipient: r.clone(),
+                    filters: filters.clone().and(Filter::new(field, [v.clone()])),
+                    burst: Some(v),
+                });
+            }
+        }
+        Ok((task.recipients.clone(), units))
+    }
+
+    async fn process_group(
+        &self,
+        task: &Task,
+        run: Arc<RunInfo>,
+        units: Arc<Vec<Unit>>,
+        group: Group,
+    ) -> GroupResult {
+        let mut result = GroupResult::default();
+        let fetch_started = Instant::now();
+        let mut request = FetchRequest::new(&group.query, &group.filters);
+        if let Some(identity) = &group.identity {
+            request = request.with_identity(identity);
+        }
+        let fetched = task.source.fetch(request).await;
+        result.fetch = fetch_started.elapsed();
+        result.fetched = true;
+
+        let table = match fetched {
+            Ok(table) => table,
+            Err(err) => {
+                let report_of = |r: usize| task.reports[r].name.as_str();
+                for &(unit, report) in &group.members {
+                    let outcome = if err.kind() == ErrorKind::EmptyFilter {
+                        MemberOutcome::Skipped(format!("{} ({})", err, group.filters))
+                    } else {
+                        MemberOutcome::Failed(Failure::from_error(
+                            &err,
+                            Some(report_of(report)),
+                            None,
+                        ))
+                    };
+                    result.outcomes.push((unit, outcome));
+                }
+                return result;
+            }
+        };
+        if table.is_empty() && task.on_empty == OnEmpty::Skip {
+            for &(unit, _) in &group.members {
+                let reason = format!("no rows match the filters ({})", group.filters);
+                result.outcomes.push((unit, MemberOutcome::Skipped(reason)));
+            }
+            return result;
+        }
+
+        // Placeholders per member, then one render per distinct content.
+        let table = Arc::new(table);
+        let mut members = Vec::with_capacity(group.members.len());
+        let mut renders: HashMap<RenderKey, Vec<usize>> = HashMap::new();
+        for (i, &(unit, report)) in group.members.iter().enumerate() {
+            let u = &units[unit];
+            let r = &task.reports[report];
+            let placeholders = placeholders_for(task, &run, u, r, &table);
+            let locale = u.recipient.locale();
+            let content = r
+                .content_placeholders()
+                .unwrap_or_default()
+                .iter()
+                .map(|n| placeholders.get(n).unwrap_or_default().to_string())
+                .collect();
+            let key = RenderKey {
+                report,
+                locale: locale.tag.clone(),
+                content,
+            };
+            renders.entry(key.clone()).or_default().push(i);
+            members.push((unit, report, Arc::new(placeholders), locale, key));
+        }
+
+        let render_started = Instant::now();
+        let jobs = renders.keys().map(|key| {
+            let (_, report, placeholders, locale, _) = &members[renders[key][0]];
+            let filters = units[members[renders[key][0]].0].filters.clone();
+            self.render_all(
+                task,
+                task.reports[*report].clone(),
+                table.clone(),
+                placeholders.clone(),
+                locale.clone(),
+                filters,
+            )
+        });
+        let rendered: Vec<Result<Vec<(OutputFormat, bytes::Bytes)>>> = join_all(jobs).await;
+        result.render = render_started.elapsed();
+        let rendered: HashMap<RenderKey, Result<Vec<(OutputFormat, bytes::Bytes)>>> =
+            renders.keys().cloned().zip(rendered).collect();
+        result.documents = rendered
+            .values()
+            .filter_map(|r| r.as_ref().ok())
+            .map(Vec::len)
+            .sum();
+
+        let deliver_started = Instant::now();
+        let deliveries = members
+            .into_iter()
+            .map(|(unit, report, placeholders, _, key)| {
+                let docs = rendered[&key].as_ref().map_err(clone_error).cloned();
+                let u = &units[unit];
+                let r = task.reports[report].clone();
+                let rows = table.len();
+                let run = run.clone();
+                async move {
+                    let outcome = match docs {
+                        Err(err) => {
+                            MemberOutcome::Failed(Failure::from_error(&err, Some(&r.name), None))
+                        }
+                        Ok(docs) => {
+                            self.deliver(task, &run, u, r, placeholders, docs, rows)
+                                .await
+                        }
+                    };
+                    (unit, outcome)
+                }
+            });
+        result.outcomes.extend(join_all(deliveries).await);
+        result.deliver = deliver_started.elapsed();
+        result
+    }
+
+    async fn render_all(
+        &self,
+        task: &Task,
+        report: Arc<ReportDef>,
+        table: Arc<Table>,
+        placeholders: Arc<Placeholders>,
+        locale: Locale,
+        filters: FilterSet,
+    ) -> Result<Vec<(OutputFormat, bytes::Bytes)>> {
+        let mut out = Vec::with_capacity(report.formats.len());
+        let renders = report.formats.iter().map(|format| {
+            let renderer = task.renderers[format].clone();
+            let (report, table, placeholders, locale, filters) = (
+                report.clone(),
+                table.clone(),
+                placeholders.clone(),
+                locale.clone(),
+                filters.clone(),
+            );
+            let deterministic = self.options.deterministic;
+            let slots = self.render_slots.clone();
+            async move {
+                let _slot = slots.acquire_owned().await.map_err(|_| cancelled())?;
+                tokio::task::spawn_blocking(move || {
+                    let job = RenderJob {
+                        report: &report,
+                        table: &table,
+                        placeholders: &placeholders,
+                        locale: &locale,
+                        filters: &filters,
+                        deterministic,
+                    };
+                    renderer.render(&job).map_err(|e| {
+                        e.context(format!(
+                            "rendering {} of report '{}'",
+                            renderer.format(),
+                            report.name
+                        ))
+                    })
+                })
+                .await
+                .map_err(|e| Error::internal(format!("a renderer panicked: {e}")))?
+            }
+        });
+        for (format, bytes) in report.formats.iter().zip(join_all(renders).await) {
+            out.push((*format, bytes::Bytes::from(bytes?)));
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn deliver(
+        &self,
+        task: &Task,
+        run: &RunInfo,
+        unit: &Unit,
+        report: Arc<ReportDef>,
+        placeholders: Arc<Placeholders>,
+        docs: Vec<(OutputFormat, bytes::Bytes)>,
+        rows: usize,
+    ) -> MemberOutcome {
+        let base = match placeholders.render(&report.file_name) {
+            Ok(name) => name,
+            Err(err) => {
+                return MemberOutcome::Failed(Failure::from_error(&err, Some(&report.name), None));
+            }
+        };
+        let documents: Vec<Arc<Document>> = docs
+            .into_iter()
+            .map(|(format, bytes)| {
+                Arc::new(Document {
+                    format,
+                    file_name: format!("{base}.{}", format.extension()),
+                    bytes,
+                })
+            })
+            .collect();
+        let sends = task.channels.iter().filter_map(|tc| {
+            let chosen: Vec<Arc<Document>> = documents
+                .iter()
+                .filter(|d| tc.accepts(d.format))
+                .cloned()
+                .collect();
+            if chosen.is_empty() {
+                return None;
+            }
+            let delivery = Delivery {
+                run_id: run.id.clone(),
+                task: task.name.clone(),
+                recipient: unit.recipient.clone(),
+                report: report.clone(),
+                documents: chosen,
+                placeholders: placeholders.clone(),
+            };
+            let slots = self.delivery_slots.clone();
+            Some(async move {
+                let _slot = slots.acquire_owned().await.map_err(|_| cancelled());
+                let name = tc.channel.name().to_string();
+                let outcome = tc.channel.deliver(&delivery).await;
+                (name, outcome)
+            })
+        });
+        let mut receipts = Vec::new();
+        let mut failures = Vec::new();
+        for (channel, outcome) in join_all(sends).await {
+            match outcome {
+                Ok(receipt) => receipts.push(receipt),
+                Err(err) => {
+                    tracing::debug!(recipient = %unit.recipient.id, channel = %channel, kind = %err.kind(), "delivery failed");
+                    failures.push(Failure::from_error(
+                        &err,
+                        Some(&report.name),
+                        Some(&channel),
+                    ));
+                }
+            }
+        }
+        MemberOutcome::Done {
+            rows,
+            receipts,
+            failures,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct RenderKey {
+    report: usize,
+    locale: String,
+    content: Vec<String>,
+}
+
+fn cancelled() -> Error {
+    Error::new(ErrorKind::Cancelled, "the engine is shutting down")
+}
+
+fn clone_error(err: &Error) -> Error {
+    Error::new(err.kind(), err.message().to_string())
+        .with_backend(err.backend().unwrap_or("render").to_string())
+}
+
+fn validate(task: &Task) -> Result<()> {
+    if task.reports.is_empty() {
+        return Err(Error::invalid_config(format!(
+            "task '{}' has no reports",
+            task.name
+        )));
+    }
+    if task.channels.is_empty() {
+        return Err(Error::invalid_config(format!(
+            "task '{}' has no channels, so nothing would be delivered",
+            task.name
+        )));
+    }
+    if task.recipients.is_empty() && task.burst.is_none() {
+        return Err(Error::invalid_config(format!(
+            "task '{}' has no recipients and no burst field",
+            task.name
+        )));
+    }
+    for report in &task.reports {
+        report.validate()?;
+        if let Some(format) = report
+            .formats
+            .iter()
+            .find(|f| !task.renderers.contains_key(f))
+        {
+            return Err(Error::invalid_config(format!(
+                "report '{}' asks for {format}, but no {format} renderer is registered",
+                report.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The distinct values of the burst field within `filters`, as text.
+async fn burst_values(
+    task: &Task,
+    field: &str,
+    filters: &FilterSet,
+    identity: Option<&str>,
+) -> Result<Vec<String>> {
+    let query = Query::fields([field]);
+    let mut request = FetchRequest::new(&query, filters);
+    if let Some(identity) = identity {
+        request = request.with_identity(identity);
+    }
+    let table = task
+        .source
+        .fetch(request)
+        .await
+        .map_err(|e| e.context(format!("listing the values of the burst field '{field}'")))?;
+    let col = table.require_column(field)?;
+    let format = table.fields()[col].format.clone();
+    let locale = Locale::default();
+    Ok(table
+        .distinct(col)
+        .iter()
+        .filter(|v| !v.is_null())
+        .map(|v| display(v, format.as_ref(), &locale))
+        .collect())
+}
+
+/// Groups (unit, report) pairs by what they need fetched; pairs whose filters cannot
+/// select anything are recorded as skipped right away.
+fn group_units(task: &Task, units: &[Unit], trackers: &mut [Tracker]) -> Vec<Group> {
+    let mut index: HashMap<(FilterSet, Query, Option<String>), usize> = HashMap::new();
+    let mut groups: Vec<Group> = Vec::new();
+    for (u, unit) in units.iter().enumerate() {
+        for (r, report) in task.reports.iter().enumerate() {
+            let filters = unit.filters.intersect(&report.filters);
+            if let Some(field) = filters.empty_field() {
+                let reason = format!(
+                    "the filters on '{field}' have no value in common (task, recipient and report filters: {})",
+                    describe_sources(task, unit, report, field)
+                );
+                trackers[unit.slot].record(MemberOutcome::Skipped(reason));
+                continue;
+            }
+            let key = (filters, report.query(), unit.recipient.identity.clone());
+            let next = groups.len();
+            let g = *index.entry(key.clone()).or_insert(next);
+            if g == next {
+                groups.push(Group {
+                    filters: key.0,
+                    query: key.1,
+                    identity: key.2,
+                    members: Vec::new(),
+                });
+            }
+            groups[g].members.push((u, r));
+        }
+    }
+    groups
+}
+
+fn describe_sources(task: &Task, unit: &Unit, report: &ReportDef, field: &str) -> String {
+    let show = |set: &FilterSet| match set.get(field).map(|r| &r.filter) {
+        Some(FieldFilter::Only(v)) => v.iter().cloned().collect::<Vec<_>>().join(", "),
+        Some(FieldFilter::Except(v)) => {
+            format!("not {}", v.iter().cloned().collect::<Vec<_>>().join(", "))
+        }
+        None => "any".to_string(),
+    };
+    format!(
+        "task: {}; recipient: {}; report: {}",
+        show(&task.filters),
+        show(&unit.recipient.filters),
+        show(&report.filters)
+    )
+}
+
+fn placeholders_for(
+    task: &Task,
+    run: &RunInfo,
+    unit: &Unit,
+    report: &ReportDef,
+    table: &Table,
+) -> Placeholders {
+    let r = &unit.recipient;
+    let mut p = Placeholders::new();
+    p.set("recipient.id", &r.id)
+        .set("recipient.name", &r.name)
+        .set("recipient.email", r.email.clone().unwrap_or_default())
+        .set("run.id", &run.id)
+        .set("run.date", &run.date)
+        .set("run.time", &run.time)
+        .set("task.name", &task.name)
+        .set("report.name", &report.name)
+        .set("rows", table.len().to_string())
+        .set(
+            "filters",
+            unit.filters.intersect(&report.filters).to_string(),
+        );
+    if let Some(b) = &unit.burst {
+        p.set("burst", b);
+    }
+    for (field, rule) in unit.filters.intersect(&report.filters).rules() {
+        if let FieldFilter::Only(values) = &rule.filter {
+            p.set(field, values.iter().cloned().collect::<Vec<_>>().join(", "));
+        }
+    }
+    p
+}
+
+/// Collects one recipient's outcomes.
+struct Tracker {
+    id: String,
+    name: String,
+    skipped: Vec<String>,
+    errors: Vec<Failure>,
+    receipts: Vec<Receipt>,
+    rows: usize,
+}
+
+impl Tracker {
+    fn new(id: &str, name: &str) -> Self {
+        Tracker {
+            id: id.to_string(),
+            name: name.to_string(),
+            skipped: Vec::new(),
+            errors: Vec::new(),
+            receipts: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    fn record(&mut self, outcome: MemberOutcome) {
+        match outcome {
+            MemberOutcome::Skipped(reason) => {
+                if !self.skipped.contains(&reason) {
+                    self.skipped.push(reason);
+                }
+            }
+            MemberOutcome::Failed(f) => self.errors.push(f),
+            MemberOutcome::Done {
+                rows,
+                receipts,
+                failures,
+            } => {
+                self.rows += rows;
+                self.receipts.extend(receipts);
+                self.errors.extend(failures);
+            }
+        }
+    }
+
+    fn finish(self) -> RecipientOutcome {
+        let status = if !self.errors.is_empty() {
+            Status::Failed
+        } else if !self.receipts.is_empty() {
+            Status::Delivered
+        } else {
+            Status::Skipped
+        };
+        let reason = (!self.skipped.is_empty()).then(|| self.skipped.join("; "));
+        RecipientOutcome {
+            bytes: self.receipts.iter().map(|r| r.bytes).sum(),
+            id: self.id,
+            name: self.name,
+            status,
+            reason,
+            errors: self.errors,
+            receipts: self.receipts,
+            rows: self.rows,
+        }
+    }
+}

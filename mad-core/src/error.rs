@@ -1,0 +1,242 @@
+//! The one error type of the project and its stable kinds.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// A specialised `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, as a stable code.
+///
+/// The numeric values are frozen: the Python, Node and C# bindings expose the same codes, so a
+/// value is never reused or renumbered. New kinds are only appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(i32)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A file, object, field value, app or definition does not exist.
+    NotFound = 1,
+    /// The caller is known but not allowed to do this.
+    PermissionDenied = 2,
+    /// Credentials are missing or wrong.
+    Unauthenticated = 3,
+    /// The input data is malformed (a damaged file, a ragged CSV row, a bad value).
+    InvalidInput = 4,
+    /// A definition is inconsistent (a filter on a missing field, an unknown placeholder).
+    InvalidConfig = 5,
+    /// The backend cannot honour an option it was given.
+    Unsupported = 6,
+    /// A filter set selects no rows, so the recipient is skipped.
+    EmptyFilter = 7,
+    /// A data source failed for a reason not covered by a more precise kind.
+    DataSource = 8,
+    /// A renderer failed.
+    Render = 9,
+    /// A channel failed permanently.
+    Delivery = 10,
+    /// An operation took longer than allowed.
+    Timeout = 11,
+    /// A server asked us to slow down.
+    RateLimited = 12,
+    /// A failure that may pass if the operation is tried again.
+    Transient = 13,
+    /// The run or operation was cancelled.
+    Cancelled = 14,
+    /// A bug: something the code did not expect.
+    Internal = 15,
+    /// The target already exists and the definition says not to overwrite it.
+    AlreadyExists = 16,
+}
+
+impl ErrorKind {
+    /// The frozen numeric code shared with the bindings.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+
+    /// The kind's name as the bindings spell it (`snake_case`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::InvalidConfig => "invalid_config",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::EmptyFilter => "empty_filter",
+            ErrorKind::DataSource => "data_source",
+            ErrorKind::Render => "render",
+            ErrorKind::Delivery => "delivery",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Transient => "transient",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Internal => "internal",
+            ErrorKind::AlreadyExists => "already_exists",
+        }
+    }
+
+    /// Whether trying the same operation again may succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Timeout | ErrorKind::RateLimited | ErrorKind::Transient
+        )
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of every fallible operation in the project.
+///
+/// It carries a stable [`ErrorKind`], the backend that raised it (`csv`, `qvd`, `smtp`, ...),
+/// a message that says what to do next, and the underlying cause.
+pub struct Error {
+    kind: ErrorKind,
+    backend: Option<Cow<'static, str>>,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// A new error of `kind` with a message for the user.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            backend: None,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Names the backend that raised the error.
+    pub fn with_backend(mut self, backend: impl Into<Cow<'static, str>>) -> Self {
+        self.backend = Some(backend.into());
+        self
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// Puts more context in front of the message, keeping kind, backend and source.
+    pub fn context(mut self, context: impl fmt::Display) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn backend(&self) -> Option<&str> {
+        self.backend.as_deref()
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Shorthand for an [`ErrorKind::InvalidInput`] error.
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::InvalidInput, message)
+    }
+
+    /// Shorthand for an [`ErrorKind::InvalidConfig`] error.
+    pub fn invalid_config(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::InvalidConfig, message)
+    }
+
+    /// Shorthand for an [`ErrorKind::Unsupported`] error naming the option and the backend.
+    pub fn unsupported(backend: &'static str, option: impl fmt::Display) -> Self {
+        Error::new(
+            ErrorKind::Unsupported,
+            format!("{backend} does not support {option}"),
+        )
+        .with_backend(backend)
+    }
+
+    /// Shorthand for an [`ErrorKind::Internal`] error.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Internal, message)
+    }
+
+    /// Turns an I/O error into the matching kind, naming what was being done.
+    pub fn io(what: impl fmt::Display, err: std::io::Error) -> Self {
+        use std::io::ErrorKind as Io;
+        let kind = match err.kind() {
+            Io::NotFound => ErrorKind::NotFound,
+            Io::PermissionDenied | Io::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
+            Io::AlreadyExists => ErrorKind::AlreadyExists,
+            Io::TimedOut => ErrorKind::Timeout,
+            Io::InvalidData | Io::UnexpectedEof => ErrorKind::InvalidInput,
+            Io::ConnectionRefused
+            | Io::ConnectionReset
+            | Io::ConnectionAborted
+            | Io::BrokenPipe
+            | Io::Interrupted => ErrorKind::Transient,
+            _ => ErrorKind::Internal,
+        };
+        Error::new(kind, format!("{what}: {err}")).with_source(err)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(backend) = &self.backend {
+            write!(f, "{backend}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind);
+        if let Some(backend) = &self.backend {
+            d.field("backend", backend);
+        }
+        d.field("message", &self.message);
+        if let Some(source) = &self.source {
+            d.field("source", &source.to_string());
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_frozen() {
+        assert_eq!(ErrorKind::NotFound.code(), 1);
+        assert_eq!(ErrorKind::Unauthenticated.code(), 3);
+        assert_eq!(ErrorKind::EmptyFilter.code(), 7);
+        assert_eq!(ErrorKind::Internal.code(), 15);
+        assert_eq!(ErrorKind::AlreadyExists.code(), 16);
+    }
+
+    #[test]
+    fn display_names_backend() {
+        let err = Error::new(ErrorKind::NotFound, "no such file").with_backend("csv");
+        assert_eq!(err.to_string(), "csv: no such file");
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+    }
+}

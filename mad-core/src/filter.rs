@@ -1,0 +1,381 @@
+//! Filters: which values of which fields a recipient may see.
+//!
+//! A [`FilterSet`] maps each field to the values it allows (or, inverted, the values it
+//! excludes). Sets combine only by intersection, so combining the task's, the recipient's and
+//! the report's filters can narrow what a recipient sees but never widen it. A set whose
+//! intersection is empty selects nothing, and the recipient is skipped rather than served
+//! unfiltered data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::table::Table;
+
+/// One filter as written in a definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filter {
+    pub field: String,
+    pub values: Vec<String>,
+    /// Select every value except these.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exclude: bool,
+    /// Ignore this filter when the data has no such field.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
+}
+
+impl Filter {
+    pub fn new<I, S>(field: impl Into<String>, values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Filter {
+            field: field.into(),
+            values: values.into_iter().map(Into::into).collect(),
+            exclude: false,
+            optional: false,
+        }
+    }
+
+    pub fn excluding(mut self) -> Self {
+        self.exclude = true;
+        self
+    }
+
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+}
+
+/// The values a filter set allows for one field.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FieldFilter {
+    /// Only these values.
+    Only(BTreeSet<String>),
+    /// Every value but these.
+    Except(BTreeSet<String>),
+}
+
+impl FieldFilter {
+    fn intersect(&self, other: &FieldFilter) -> FieldFilter {
+        use FieldFilter::*;
+        match (self, other) {
+            (Only(a), Only(b)) => Only(a.intersection(b).cloned().collect()),
+            (Only(a), Except(b)) | (Except(b), Only(a)) => Only(a.difference(b).cloned().collect()),
+            (Except(a), Except(b)) => Except(a.union(b).cloned().collect()),
+        }
+    }
+
+    /// Whether this filter can select nothing at all.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, FieldFilter::Only(v) if v.is_empty())
+    }
+
+    fn allows(&self, value: &crate::value::Value) -> bool {
+        match self {
+            FieldFilter::Only(v) => v.iter().any(|w| value.matches(w)),
+            FieldFilter::Except(v) => !value.is_null() && !v.iter().any(|w| value.matches(w)),
+        }
+    }
+}
+
+/// A field's filter and whether it may be ignored when the data lacks the field.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FieldRule {
+    pub filter: FieldFilter,
+    pub optional: bool,
+}
+
+/// Filters on several fields, all of which must hold.
+///
+/// The canonical form (sorted fields, sorted values) makes equal sets compare and hash equal,
+/// so recipients with the same effective filters share one fetch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FilterSet {
+    rules: BTreeMap<String, FieldRule>,
+}
+
+impl FilterSet {
+    /// The set that filters nothing.
+    pub fn all() -> Self {
+        FilterSet::default()
+    }
+
+    pub fn from_filters(filters: impl IntoIterator<Item = Filter>) -> Self {
+        filters
+            .into_iter()
+            .fold(FilterSet::all(), |set, f| set.and(f))
+    }
+
+    /// This set narrowed by one more filter.
+    pub fn and(self, filter: Filter) -> Self {
+        let values: BTreeSet<String> = filter.values.into_iter().collect();
+        let rule = FieldRule {
+            filter: if filter.exclude {
+                FieldFilter::Except(values)
+            } else {
+                FieldFilter::Only(values)
+            },
+            optional: filter.optional,
+        };
+        let mut single = FilterSet::all();
+        single.rules.insert(filter.field, rule);
+        self.intersect(&single)
+    }
+
+    /// The values both sets allow. A field filtered by only one side keeps that side's filter;
+    /// a field that either side requires stays required.
+    pub fn intersect(&self, other: &FilterSet) -> FilterSet {
+        let mut rules = self.rules.clone();
+        for (field, theirs) in &other.rules {
+            let merged = match rules.get(field) {
+                Some(ours) => FieldRule {
+                    filter: ours.filter.intersect(&theirs.filter),
+                    optional: ours.optional && theirs.optional,
+                },
+                None => theirs.clone(),
+            };
+            rules.insert(field.clone(), merged);
+        }
+        FilterSet { rules }
+    }
+
+    pub fn is_unfiltered(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The first field whose filter can select nothing, if any.
+    pub fn empty_field(&self) -> Option<&str> {
+        self.rules
+            .iter()
+            .find(|(_, r)| r.filter.is_empty())
+            .map(|(f, _)| f.as_str())
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = (&str, &FieldRule)> {
+        self.rules.iter().map(|(f, r)| (f.as_str(), r))
+    }
+
+    pub fn get(&self, field: &str) -> Option<&FieldRule> {
+        self.rules.get(field)
+    }
+
+    /// The fields this set filters on.
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.rules.keys().map(String::as_str)
+    }
+
+    /// The filters as they would be written in a definition.
+    pub fn to_filters(&self) -> Vec<Filter> {
+        self.rules
+            .iter()
+            .map(|(field, rule)| {
+                let (values, exclude) = match &rule.filter {
+                    FieldFilter::Only(v) => (v, false),
+                    FieldFilter::Except(v) => (v, true),
+                };
+                Filter {
+                    field: field.clone(),
+                    values: values.iter().cloned().collect(),
+                    exclude,
+                    optional: rule.optional,
+                }
+            })
+            .collect()
+    }
+
+    /// The rows of `table` this set allows.
+    ///
+    /// Errors: a required filter on a field the table lacks is [`ErrorKind::InvalidConfig`]
+    /// naming the field; a filter whose intersection is empty, or that asks for a value the
+    /// field never holds, is [`ErrorKind::EmptyFilter`] naming the field and the values.
+    pub fn apply(&self, table: &Table) -> Result<Table> {
+        let mut checks = Vec::with_capacity(self.rules.len());
+        for (field, rule) in &self.rules {
+            let Some(col) = table.column_index(field) else {
+                if rule.optional {
+                    continue;
+                }
+                return Err(Error::invalid_config(format!(
+                    "filter on field '{field}', which the data does not have (fields: {})",
+                    table.schema().names()
+                )));
+            };
+            if rule.filter.is_empty() {
+                return Err(empty_intersection(field));
+            }
+            let allowed = allowed_symbols(table, col, field, &rule.filter)?;
+            checks.push((col, allowed));
+        }
+        if checks.is_empty() {
+            return Ok(table.clone());
+        }
+        Ok(table.filter_rows(|row| {
+            checks
+                .iter()
+                .all(|(col, allowed)| allowed[table.symbol_index(row, *col) as usize])
+        }))
+    }
+}
+
+fn empty_intersection(field: &str) -> Error {
+    Error::new(
+        ErrorKind::EmptyFilter,
+        format!("the filters on '{field}' have no value in common"),
+    )
+}
+
+/// Marks which symbols of a column a filter allows, refusing values the column never holds.
+fn allowed_symbols(
+    table: &Table,
+    col: usize,
+    field: &str,
+    filter: &FieldFilter,
+) -> Result<Vec<bool>> {
+    let symbols = table.column(col).symbols();
+    if let FieldFilter::Only(wanted) = filter {
+        let missing: Vec<&str> = wanted
+            .iter()
+            .filter(|w| !symbols.iter().any(|s| s.matches(w)))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::new(
+                ErrorKind::EmptyFilter,
+                format!(
+                    "field '{field}' has no value {}",
+                    missing
+                        .iter()
+                        .map(|m| format!("'{m}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(symbols.iter().map(|s| filter.allows(s)).collect())
+}
+
+impl fmt::Display for FilterSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.rules.is_empty() {
+            return f.write_str("(no filters)");
+        }
+        for (i, (field, rule)) in self.rules.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            let (op, values) = match &rule.filter {
+                FieldFilter::Only(v) => ("=", v),
+                FieldFilter::Except(v) => ("≠", v),
+            };
+            let list: Vec<&str> = values.iter().map(String::as_str).collect();
+            write!(f, "{field} {op} {}", list.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for FilterSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_filters().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for FilterSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(FilterSet::from_filters(Vec::<Filter>::deserialize(d)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::ColumnBuilder;
+    use crate::value::{Field, FieldKind, Schema, Value};
+
+    fn regions() -> Table {
+        let schema = Schema::new(vec![
+            Field::new("Region", FieldKind::Text),
+            Field::new("Sales", FieldKind::Number),
+        ]);
+        let mut r = ColumnBuilder::default();
+        let mut s = ColumnBuilder::default();
+        for (region, sales) in [("East", 1.0), ("West", 2.0), ("East", 3.0), ("South", 4.0)] {
+            r.push(Value::text(region));
+            s.push(Value::Number(sales));
+        }
+        Table::new(schema, vec![r.finish(), s.finish()]).unwrap()
+    }
+
+    #[test]
+    fn intersection_narrows() {
+        let task = FilterSet::from_filters([Filter::new("Region", ["East", "West"])]);
+        let recipient = FilterSet::from_filters([Filter::new("Region", ["West", "South"])]);
+        let both = task.intersect(&recipient);
+        assert_eq!(both.to_string(), "Region = West");
+        let rows = both.apply(&regions()).unwrap();
+        assert_eq!(rows.len(), 1);
+    }
+
+    #[test]
+    fn empty_intersection_selects_nothing() {
+        let a = FilterSet::from_filters([Filter::new("Region", ["East"])]);
+        let b = FilterSet::from_filters([Filter::new("Region", ["West"])]);
+        let both = a.intersect(&b);
+        assert_eq!(both.empty_field(), Some("Region"));
+        let err = both.apply(&regions()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::EmptyFilter);
+    }
+
+    #[test]
+    fn inversion_and_exclusion_combine() {
+        let set = FilterSet::from_filters([
+            Filter::new("Region", ["East", "West", "South"]),
+            Filter::new("Region", ["East"]).excluding(),
+        ]);
+        assert_eq!(set.apply(&regions()).unwrap().len(), 2);
+        let only_except = FilterSet::from_filters([Filter::new("Region", ["East"]).excluding()]);
+        assert_eq!(only_except.apply(&regions()).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn missing_field_is_an_error_unless_optional() {
+        let set = FilterSet::from_filters([Filter::new("Country", ["US"])]);
+        let err = set.apply(&regions()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+        assert!(err.to_string().contains("'Country'"), "{err}");
+        let set = FilterSet::from_filters([Filter::new("Country", ["US"]).optional()]);
+        assert_eq!(set.apply(&regions()).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn optional_meets_required_stays_required() {
+        let a = FilterSet::from_filters([Filter::new("Country", ["US"]).optional()]);
+        let b = FilterSet::from_filters([Filter::new("Country", ["US"])]);
+        assert!(!a.intersect(&b).get("Country").unwrap().optional);
+    }
+
+    #[test]
+    fn value_absent_from_the_data_skips_instead_of_widening() {
+        let set = FilterSet::from_filters([Filter::new("Region", ["Atlantis"])]);
+        let err = set.apply(&regions()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::EmptyFilter);
+        assert!(err.to_string().contains("'Atlantis'"));
+    }
+
+    #[test]
+    fn canonical_form_makes_equal_sets_equal() {
+        let a = FilterSet::from_filters([Filter::new("Region", ["West", "East"])]);
+        let b = FilterSet::from_filters([Filter::new("Region", ["East", "West", "East"])]);
+        assert_eq!(a, b);
+        let json = serde_json::to_string(&a).unwrap();
+        let back: FilterSet = serde_json::from_str(&json).unwrap();
+        assert_eq!(a, back);
+    }
+}

@@ -1,0 +1,39 @@
+//! The core of mad: the data model, the plug-in traits, filters, definitions and the run
+//! engine. Sources, renderers and channels live in their own crates and plug in through
+//! [`DataSource`], [`Renderer`] and [`Channel`].
+
+pub mod channel;
+pub mod engine;
+pub mod error;
+pub mod filter;
+pub mod format;
+pub mod layout;
+pub mod placeholder;
+pub mod recipient;
+pub mod registry;
+pub mod render;
+pub mod report;
+pub mod secret;
+pub mod source;
+pub mod summary;
+pub mod table;
+pub mod value;
+pub mod workspace;
+
+pub use channel::{Channel, ChannelCapabilities, Delivery, Receipt};
+pub use engine::{Engine, EngineOptions, OnEmpty, RunInfo, Task, TaskChannel};
+pub use error::{Error, ErrorKind, Result};
+pub use filter::{Filter, FilterSet};
+pub use format::Locale;
+pub use layout::{Layout, LayoutColumn, LayoutEvent};
+pub use placeholder::Placeholders;
+pub use recipient::{Recipient, ValueTableDef};
+pub use registry::{BuildContext, Registry, parse_options};
+pub use render::{Document, RenderJob, Renderer};
+pub use report::{Aggregate, ColumnDef, OutputFormat, PageSetup, ReportDef, SortKey};
+pub use secret::{Secret, SecretRef};
+pub use source::{DataSource, FetchRequest, Query, QueryColumn, SourceCapabilities};
+pub use summary::{RecipientOutcome, RunSummary, Status};
+pub use table::{Column, ColumnBuilder, Table};
+pub use value::{Field, FieldKind, NumberFormat, Schema, Value};
+pub use workspace::{ComponentDef, Runtime, TaskDef, Workspace};

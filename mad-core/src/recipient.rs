@@ -1,0 +1,249 @@
+//! Recipients and value tables.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::filter::{Filter, FilterSet};
+use crate::format::{Locale, display};
+use crate::table::Table;
+
+/// Someone (or somewhere) that receives reports, and the slice of data they may see.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recipient {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cc: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bcc: Vec<String>,
+    /// A BCP 47 tag such as `de-DE`; decides separators and month names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// An IANA zone such as `Europe/Berlin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// The identity to fetch data as, where the source applies its own access rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    #[serde(default, skip_serializing_if = "FilterSet::is_unfiltered")]
+    pub filters: FilterSet,
+}
+
+impl Recipient {
+    pub fn new(id: impl Into<String>, name: impl Into<String>) -> Self {
+        Recipient {
+            id: id.into(),
+            name: name.into(),
+            email: None,
+            cc: Vec::new(),
+            bcc: Vec::new(),
+            locale: None,
+            time_zone: None,
+            identity: None,
+            filters: FilterSet::all(),
+        }
+    }
+
+    pub fn with_email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
+        self
+    }
+
+    pub fn with_filter(mut self, filter: Filter) -> Self {
+        self.filters = self.filters.and(filter);
+        self
+    }
+
+    pub fn locale(&self) -> Locale {
+        self.locale.as_deref().map(Locale::new).unwrap_or_default()
+    }
+}
+
+/// A table whose rows map recipients to the filter values they may see.
+///
+/// Several rows with the same id add up: a manager of two regions has two rows. Every field in
+/// `filter_columns` becomes a filter; an empty cell grants nothing for that field (it never
+/// means "everything").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValueTableDef {
+    /// The name of the source holding the table.
+    pub source: String,
+    #[serde(default = "default_id_column")]
+    pub id_column: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_column: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_column: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale_column: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone_column: Option<String>,
+    pub filter_columns: Vec<String>,
+}
+
+fn default_id_column() -> String {
+    "id".to_string()
+}
+
+impl ValueTableDef {
+    /// The recipients the table describes, in order of first appearance.
+    pub fn recipients(&self, table: &Table) -> Result<Vec<Recipient>> {
+        if table.is_empty() {
+            return Err(Error::invalid_config(format!(
+                "the value table from '{}' has no rows, so it names no recipients",
+                self.source
+            )));
+        }
+        let locale = Locale::default();
+        let text = |row: usize, col: usize| {
+            let value = table.value(row, col);
+            display(value, table.fields()[col].format.as_ref(), &locale)
+        };
+        let optional = |name: &Option<String>| -> Result<Option<usize>> {
+            name.as_deref().map(|n| table.require_column(n)).transpose()
+        };
+        let id = table.require_column(&self.id_column)?;
+        let name = optional(&self.name_column)?;
+        let email = optional(&self.email_column)?;
+        let locale_col = optional(&self.locale_column)?;
+        let zone = optional(&self.time_zone_column)?;
+        let filters = self
+            .filter_columns
+            .iter()
+            .map(|f| Ok((f.clone(), table.require_column(f)?)))
+            .collect::<Result<Vec<_>>>()?;
+
+        let mut order: Vec<String> = Vec::new();
+        let mut people: BTreeMap<String, (Recipient, BTreeMap<String, BTreeSet<String>>)> =
+            BTreeMap::new();
+        for row in 0..table.len() {
+            let rid = text(row, id);
+            if rid.trim().is_empty() {
+                return Err(Error::invalid_input(format!(
+                    "row {} of the value table from '{}' has an empty '{}'",
+                    row + 1,
+                    self.source,
+                    self.id_column
+                )));
+            }
+            let entry = people.entry(rid.clone()).or_insert_with(|| {
+                order.push(rid.clone());
+                let mut r = Recipient::new(rid.clone(), rid.clone());
+                let cell = |c: Option<usize>| c.map(|c| text(row, c)).filter(|s| !s.is_empty());
+                if let Some(n) = cell(name) {
+                    r.name = n;
+                }
+                r.email = cell(email);
+                r.locale = cell(locale_col);
+                r.time_zone = cell(zone);
+                let grants = filters
+                    .iter()
+                    .map(|(f, _)| (f.clone(), BTreeSet::new()))
+                    .collect();
+                (r, grants)
+            });
+            for (field, col) in &filters {
+                let value = text(row, *col);
+                if !value.is_empty() {
+                    entry
+                        .1
+                        .get_mut(field)
+                        .expect("every filter field")
+                        .insert(value);
+                }
+            }
+        }
+        Ok(order
+            .into_iter()
+            .map(|rid| {
+                let (mut recipient, grants) = people.remove(&rid).expect("recorded id");
+                for (field, values) in grants {
+                    recipient.filters = recipient.filters.and(Filter::new(field, values));
+                }
+                recipient
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::ColumnBuilder;
+    use crate::value::{Field, FieldKind, Schema, Value};
+
+    fn table(rows: &[[&str; 3]]) -> Table {
+        let schema = Schema::new(vec![
+            Field::new("id", FieldKind::Text),
+            Field::new("email", FieldKind::Text),
+            Field::new("Region", FieldKind::Text),
+        ]);
+        let mut cols: Vec<ColumnBuilder> = (0..3).map(|_| ColumnBuilder::default()).collect();
+        for row in rows {
+            for (c, v) in cols.iter_mut().zip(row) {
+                c.push(if v.is_empty() {
+                    Value::Null
+                } else {
+                    Value::text(*v)
+                });
+            }
+        }
+        Table::new(
+            schema,
+            cols.into_iter().map(ColumnBuilder::finish).collect(),
+        )
+        .unwrap()
+    }
+
+    fn def() -> ValueTableDef {
+        ValueTableDef {
+            source: "managers".into(),
+            id_column: "id".into(),
+            name_column: None,
+            email_column: Some("email".into()),
+            locale_column: None,
+            time_zone_column: None,
+            filter_columns: vec!["Region".into()],
+        }
+    }
+
+    #[test]
+    fn rows_of_one_recipient_add_up() {
+        let t = table(&[
+            ["ann", "ann@example.com", "East"],
+            ["bob", "bob@example.com", "West"],
+            ["ann", "", "South"],
+        ]);
+        let rs = def().recipients(&t).unwrap();
+        assert_eq!(rs.len(), 2);
+        assert_eq!(rs[0].id, "ann");
+        assert_eq!(rs[0].filters.to_string(), "Region = East, South");
+        assert_eq!(rs[0].email.as_deref(), Some("ann@example.com"));
+    }
+
+    #[test]
+    fn empty_cell_grants_nothing() {
+        let t = table(&[["cy", "cy@example.com", ""]]);
+        let rs = def().recipients(&t).unwrap();
+        assert_eq!(rs[0].filters.empty_field(), Some("Region"));
+    }
+
+    #[test]
+    fn empty_table_is_an_error() {
+        let err = def().recipients(&table(&[])).unwrap_err();
+        assert!(err.to_string().contains("no rows"));
+    }
+
+    #[test]
+    fn missing_filter_column_is_named() {
+        let mut d = def();
+        d.filter_columns = vec!["State".into()];
+        let err = d.recipients(&table(&[["a", "", "East"]])).unwrap_err();
+        assert!(err.to_string().contains("'State'"));
+    }
+}

@@ -1,0 +1,348 @@
+//! Report definitions: what a report shows and how it is laid out.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::filter::FilterSet;
+use crate::placeholder::names_in;
+use crate::source::{Query, QueryColumn};
+
+/// The output formats the renderers produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Pdf,
+    Xlsx,
+    Html,
+    Csv,
+}
+
+impl OutputFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Pdf => "pdf",
+            OutputFormat::Xlsx => "xlsx",
+            OutputFormat::Html => "html",
+            OutputFormat::Csv => "csv",
+        }
+    }
+
+    pub fn media_type(self) -> &'static str {
+        match self {
+            OutputFormat::Pdf => "application/pdf",
+            OutputFormat::Xlsx => {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            }
+            OutputFormat::Html => "text/html; charset=utf-8",
+            OutputFormat::Csv => "text/csv; charset=utf-8",
+        }
+    }
+}
+
+impl std::fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.extension())
+    }
+}
+
+/// How a column's values are summarised in subtotals and totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregate {
+    Sum,
+    Count,
+    Avg,
+    Min,
+    Max,
+}
+
+/// One column of a report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnDef {
+    /// The field shown, and the column's name in the fetched table.
+    pub field: String,
+    /// The header; the field name when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// A Qlik expression computing the column (for sources that evaluate expressions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expr: Option<String>,
+    /// Whether the column is a measure (aggregated by the dimensions) rather than a dimension.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub measure: bool,
+    /// A Qlik format code overriding the field's own number format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// How subtotals and totals summarise this column; no total when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<Aggregate>,
+    /// A relative width hint; widths come from content when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<f32>,
+}
+
+impl ColumnDef {
+    pub fn new(field: impl Into<String>) -> Self {
+        ColumnDef {
+            field: field.into(),
+            label: None,
+            expr: None,
+            measure: false,
+            format: None,
+            total: None,
+            width: None,
+        }
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    pub fn format(mut self, code: impl Into<String>) -> Self {
+        self.format = Some(code.into());
+        self
+    }
+
+    pub fn total(mut self, aggregate: Aggregate) -> Self {
+        self.total = Some(aggregate);
+        self
+    }
+
+    pub fn header(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.field)
+    }
+}
+
+/// A sort key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SortKey {
+    pub field: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub descending: bool,
+}
+
+impl SortKey {
+    pub fn asc(field: impl Into<String>) -> Self {
+        SortKey {
+            field: field.into(),
+            descending: false,
+        }
+    }
+
+    pub fn desc(field: impl Into<String>) -> Self {
+        SortKey {
+            field: field.into(),
+            descending: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PageSize {
+    #[default]
+    A4,
+    A3,
+    Letter,
+    Legal,
+}
+
+impl PageSize {
+    /// Width and height in points, portrait.
+    pub fn points(self) -> (f32, f32) {
+        match self {
+            PageSize::A4 => (595.28, 841.89),
+            PageSize::A3 => (841.89, 1190.55),
+            PageSize::Letter => (612.0, 792.0),
+            PageSize::Legal => (612.0, 1008.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Orientation {
+    #[default]
+    Portrait,
+    Landscape,
+}
+
+/// Page size, orientation and margins for paged formats.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PageSetup {
+    pub size: PageSize,
+    pub orientation: Orientation,
+    /// Margins in millimetres.
+    pub margin_mm: f32,
+}
+
+impl Default for PageSetup {
+    fn default() -> Self {
+        PageSetup {
+            size: PageSize::A4,
+            orientation: Orientation::Portrait,
+            margin_mm: 15.0,
+        }
+    }
+}
+
+impl PageSetup {
+    /// Width and height in points, after orientation.
+    pub fn points(&self) -> (f32, f32) {
+        let (w, h) = self.size.points();
+        match self.orientation {
+            Orientation::Portrait => (w, h),
+            Orientation::Landscape => (h, w),
+        }
+    }
+
+    pub fn margin_points(&self) -> f32 {
+        self.margin_mm * 72.0 / 25.4
+    }
+}
+
+/// Options for the CSV renderer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CsvOptions {
+    pub delimiter: char,
+    /// Prefix cells a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR) with `'`.
+    pub neutralise_formulas: bool,
+    /// Write numbers with their format (otherwise raw, with `.` as the decimal point).
+    pub formatted_numbers: bool,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            delimiter: ',',
+            neutralise_formulas: true,
+            formatted_numbers: false,
+        }
+    }
+}
+
+/// A report: its title, columns, order, grouping, totals, formats and file name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportDef {
+    pub name: String,
+    /// The title, with placeholders.
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtitle: Option<String>,
+    /// The columns; every field of the data when empty.
+    #[serde(default)]
+    pub columns: Vec<ColumnDef>,
+    #[serde(default)]
+    pub sort: Vec<SortKey>,
+    /// Fields to group by, outermost first; each group gets a header and subtotals.
+    #[serde(default)]
+    pub group_by: Vec<String>,
+    /// Show a grand total row (for columns that have a total).
+    #[serde(default = "yes")]
+    pub grand_total: bool,
+    /// Show subtotals at the end of each group.
+    #[serde(default = "yes")]
+    pub subtotals: bool,
+    pub formats: Vec<OutputFormat>,
+    /// The file name without extension, with placeholders.
+    pub file_name: String,
+    #[serde(default)]
+    pub page: PageSetup,
+    /// Filters that apply to this report for every recipient.
+    #[serde(default)]
+    pub filters: FilterSet,
+    #[serde(default)]
+    pub csv: CsvOptions,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl ReportDef {
+    pub fn new(name: impl Into<String>, title: impl Into<String>) -> Self {
+        let name = name.into();
+        ReportDef {
+            file_name: name.clone(),
+            name,
+            title: title.into(),
+            subtitle: None,
+            columns: Vec::new(),
+            sort: Vec::new(),
+            group_by: Vec::new(),
+            grand_total: true,
+            subtotals: true,
+            formats: vec![OutputFormat::Pdf],
+            page: PageSetup::default(),
+            filters: FilterSet::all(),
+            csv: CsvOptions::default(),
+        }
+    }
+
+    /// The templates whose placeholders decide the content of a rendered document.
+    pub fn content_templates(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.title.as_str()).chain(self.subtitle.as_deref())
+    }
+
+    /// The placeholder names the rendered content depends on.
+    pub fn content_placeholders(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        for template in self.content_templates() {
+            for name in names_in(template)? {
+                if !names.iter().any(|n| n == name) {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// The data this report needs: its columns plus the fields it groups and sorts by.
+    /// An empty query means every field.
+    pub fn query(&self) -> Query {
+        if self.columns.is_empty() {
+            return Query::default();
+        }
+        let mut columns: Vec<QueryColumn> = self
+            .columns
+            .iter()
+            .map(|c| QueryColumn {
+                name: c.field.clone(),
+                expr: c.expr.clone(),
+                measure: c.measure,
+            })
+            .collect();
+        let extra = self
+            .group_by
+            .iter()
+            .chain(self.sort.iter().map(|s| &s.field));
+        for field in extra {
+            if !columns.iter().any(|c| &c.name == field) {
+                columns.push(QueryColumn::field(field));
+            }
+        }
+        Query { columns }
+    }
+
+    /// Checks what can be checked without data.
+    pub fn validate(&self) -> Result<()> {
+        if self.formats.is_empty() {
+            return Err(Error::invalid_config(format!(
+                "report '{}' lists no output formats",
+                self.name
+            )));
+        }
+        names_in(&self.file_name)?;
+        self.content_placeholders()?;
+        if self.file_name.trim().is_empty() {
+            return Err(Error::invalid_config(format!(
+                "report '{}' has an empty file name pattern",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,234 @@
+//! Definitions on disk: sources, reports, channels and tasks in one TOML or JSON file, and
+//! turning them into runnable tasks.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{OnEmpty, Task, TaskChannel};
+use crate::error::{Error, Result};
+use crate::filter::FilterSet;
+use crate::recipient::{Recipient, ValueTableDef};
+use crate::registry::{BuildContext, Registry};
+use crate::report::{OutputFormat, ReportDef};
+use crate::source::{DataSource, FetchRequest, Query};
+
+/// A source or channel definition: its kind and the kind's own options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentDef {
+    pub kind: String,
+    /// For channels: the formats this channel receives (all when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub formats: Option<Vec<OutputFormat>>,
+    #[serde(flatten)]
+    pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A task as written in a definitions file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskDef {
+    pub name: String,
+    /// The name of the source the reports read.
+    pub source: String,
+    /// The names of the reports.
+    pub reports: Vec<String>,
+    #[serde(default)]
+    pub recipients: Vec<Recipient>,
+    #[serde(default)]
+    pub value_tables: Vec<ValueTableDef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<String>,
+    #[serde(default, skip_serializing_if = "FilterSet::is_unfiltered")]
+    pub filters: FilterSet,
+    /// The names of the channels.
+    pub channels: Vec<String>,
+    #[serde(default)]
+    pub on_empty: OnEmpty,
+}
+
+/// Everything a user defines, as one file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workspace {
+    #[serde(default)]
+    pub sources: BTreeMap<String, ComponentDef>,
+    #[serde(default)]
+    pub reports: BTreeMap<String, ReportDef>,
+    #[serde(default)]
+    pub channels: BTreeMap<String, ComponentDef>,
+    #[serde(default)]
+    pub tasks: Vec<TaskDef>,
+    /// The folder relative paths are resolved against (the file's folder).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+impl Workspace {
+    /// Reads a `.toml` or `.json` definitions file.
+    pub fn load(path: &Path) -> Result<Workspace> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => Workspace::from_json(&text, base),
+            _ => Workspace::from_toml(&text, base),
+        }
+        .map_err(|e| e.context(path.display()))
+    }
+
+    pub fn from_toml(text: &str, base_dir: impl Into<PathBuf>) -> Result<Workspace> {
+        let ws: Workspace =
+            toml::from_str(text).map_err(|e| Error::invalid_config(format!("definitions: {e}")))?;
+        ws.finish(base_dir.into())
+    }
+
+    pub fn from_json(text: &str, base_dir: impl Into<PathBuf>) -> Result<Workspace> {
+        let ws: Workspace = serde_json::from_str(text)
+            .map_err(|e| Error::invalid_config(format!("definitions: {e}")))?;
+        ws.finish(base_dir.into())
+    }
+
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| Error::internal(format!("writing definitions: {e}")))
+    }
+
+    fn finish(mut self, base_dir: PathBuf) -> Result<Workspace> {
+        self.base_dir = base_dir;
+        for (name, report) in &mut self.reports {
+            if report.name.is_empty() {
+                report.name = name.clone();
+            }
+            report.validate()?;
+        }
+        Ok(self)
+    }
+
+    /// Builds every source and channel once, so tasks share them.
+    pub fn instantiate(&self, registry: &Registry) -> Result<Runtime> {
+        let ctx = BuildContext::new(&self.base_dir);
+        let mut sources = BTreeMap::new();
+        for (name, def) in &self.sources {
+            let options = serde_json::Value::Object(def.options.clone());
+            let source = registry
+                .build_source(&def.kind, &options, &ctx)
+                .map_err(|e| e.context(format!("source '{name}'")))?;
+            sources.insert(name.clone(), source);
+        }
+        let mut channels = BTreeMap::new();
+        for (name, def) in &self.channels {
+            let options = serde_json::Value::Object(def.options.clone());
+            let channel = registry
+                .build_channel(&def.kind, &options, &ctx)
+                .map_err(|e| e.context(format!("channel '{name}'")))?;
+            channels.insert(
+                name.clone(),
+                TaskChannel {
+                    channel,
+                    formats: def.formats.clone(),
+                },
+            );
+        }
+        Ok(Runtime {
+            workspace: self.clone(),
+            sources,
+            channels,
+            registry: registry.clone(),
+        })
+    }
+}
+
+/// A workspace with its sources and channels built, ready to produce tasks.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    workspace: Workspace,
+    sources: BTreeMap<String, Arc<dyn DataSource>>,
+    channels: BTreeMap<String, TaskChannel>,
+    registry: Registry,
+}
+
+impl Runtime {
+    pub fn workspace(&self) -> &Workspace {
+        &self.workspace
+    }
+
+    pub fn source(&self, name: &str) -> Result<Arc<dyn DataSource>> {
+        self.sources.get(name).cloned().ok_or_else(|| {
+            Error::invalid_config(format!(
+                "no source named '{name}' (defined: {})",
+                self.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+
+    /// The task named `name`, with its value tables loaded.
+    pub async fn task(&self, name: &str) -> Result<Task> {
+        let def = self
+            .workspace
+            .tasks
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| {
+                Error::invalid_config(format!(
+                    "no task named '{name}' (defined: {})",
+                    self.workspace
+                        .tasks
+                        .iter()
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+        self.build_task(def)
+            .await
+            .map_err(|e| e.context(format!("task '{name}'")))
+    }
+
+    async fn build_task(&self, def: &TaskDef) -> Result<Task> {
+        let reports = def
+            .reports
+            .iter()
+            .map(|r| {
+                self.workspace
+                    .reports
+                    .get(r)
+                    .cloned()
+                    .map(Arc::new)
+                    .ok_or_else(|| Error::invalid_config(format!("no report named '{r}'")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let channels = def
+            .channels
+            .iter()
+            .map(|c| {
+                self.channels
+                    .get(c)
+                    .cloned()
+                    .ok_or_else(|| Error::invalid_config(format!("no channel named '{c}'")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut recipients: Vec<Arc<Recipient>> =
+            def.recipients.iter().cloned().map(Arc::new).collect();
+        for vt in &def.value_tables {
+            let source = self.source(&vt.source)?;
+            let table = source
+                .fetch(FetchRequest::new(&Query::default(), &FilterSet::all()))
+                .await
+                .map_err(|e| e.context(format!("loading the value table from '{}'", vt.source)))?;
+            recipients.extend(vt.recipients(&table)?.into_iter().map(Arc::new));
+        }
+        Ok(Task {
+            name: def.name.clone(),
+            source: self.source(&def.source)?,
+            reports,
+            recipients,
+            burst: def.burst.clone(),
+            filters: def.filters.clone(),
+            channels,
+            renderers: self.registry.renderers().clone(),
+            on_empty: def.on_empty,
+        })
+    }
+}

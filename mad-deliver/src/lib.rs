@@ -1,0 +1,12 @@
+//! Delivery channels of mad, each a [`mad_core::Channel`].
+
+use mad_core::Registry;
+
+pub mod email;
+pub mod folder;
+
+/// Registers the channel kinds of this crate (`folder`, `email`).
+pub fn register(registry: &mut Registry) {
+    folder::register(registry);
+    email::register(registry);
+}

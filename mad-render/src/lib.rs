@@ -1,0 +1,24 @@
+//! Renderers of mad: PDF, XLSX, HTML and CSV, each a [`mad_core::Renderer`].
+
+use std::sync::Arc;
+
+use mad_core::Registry;
+
+pub mod csv;
+pub mod html;
+pub mod pdf;
+pub mod xlsx;
+
+pub use csv::CsvRenderer;
+pub use html::HtmlRenderer;
+pub use pdf::PdfRenderer;
+pub use xlsx::XlsxRenderer;
+
+/// Registers the four renderers with their default settings.
+pub fn register(registry: &mut Registry) {
+    registry
+        .register_renderer(Arc::new(PdfRenderer::default()))
+        .register_renderer(Arc::new(XlsxRenderer::default()))
+        .register_renderer(Arc::new(HtmlRenderer::default()))
+        .register_renderer(Arc::new(CsvRenderer::default()));
+}
