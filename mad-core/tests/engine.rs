@@ -1,0 +1,301 @@
+//! The run engine over an in-memory source, a renderer that writes rows as text and a channel
+//! that keeps what it receives: grouping, skipping, failure isolation and no widening.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use mad_core::source::TableSource;
+use mad_core::{
+    Channel, ChannelCapabilities, ColumnBuilder, ColumnDef, DataSource, Delivery, Engine, Error,
+    ErrorKind, FetchRequest, Field, FieldKind, Filter, FilterSet, Layout, LayoutEvent,
+    OutputFormat, Receipt, Recipient, RenderJob, Renderer, ReportDef, Result, Schema,
+    SourceCapabilities, Status, Table, Task, TaskChannel, Value,
+};
+
+fn orders() -> Table {
+    let schema = Schema::new(vec![
+        Field::new("Region", FieldKind::Text),
+        Field::new("State", FieldKind::Text),
+        Field::new("Sales", FieldKind::Number),
+    ]);
+    let rows = [
+        ("East", "New York", 10.0),
+        ("East", "Vermont", 5.0),
+        ("West", "California", 7.0),
+        ("West", "Oregon", 1.5),
+        ("South", "Texas", 2.0),
+    ];
+    let mut cols: Vec<ColumnBuilder> = (0..3).map(|_| ColumnBuilder::default()).collect();
+    for (r, s, v) in rows {
+        cols[0].push(Value::text(r));
+        cols[1].push(Value::text(s));
+        cols[2].push(Value::Number(v));
+    }
+    Table::new(
+        schema,
+        cols.into_iter().map(ColumnBuilder::finish).collect(),
+    )
+    .unwrap()
+}
+
+/// Writes "title|state=sales;..." so tests can read back exactly which rows were rendered.
+#[derive(Debug)]
+struct RowsAsText;
+
+impl Renderer for RowsAsText {
+    fn format(&self) -> OutputFormat {
+        OutputFormat::Csv
+    }
+
+    fn render(&self, job: &RenderJob<'_>) -> Result<Vec<u8>> {
+        let layout = Layout::new(job.report, job.table)?;
+        let mut out = job.placeholders.render(&job.report.title)?;
+        out.push('|');
+        layout.walk(|e| {
+            if let LayoutEvent::Row(r) = e {
+                out.push_str(&format!(
+                    "{}={};",
+                    layout.value(r, 0).as_text().unwrap(),
+                    layout.value(r, 1).as_number().unwrap()
+                ));
+            }
+        });
+        Ok(out.into_bytes())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Outbox {
+    name: String,
+    received: Mutex<Vec<(String, String)>>,
+    fail_for: Option<String>,
+}
+
+#[async_trait]
+impl Channel for Outbox {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn capabilities(&self) -> ChannelCapabilities {
+        ChannelCapabilities::default()
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
+        if self.fail_for.as_deref() == Some(delivery.recipient.id.as_str()) {
+            return Err(Error::new(ErrorKind::Unauthenticated, "wrong password"));
+        }
+        let doc = &delivery.documents[0];
+        let text = String::from_utf8(doc.bytes.to_vec()).unwrap();
+        self.received
+            .lock()
+            .unwrap()
+            .push((delivery.recipient.id.clone(), text));
+        Ok(Receipt {
+            channel: self.name.clone(),
+            locations: vec![doc.file_name.clone()],
+            bytes: doc.bytes.len() as u64,
+        })
+    }
+}
+
+/// Counts fetches on top of an in-memory source.
+#[derive(Debug)]
+struct Counting {
+    inner: TableSource,
+    fetches: Mutex<usize>,
+}
+
+#[async_trait]
+impl DataSource for Counting {
+    fn name(&self) -> &str {
+        "counting"
+    }
+
+    fn capabilities(&self) -> SourceCapabilities {
+        SourceCapabilities::default()
+    }
+
+    async fn fields(&self) -> Result<Vec<Field>> {
+        self.inner.fields().await
+    }
+
+    async fn fetch(&self, request: FetchRequest<'_>) -> Result<Table> {
+        *self.fetches.lock().unwrap() += 1;
+        self.inner.fetch(request).await
+    }
+}
+
+fn report() -> Arc<ReportDef> {
+    let mut r = ReportDef::new("sales", "Sales {Region}");
+    r.columns = vec![ColumnDef::new("State"), ColumnDef::new("Sales")];
+    r.sort = vec![mad_core::SortKey::asc("State")];
+    r.formats = vec![OutputFormat::Csv];
+    r.file_name = "{recipient.id}".into();
+    Arc::new(r)
+}
+
+fn task(recipients: Vec<Recipient>, outbox: Arc<Outbox>) -> (Task, Arc<Counting>) {
+    let source = Arc::new(Counting {
+        inner: TableSource::new("orders", orders()),
+        fetches: Mutex::new(0),
+    });
+    let task = Task {
+        name: "t".into(),
+        source: source.clone(),
+        reports: vec![report()],
+        recipients: recipients.into_iter().map(Arc::new).collect(),
+        burst: None,
+        filters: FilterSet::all(),
+        channels: vec![TaskChannel::new(outbox)],
+        renderers: [(OutputFormat::Csv, Arc::new(RowsAsText) as Arc<dyn Renderer>)].into(),
+        on_empty: Default::default(),
+    };
+    (task, source)
+}
+
+fn region(id: &str, regions: &[&str]) -> Recipient {
+    Recipient::new(id, id).with_filter(Filter::new("Region", regions.iter().copied()))
+}
+
+fn outbox(fail_for: Option<&str>) -> Arc<Outbox> {
+    Arc::new(Outbox {
+        name: "outbox".into(),
+        fail_for: fail_for.map(str::to_string),
+        ..Default::default()
+    })
+}
+
+#[tokio::test]
+async fn each_recipient_gets_only_their_rows_and_equal_filters_share_a_fetch() {
+    let out = outbox(None);
+    let (task, source) = task(
+        vec![
+            region("ann", &["East"]),
+            region("bob", &["West"]),
+            region("cy", &["East"]),
+            region("dee", &["West", "South"]),
+        ],
+        out.clone(),
+    );
+    let summary = Engine::default().run(&task).await.unwrap();
+    assert_eq!(summary.counts.delivered, 4, "{}", summary.human());
+    assert_eq!(
+        *source.fetches.lock().unwrap(),
+        3,
+        "ann and cy share a fetch"
+    );
+    assert_eq!(summary.counts.fetches, 3);
+    let received = out.received.lock().unwrap().clone();
+    let of = |id: &str| received.iter().find(|(r, _)| r == id).unwrap().1.clone();
+    assert_eq!(of("ann"), "Sales East|New York=10;Vermont=5;");
+    assert_eq!(of("cy"), of("ann"));
+    assert_eq!(of("bob"), "Sales West|California=7;Oregon=1.5;");
+    assert_eq!(
+        of("dee"),
+        "Sales South, West|California=7;Oregon=1.5;Texas=2;"
+    );
+}
+
+#[tokio::test]
+async fn value_absent_from_data_is_skipped_with_reason_never_widened() {
+    let out = outbox(None);
+    let (task, _) = task(
+        vec![region("ann", &["East"]), region("nemo", &["Atlantis"])],
+        out.clone(),
+    );
+    let summary = Engine::default().run(&task).await.unwrap();
+    let nemo = summary.outcome("nemo").unwrap();
+    assert_eq!(nemo.status, Status::Skipped);
+    assert!(
+        nemo.reason.as_deref().unwrap().contains("Atlantis"),
+        "{nemo:?}"
+    );
+    assert_eq!(out.received.lock().unwrap().len(), 1);
+    assert_eq!(summary.counts.delivered, 1);
+    assert_eq!(summary.counts.skipped, 1);
+}
+
+#[tokio::test]
+async fn empty_intersection_with_task_filter_skips() {
+    let out = outbox(None);
+    let (mut task, source) = task(vec![region("ann", &["East"])], out.clone());
+    task.filters = FilterSet::from_filters([Filter::new("Region", ["West"])]);
+    let summary = Engine::default().run(&task).await.unwrap();
+    let ann = summary.outcome("ann").unwrap();
+    assert_eq!(ann.status, Status::Skipped);
+    assert!(
+        ann.reason
+            .as_deref()
+            .unwrap()
+            .contains("no value in common"),
+        "{ann:?}"
+    );
+    assert_eq!(*source.fetches.lock().unwrap(), 0, "nothing is fetched");
+    assert!(out.received.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn filter_on_missing_field_fails_that_recipient_only() {
+    let out = outbox(None);
+    let (task, _) = task(
+        vec![
+            Recipient::new("odd", "odd").with_filter(Filter::new("Country", ["US"])),
+            region("ann", &["East"]),
+        ],
+        out.clone(),
+    );
+    let summary = Engine::default().run(&task).await.unwrap();
+    let odd = summary.outcome("odd").unwrap();
+    assert_eq!(odd.status, Status::Failed);
+    assert_eq!(odd.errors[0].kind, ErrorKind::InvalidConfig);
+    assert!(odd.errors[0].message.contains("'Country'"));
+    assert_eq!(summary.outcome("ann").unwrap().status, Status::Delivered);
+}
+
+#[tokio::test]
+async fn one_failed_delivery_does_not_stop_the_others() {
+    let out = outbox(Some("bob"));
+    let (task, _) = task(
+        vec![
+            region("ann", &["East"]),
+            region("bob", &["West"]),
+            region("cy", &["South"]),
+        ],
+        out.clone(),
+    );
+    let summary = Engine::default().run(&task).await.unwrap();
+    let bob = summary.outcome("bob").unwrap();
+    assert_eq!(bob.status, Status::Failed);
+    assert_eq!(bob.errors[0].kind, ErrorKind::Unauthenticated);
+    assert_eq!(bob.errors[0].channel.as_deref(), Some("outbox"));
+    assert_eq!(summary.counts.delivered, 2);
+    let json = summary.to_json();
+    assert!(json.contains("\"unauthenticated\""), "{json}");
+}
+
+#[tokio::test]
+async fn burst_makes_one_report_per_value() {
+    let out = outbox(None);
+    let (mut task, _) = task(vec![], out.clone());
+    task.burst = Some("State".into());
+    task.filters = FilterSet::from_filters([Filter::new("Region", ["East", "West"])]);
+    let summary = Engine::default().run(&task).await.unwrap();
+    assert_eq!(summary.counts.recipients, 4);
+    assert_eq!(summary.counts.delivered, 4);
+    let mut received = out.received.lock().unwrap().clone();
+    received.sort();
+    assert_eq!(
+        received[0],
+        ("California".into(), "Sales East, West|California=7;".into())
+    );
+    assert_eq!(received.len(), 4);
+}
+
+#[tokio::test]
+async fn task_without_channels_is_refused() {
+    let (mut task, _) = task(vec![region("ann", &["East"])], outbox(None));
+    task.channels.clear();
+    let err = Engine::default().run(&task).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+}
