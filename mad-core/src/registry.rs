@@ -16,24 +16,38 @@ use crate::source::{CsvOptions, CsvSource, DataSource};
 /// What a factory gets besides its options.
 #[derive(Debug, Clone, Default)]
 pub struct BuildContext {
-    /// The folder relative paths in definitions are relative to.
+    /// The folder relative input paths in definitions are relative to.
     pub base_dir: PathBuf,
+    /// The folder relative output paths are relative to; `base_dir` when absent.
+    pub output_dir: Option<PathBuf>,
 }
 
 impl BuildContext {
     pub fn new(base_dir: impl Into<PathBuf>) -> Self {
         BuildContext {
             base_dir: base_dir.into(),
+            output_dir: None,
         }
     }
 
-    /// `path` made absolute against the definitions' folder.
+    /// An input `path` (a data file, a template) made absolute against the definitions' folder.
     pub fn resolve(&self, path: &Path) -> PathBuf {
         if path.is_absolute() {
             path.to_path_buf()
         } else {
             self.base_dir.join(path)
         }
+    }
+
+    /// An output `path` (a target folder, an outbox) made absolute against the output folder.
+    pub fn resolve_output(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            return path.to_path_buf();
+        }
+        self.output_dir
+            .as_ref()
+            .unwrap_or(&self.base_dir)
+            .join(path)
     }
 }
 

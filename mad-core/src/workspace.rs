@@ -61,9 +61,12 @@ pub struct Workspace {
     pub channels: BTreeMap<String, ComponentDef>,
     #[serde(default)]
     pub tasks: Vec<TaskDef>,
-    /// The folder relative paths are resolved against (the file's folder).
+    /// The folder relative input paths are resolved against (the file's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The folder relative output paths are resolved against (`base_dir` when absent).
+    #[serde(skip)]
+    pub output_dir: Option<PathBuf>,
 }
 
 impl Workspace {
@@ -95,6 +98,12 @@ impl Workspace {
         toml::to_string(self).map_err(|e| Error::internal(format!("writing definitions: {e}")))
     }
 
+    /// Resolves relative output paths (target folders, outboxes) against `dir`.
+    pub fn with_output_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.output_dir = Some(dir.into());
+        self
+    }
+
     fn finish(mut self, base_dir: PathBuf) -> Result<Workspace> {
         self.base_dir = base_dir;
         for (name, report) in &mut self.reports {
@@ -108,7 +117,10 @@ impl Workspace {
 
     /// Builds every source and channel once, so tasks share them.
     pub fn instantiate(&self, registry: &Registry) -> Result<Runtime> {
-        let ctx = BuildContext::new(&self.base_dir);
+        let ctx = BuildContext {
+            base_dir: self.base_dir.clone(),
+            output_dir: self.output_dir.clone(),
+        };
         let mut sources = BTreeMap::new();
         for (name, def) in &self.sources {
             let options = serde_json::Value::Object(def.options.clone());
