@@ -1,5 +1,4 @@
 //! The main job: regional sales reports for each regional manager, and a burst by State, on
-#![allow(clippy::print_stdout)]
 //! the Superstore orders. Needs no server: e-mails go to an outbox folder as `.eml` files.
 //!
 //!     cargo run --release --example regional_sales [OUTPUT_FOLDER]
@@ -7,6 +6,8 @@
 //! Outputs (default folder `out/regional_sales`): `reports/` (PDF, XLSX and CSV per manager),
 //! `outbox/` (one e-mail per manager: HTML summary as body, PDF attached), `states/` (PDF and
 //! XLSX per State) and `summary-<task>.json` per task.
+
+#![allow(clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
