@@ -1,6 +1,4 @@
-//! The core of mad: the data model, the plug-in traits, filters, definitions and the run
-//! engine. Sources, renderers and channels live in their own crates and plug in through
-//! [`DataSource`], [`Renderer`] and [`Channel`].
+#![doc = include_str!("../README.md")]
 
 pub mod channel;
 pub mod engine;
