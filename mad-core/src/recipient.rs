@@ -11,6 +11,7 @@ use crate::table::Table;
 
 /// Someone (or somewhere) that receives reports, and the slice of data they may see.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Recipient {
     pub id: String,
     #[serde(default)]
@@ -70,6 +71,7 @@ impl Recipient {
 /// `filter_columns` becomes a filter; an empty cell grants nothing for that field (it never
 /// means "everything").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ValueTableDef {
     /// The name of the source holding the table.
     pub source: String,

@@ -58,6 +58,7 @@ pub enum Aggregate {
 
 /// One column of a report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ColumnDef {
     /// The field shown, and the column's name in the fetched table.
     pub field: String,
@@ -116,6 +117,7 @@ impl ColumnDef {
 
 /// A sort key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SortKey {
     pub field: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -226,7 +228,10 @@ impl Default for CsvOptions {
 
 /// A report: its title, columns, order, grouping, totals, formats and file name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReportDef {
+    /// The report's name; in a definitions file, the key it is defined under.
+    #[serde(default)]
     pub name: String,
     /// The title, with placeholders.
     pub title: String,

@@ -1,0 +1,69 @@
+//! Definitions round-trip through TOML and JSON, and a definitions file drives a whole run.
+
+use std::path::Path;
+
+use mad_core::{ErrorKind, OutputFormat, Registry, Workspace};
+
+fn example() -> Workspace {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/regional_sales/workspace.toml");
+    Workspace::load(&path).unwrap()
+}
+
+#[test]
+fn the_example_definitions_parse() {
+    let ws = example();
+    assert_eq!(ws.tasks.len(), 2);
+    let regional = &ws.reports["regional"];
+    assert_eq!(regional.name, "regional");
+    assert_eq!(regional.group_by, vec!["State".to_string()]);
+    assert!(regional.formats.contains(&OutputFormat::Xlsx));
+    assert_eq!(ws.tasks[1].burst.as_deref(), Some("State"));
+    assert_eq!(ws.channels["managers"].kind, "email");
+}
+
+#[test]
+fn definitions_round_trip_through_toml_and_json() {
+    let ws = example();
+    let toml = ws.to_toml().unwrap();
+    let back = Workspace::from_toml(&toml, ws.base_dir.clone()).unwrap();
+    assert_eq!(ws, back);
+    let json = serde_json::to_string(&ws).unwrap();
+    let back = Workspace::from_json(&json, ws.base_dir.clone()).unwrap();
+    assert_eq!(ws, back);
+}
+
+#[test]
+fn typos_and_literal_secrets_are_refused() {
+    let err = Workspace::from_toml("[[tasks]]\nname = \"t\"\nsorce = \"x\"\n", ".").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    assert!(err.to_string().contains("sorce"), "{err}");
+
+    let err = Workspace::from_toml(
+        "[reports.r]\ntitle = \"{oops\"\nformats = [\"pdf\"]\nfile_name = \"r\"\n",
+        ".",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("unclosed"), "{err}");
+}
+
+#[test]
+fn unknown_component_kinds_name_the_known_ones() {
+    let ws = Workspace::from_toml("[sources.s]\nkind = \"parquet\"\npath = \"x\"\n", ".").unwrap();
+    let err = ws.instantiate(&Registry::new()).unwrap_err();
+    assert!(err.to_string().contains("csv"), "{err}");
+    assert!(err.to_string().contains("source 's'"), "{err}");
+}
+
+#[tokio::test]
+async fn missing_source_file_is_not_found_and_names_the_file() {
+    let ws = Workspace::from_toml(
+        "[sources.s]\nkind = \"csv\"\npath = \"no-such-file.csv\"\n",
+        std::env::temp_dir(),
+    )
+    .unwrap();
+    let runtime = ws.instantiate(&Registry::new()).unwrap();
+    let err = runtime.source("s").unwrap().fields().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.to_string().contains("no-such-file.csv"), "{err}");
+}
