@@ -29,6 +29,7 @@ use crate::report::{OutputFormat, ReportDef};
 use crate::source::{DataSource, FetchRequest, Query};
 use crate::summary::{Counts, Durations, Failure, RecipientOutcome, RunSummary, Status, millis};
 use crate::table::Table;
+use crate::value::{NumberFormat, Value};
 
 /// What to do when a recipient's filters select no rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -384,6 +385,26 @@ impl Engine {
             return result;
         }
 
+        let mut computed: HashMap<usize, Vec<(String, Value)>> = HashMap::new();
+        for &(_, report) in &group.members {
+            let r = &task.reports[report];
+            if r.expressions.is_empty() || computed.contains_key(&report) {
+                continue;
+            }
+            match evaluate_expressions(task, r, request).await {
+                Ok(values) => {
+                    computed.insert(report, values);
+                }
+                Err(err) => {
+                    for &(unit, _) in group.members.iter().filter(|(_, rep)| *rep == report) {
+                        let f = Failure::from_error(&err, Some(&r.name), None);
+                        result.outcomes.push((unit, MemberOutcome::Failed(f)));
+                    }
+                    computed.insert(report, Vec::new());
+                }
+            }
+        }
+
         // Placeholders per member, then one render per distinct content.
         let table = Arc::new(table);
         let mut members = Vec::with_capacity(group.members.len());
@@ -391,8 +412,15 @@ impl Engine {
         for (i, &(unit, report)) in group.members.iter().enumerate() {
             let u = &units[unit];
             let r = &task.reports[report];
-            let placeholders = placeholders_for(task, &run, u, r, &table);
+            if !r.expressions.is_empty() && computed[&report].is_empty() {
+                continue; // its evaluation failed and was recorded
+            }
+            let mut placeholders = placeholders_for(task, &run, u, r, &table);
             let locale = u.recipient.locale();
+            for (name, value) in computed.get(&report).into_iter().flatten() {
+                let format = r.expressions[name].format().map(NumberFormat::new);
+                placeholders.set(name, display(value, format.as_ref(), &locale));
+            }
             let content = r
                 .content_placeholders()
                 .unwrap_or_default()
@@ -635,6 +663,27 @@ fn validate(task: &Task) -> Result<()> {
 }
 
 /// The distinct values of the burst field within `filters`, as text.
+/// The values of a report's expressions for the rows a request selects.
+async fn evaluate_expressions(
+    task: &Task,
+    report: &ReportDef,
+    request: FetchRequest<'_>,
+) -> Result<Vec<(String, Value)>> {
+    let names: Vec<String> = report.expressions.keys().cloned().collect();
+    let exprs: Vec<String> = report
+        .expressions
+        .values()
+        .map(|e| e.expr().to_string())
+        .collect();
+    let values = task.source.evaluate(request, &exprs).await.map_err(|e| {
+        e.context(format!(
+            "evaluating the expressions of report '{}'",
+            report.name
+        ))
+    })?;
+    Ok(names.into_iter().zip(values).collect())
+}
+
 async fn burst_values(
     task: &Task,
     field: &str,

@@ -155,7 +155,8 @@ impl Error {
     }
 
     /// Shorthand for an [`ErrorKind::Unsupported`] error naming the option and the backend.
-    pub fn unsupported(backend: &'static str, option: impl fmt::Display) -> Self {
+    pub fn unsupported(backend: impl Into<Cow<'static, str>>, option: impl fmt::Display) -> Self {
+        let backend = backend.into();
         Error::new(
             ErrorKind::Unsupported,
             format!("{backend} does not support {option}"),

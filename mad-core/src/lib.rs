@@ -3,6 +3,7 @@
 pub mod channel;
 pub mod engine;
 pub mod error;
+pub mod expr;
 pub mod filter;
 pub mod format;
 pub mod layout;

@@ -1,5 +1,7 @@
 //! Report definitions: what a report shows and how it is laid out.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -261,6 +263,37 @@ pub struct ReportDef {
     pub filters: FilterSet,
     #[serde(default)]
     pub csv: CsvOptions,
+    /// Placeholders computed from the data for each recipient: name → expression, such as
+    /// `total = "Sum([Sales])"`, used as `{total}` in titles, subjects and file names.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub expressions: BTreeMap<String, ExpressionDef>,
+}
+
+/// An expression whose value fills a placeholder, with an optional format code for numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ExpressionDef {
+    Plain(String),
+    Formatted {
+        expr: String,
+        #[serde(default)]
+        format: Option<String>,
+    },
+}
+
+impl ExpressionDef {
+    pub fn expr(&self) -> &str {
+        match self {
+            ExpressionDef::Plain(e) | ExpressionDef::Formatted { expr: e, .. } => e,
+        }
+    }
+
+    pub fn format(&self) -> Option<&str> {
+        match self {
+            ExpressionDef::Formatted { format, .. } => format.as_deref(),
+            ExpressionDef::Plain(_) => None,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -284,6 +317,7 @@ impl ReportDef {
             page: PageSetup::default(),
             filters: FilterSet::all(),
             csv: CsvOptions::default(),
+            expressions: BTreeMap::new(),
         }
     }
 

@@ -124,6 +124,14 @@ impl DataSource for Counting {
         *self.fetches.lock().unwrap() += 1;
         self.inner.fetch(request).await
     }
+
+    async fn evaluate(
+        &self,
+        request: FetchRequest<'_>,
+        expressions: &[String],
+    ) -> Result<Vec<Value>> {
+        self.inner.evaluate(request, expressions).await
+    }
 }
 
 fn report() -> Arc<ReportDef> {
@@ -298,4 +306,41 @@ async fn task_without_channels_is_refused() {
     task.channels.clear();
     let err = Engine::default().run(&task).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+}
+
+#[tokio::test]
+async fn expressions_fill_placeholders_per_recipient() {
+    let out = outbox(None);
+    let (mut task, _) = task(
+        vec![region("ann", &["East"]), region("bob", &["West"])],
+        out.clone(),
+    );
+    let mut r = (*task.reports[0]).clone();
+    r.title = "Sales {Region}: {total} in {orders} rows".into();
+    r.expressions.insert(
+        "total".into(),
+        mad_core::report::ExpressionDef::Formatted {
+            expr: "Sum([Sales])".into(),
+            format: Some("#,##0.00".into()),
+        },
+    );
+    r.expressions.insert(
+        "orders".into(),
+        mad_core::report::ExpressionDef::Plain("=Count(State)".into()),
+    );
+    task.reports = vec![Arc::new(r)];
+    let summary = Engine::default().run(&task).await.unwrap();
+    assert_eq!(summary.counts.delivered, 2, "{}", summary.human());
+    let received = out.received.lock().unwrap().clone();
+    let of = |id: &str| received.iter().find(|(r, _)| r == id).unwrap().1.clone();
+    assert!(
+        of("ann").starts_with("Sales East: 15.00 in 2 rows|"),
+        "{}",
+        of("ann")
+    );
+    assert!(
+        of("bob").starts_with("Sales West: 8.50 in 2 rows|"),
+        "{}",
+        of("bob")
+    );
 }

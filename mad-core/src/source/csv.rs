@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
-use super::{DataSource, FetchRequest, SourceCapabilities, fetch_from_table};
+use super::{DataSource, FetchRequest, SourceCapabilities, evaluate_on_table, fetch_from_table};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::parse_iso_datetime;
 use crate::table::{Column, ColumnBuilder, Table};
@@ -122,6 +122,14 @@ impl DataSource for CsvSource {
 
     async fn fetch(&self, request: FetchRequest<'_>) -> Result<Table> {
         fetch_from_table(self.table().await?, request, BACKEND)
+    }
+
+    async fn evaluate(
+        &self,
+        request: FetchRequest<'_>,
+        expressions: &[String],
+    ) -> Result<Vec<Value>> {
+        evaluate_on_table(self.table().await?, request, expressions, BACKEND)
     }
 }
 

@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 
-use super::{DataSource, FetchRequest, SourceCapabilities, fetch_from_table};
+use super::{DataSource, FetchRequest, SourceCapabilities, evaluate_on_table, fetch_from_table};
 use crate::error::Result;
 use crate::table::Table;
-use crate::value::Field;
+use crate::value::{Field, Value};
 
 /// Serves one in-memory table, for tests and for tables built by the caller.
 #[derive(Debug, Clone)]
@@ -39,5 +39,13 @@ impl DataSource for TableSource {
 
     async fn fetch(&self, request: FetchRequest<'_>) -> Result<Table> {
         fetch_from_table(&self.table, request, "memory")
+    }
+
+    async fn evaluate(
+        &self,
+        request: FetchRequest<'_>,
+        expressions: &[String],
+    ) -> Result<Vec<Value>> {
+        evaluate_on_table(&self.table, request, expressions, "memory")
     }
 }

@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 
 pub use self::csv::{CsvOptions, CsvSource, FieldOverride, read_csv};
 pub use self::memory::TableSource;
+
 use crate::error::{Error, Result};
+use crate::expr::Expr;
 use crate::filter::FilterSet;
 use crate::table::Table;
-use crate::value::Field;
+use crate::value::{Field, Value};
 
 /// One column a report asks a source for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -113,6 +115,20 @@ pub trait DataSource: Send + Sync + fmt::Debug {
     async fn fields(&self) -> Result<Vec<Field>>;
 
     async fn fetch(&self, request: FetchRequest<'_>) -> Result<Table>;
+
+    /// Evaluates expressions (such as `Sum([Sales])`) over the rows `request` selects, for
+    /// placeholders. Sources that cannot evaluate expressions return `Unsupported`.
+    async fn evaluate(
+        &self,
+        request: FetchRequest<'_>,
+        expressions: &[String],
+    ) -> Result<Vec<Value>> {
+        let _ = (request, expressions);
+        Err(Error::unsupported(
+            self.name().to_string(),
+            "evaluating expressions",
+        ))
+    }
 }
 
 /// Answers a fetch from a table already in memory: checks the query, applies the filters and
@@ -155,4 +171,31 @@ pub fn fetch_from_table(
     filtered
         .project(&names)
         .map_err(|e| e.with_backend(backend))
+}
+
+/// Evaluates expressions over the rows of an in-memory table a request selects, with the
+/// subset of the Qlik expression language in [`crate::expr`]. File sources share this.
+pub fn evaluate_on_table(
+    table: &Table,
+    request: FetchRequest<'_>,
+    expressions: &[String],
+    backend: &'static str,
+) -> Result<Vec<Value>> {
+    let all = Query::default();
+    let rows = fetch_from_table(
+        table,
+        FetchRequest {
+            query: &all,
+            ..request
+        },
+        backend,
+    )?;
+    expressions
+        .iter()
+        .map(|e| {
+            Expr::parse(e)?
+                .evaluate(&rows)
+                .map_err(|err| err.with_backend(backend))
+        })
+        .collect()
 }
