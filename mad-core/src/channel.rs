@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::placeholder::Placeholders;
 use crate::recipient::Recipient;
 use crate::render::Document;
@@ -76,4 +76,17 @@ pub trait Channel: Send + Sync + fmt::Debug {
     fn capabilities(&self) -> ChannelCapabilities;
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt>;
+
+    /// After an attempt that was interrupted mid-way (the process died), looks for what it
+    /// left: `Ok(Some(receipt))` when the delivery is complete at the target, `Ok(None)` when
+    /// it certainly is not. Channels that cannot tell (SMTP) return `Unsupported`, and the
+    /// engine's policy decides (by default it reports the delivery instead of risking a
+    /// duplicate).
+    async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {
+        let _ = delivery;
+        Err(Error::unsupported(
+            self.name().to_string(),
+            "confirming an interrupted delivery",
+        ))
+    }
 }

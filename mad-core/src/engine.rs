@@ -26,6 +26,7 @@ use crate::placeholder::Placeholders;
 use crate::recipient::Recipient;
 use crate::render::{Document, RenderJob, Renderer};
 use crate::report::{OutputFormat, ReportDef};
+use crate::runlog::{DeliveryKey, MemoryRunLog, PriorAttempt, RunLog};
 use crate::source::{DataSource, FetchRequest, Query};
 use crate::summary::{Counts, Durations, Failure, RecipientOutcome, RunSummary, Status, millis};
 use crate::table::Table;
@@ -95,6 +96,20 @@ pub struct EngineOptions {
     pub delivery_concurrency: usize,
     /// Fixed timestamps and ids in outputs, for comparing files.
     pub deterministic: bool,
+    /// What to do with a delivery whose earlier attempt was interrupted and whose channel
+    /// cannot tell whether it arrived.
+    pub interrupted: InterruptedPolicy,
+}
+
+/// What to do with a delivery an earlier, interrupted attempt may already have made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InterruptedPolicy {
+    /// Record it as failed with the reason, so nobody receives it twice; a person decides.
+    #[default]
+    Report,
+    /// Deliver it again (at least once: the recipient may receive it twice).
+    Resend,
 }
 
 impl Default for EngineOptions {
@@ -105,6 +120,7 @@ impl Default for EngineOptions {
             fetch_concurrency: cores * 2,
             delivery_concurrency: 16,
             deterministic: false,
+            interrupted: InterruptedPolicy::Report,
         }
     }
 }
@@ -146,6 +162,7 @@ pub struct Engine {
     options: EngineOptions,
     render_slots: Arc<Semaphore>,
     delivery_slots: Arc<Semaphore>,
+    run_log: Arc<dyn RunLog>,
 }
 
 impl Default for Engine {
@@ -178,6 +195,7 @@ enum MemberOutcome {
         rows: usize,
         receipts: Vec<Receipt>,
         failures: Vec<Failure>,
+        resumed: usize,
     },
 }
 
@@ -196,8 +214,15 @@ impl Engine {
         Engine {
             render_slots: Arc::new(Semaphore::new(options.render_threads.max(1))),
             delivery_slots: Arc::new(Semaphore::new(options.delivery_concurrency.max(1))),
+            run_log: Arc::new(MemoryRunLog::new()),
             options,
         }
+    }
+
+    /// Records deliveries in `run_log`, so a retried or resumed run skips what was delivered.
+    pub fn with_run_log(mut self, run_log: Arc<dyn RunLog>) -> Self {
+        self.run_log = run_log;
+        self
     }
 
     pub fn options(&self) -> &EngineOptions {
@@ -209,14 +234,16 @@ impl Engine {
         self.run_as(task, RunInfo::now()).await
     }
 
-    /// Runs a task under a given run identity.
+    /// Runs a task under a given run identity; with the id of an earlier run, resumes it:
+    /// deliveries the run log holds as done are not made again.
     ///
     /// Returns an error only when the task as a whole cannot run (an inconsistent definition,
     /// or burst values that cannot be read); each recipient's failure is in the summary.
     pub async fn run_as(&self, task: &Task, run: RunInfo) -> Result<RunSummary> {
         let started = Instant::now();
-        let started_at = format!("{}T{}Z", run.date, run.time);
         validate(task)?;
+        let run = self.run_log.start_run(&run, &task.name).await?;
+        let started_at = format!("{}T{}Z", run.date, run.time);
         tracing::debug!(task = %task.name, run = %run.id, "run starting");
 
         let (slots, units) = self.expand(task).await?;
@@ -252,6 +279,7 @@ impl Engine {
                 Status::Failed => counts.failed += 1,
             }
             counts.deliveries += r.receipts.len();
+            counts.resumed += r.resumed;
             counts.bytes += r.bytes;
         }
         durations.total_ms = millis(started.elapsed());
@@ -580,33 +608,104 @@ impl Engine {
                 documents: chosen,
                 placeholders: placeholders.clone(),
             };
-            let slots = self.delivery_slots.clone();
-            Some(async move {
-                let _slot = slots.acquire_owned().await.map_err(|_| cancelled());
-                let name = tc.channel.name().to_string();
-                let outcome = tc.channel.deliver(&delivery).await;
-                (name, outcome)
-            })
+            Some(self.deliver_once(tc.channel.as_ref(), delivery))
         });
         let mut receipts = Vec::new();
         let mut failures = Vec::new();
-        for (channel, outcome) in join_all(sends).await {
+        let mut resumed = 0;
+        for outcome in join_all(sends).await {
             match outcome {
-                Ok(receipt) => receipts.push(receipt),
-                Err(err) => {
-                    tracing::debug!(recipient = %unit.recipient.id, channel = %channel, kind = %err.kind(), "delivery failed");
-                    failures.push(Failure::from_error(
-                        &err,
-                        Some(&report.name),
-                        Some(&channel),
-                    ));
+                Ok((receipt, again)) => {
+                    receipts.push(receipt);
+                    resumed += usize::from(again);
                 }
+                Err(failure) => failures.push(failure),
             }
         }
         MemberOutcome::Done {
             rows,
             receipts,
             failures,
+            resumed,
+        }
+    }
+
+    /// Makes one delivery at most once per run: consults the run log first, records the
+    /// attempt, delivers, records the outcome. Returns the receipt and whether it comes from an
+    /// earlier attempt.
+    async fn deliver_once(
+        &self,
+        channel: &dyn Channel,
+        delivery: Delivery,
+    ) -> std::result::Result<(Receipt, bool), Failure> {
+        let name = channel.name().to_string();
+        let report = delivery.report.name.clone();
+        let fail = |err: &Error| Failure::from_error(err, Some(&report), Some(&name));
+        let key = DeliveryKey {
+            run_id: delivery.run_id.clone(),
+            recipient: delivery.recipient.id.clone(),
+            report: report.clone(),
+            channel: name.clone(),
+        };
+        let _slot = self
+            .delivery_slots
+            .acquire()
+            .await
+            .map_err(|_| fail(&cancelled()))?;
+
+        let prior = self.run_log.begin(&key).await.map_err(|e| {
+            fail(&e.context("the run log could not record the delivery, so it was not made"))
+        })?;
+        match prior {
+            PriorAttempt::Delivered(receipt) => return Ok((receipt, true)),
+            PriorAttempt::Interrupted => {
+                if let Some(outcome) = self.settle_interrupted(channel, &delivery).await {
+                    let recorded = outcome.clone().map(|r| r.0);
+                    self.record(&key, &recorded).await;
+                    return outcome;
+                }
+            }
+            PriorAttempt::None | PriorAttempt::Failed(_) => {}
+        }
+
+        let outcome = channel.deliver(&delivery).await.map_err(|err| {
+            tracing::debug!(recipient = %key.recipient, channel = %name, kind = %err.kind(), "delivery failed");
+            fail(&err)
+        });
+        self.record(&key, &outcome).await;
+        outcome.map(|r| (r, false))
+    }
+
+    /// Decides about a delivery an interrupted attempt may have made: `None` means deliver.
+    async fn settle_interrupted(
+        &self,
+        channel: &dyn Channel,
+        delivery: &Delivery,
+    ) -> Option<std::result::Result<(Receipt, bool), Failure>> {
+        let fail = |err: Error| {
+            Failure::from_error(&err, Some(&delivery.report.name), Some(channel.name()))
+        };
+        match channel.confirm(delivery).await {
+            Ok(Some(receipt)) => Some(Ok((receipt, true))),
+            Ok(None) => None,
+            Err(err) if err.kind() != ErrorKind::Unsupported => Some(Err(fail(
+                err.context("an interrupted earlier attempt could not be checked"),
+            ))),
+            Err(_) if self.options.interrupted == InterruptedPolicy::Resend => None,
+            Err(_) => Some(Err(fail(Error::new(
+                ErrorKind::Delivery,
+                "an earlier attempt was interrupted while sending and may have arrived; it is \
+                 not sent again to avoid a duplicate (check the target, then resume with the \
+                 resend policy if it is missing)",
+            )))),
+        }
+    }
+
+    async fn record(&self, key: &DeliveryKey, outcome: &std::result::Result<Receipt, Failure>) {
+        if let Err(err) = self.run_log.finish(key, outcome).await {
+            // The delivery itself happened (or failed) as reported; only its record is missing,
+            // so a resumed run will treat it as interrupted.
+            tracing::warn!(recipient = %key.recipient, channel = %key.channel, error = %err, "run log could not record a delivery outcome");
         }
     }
 }
@@ -801,6 +900,7 @@ struct Tracker {
     errors: Vec<Failure>,
     receipts: Vec<Receipt>,
     rows: usize,
+    resumed: usize,
 }
 
 impl Tracker {
@@ -812,6 +912,7 @@ impl Tracker {
             errors: Vec::new(),
             receipts: Vec::new(),
             rows: 0,
+            resumed: 0,
         }
     }
 
@@ -827,8 +928,10 @@ impl Tracker {
                 rows,
                 receipts,
                 failures,
+                resumed,
             } => {
                 self.rows += rows;
+                self.resumed += resumed;
                 self.receipts.extend(receipts);
                 self.errors.extend(failures);
             }
@@ -853,6 +956,7 @@ impl Tracker {
             errors: self.errors,
             receipts: self.receipts,
             rows: self.rows,
+            resumed: self.resumed,
         }
     }
 }

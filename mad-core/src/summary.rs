@@ -60,6 +60,13 @@ pub struct RecipientOutcome {
     /// Rows the recipient's reports were made from (summed over reports).
     pub rows: usize,
     pub bytes: u64,
+    /// Deliveries an earlier attempt of this run had already made (not made again).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resumed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Counts for the whole run.
@@ -77,6 +84,9 @@ pub struct Counts {
     pub deliveries: usize,
     /// Bytes delivered.
     pub bytes: u64,
+    /// Deliveries found already made by an earlier attempt of the run.
+    #[serde(default)]
+    pub resumed: usize,
 }
 
 /// Time spent, in milliseconds. Fetch and render times add up over parallel work, so they can

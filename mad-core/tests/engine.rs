@@ -344,3 +344,64 @@ async fn expressions_fill_placeholders_per_recipient() {
         of("bob")
     );
 }
+
+#[tokio::test]
+async fn a_retried_run_delivers_nothing_twice() {
+    let out = outbox(None);
+    let (task, _) = task(
+        vec![region("ann", &["East"]), region("bob", &["West"])],
+        out.clone(),
+    );
+    let engine = Engine::default();
+    let run = mad_core::RunInfo::at("run-1", 1_700_000_000.0);
+    let first = engine.run_as(&task, run.clone()).await.unwrap();
+    assert_eq!(first.counts.delivered, 2);
+    let again = engine.run_as(&task, run).await.unwrap();
+    assert_eq!(again.counts.delivered, 2);
+    assert_eq!(again.counts.resumed, 2);
+    assert_eq!(out.received.lock().unwrap().len(), 2, "nothing sent twice");
+}
+
+#[tokio::test]
+async fn an_interrupted_delivery_is_reported_not_repeated_unless_asked() {
+    use mad_core::runlog::{DeliveryKey, MemoryRunLog, RunLog};
+
+    let out = outbox(None);
+    let (task, _) = task(
+        vec![region("ann", &["East"]), region("bob", &["West"])],
+        out.clone(),
+    );
+    let log = Arc::new(MemoryRunLog::new());
+    let run = mad_core::RunInfo::at("run-2", 1_700_000_000.0);
+    // An earlier process started ann's delivery and died before recording its outcome.
+    log.start_run(&run, "t").await.unwrap();
+    let key = DeliveryKey {
+        run_id: "run-2".into(),
+        recipient: "ann".into(),
+        report: "sales".into(),
+        channel: "outbox".into(),
+    };
+    log.begin(&key).await.unwrap();
+
+    let engine = Engine::default().with_run_log(log.clone());
+    let summary = engine.run_as(&task, run.clone()).await.unwrap();
+    let ann = summary.outcome("ann").unwrap();
+    assert_eq!(ann.status, Status::Failed);
+    assert!(ann.errors[0].message.contains("interrupted"), "{ann:?}");
+    assert_eq!(summary.outcome("bob").unwrap().status, Status::Delivered);
+    assert_eq!(out.received.lock().unwrap().len(), 1);
+
+    let options = mad_core::EngineOptions {
+        interrupted: mad_core::engine::InterruptedPolicy::Resend,
+        ..Default::default()
+    };
+    log.begin(&key).await.unwrap(); // interrupted again
+    let summary = Engine::new(options)
+        .with_run_log(log)
+        .run_as(&task, run)
+        .await
+        .unwrap();
+    assert_eq!(summary.counts.delivered, 2, "{}", summary.human());
+    assert_eq!(summary.counts.resumed, 1, "bob was already delivered");
+    assert_eq!(out.received.lock().unwrap().len(), 2);
+}
