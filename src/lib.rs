@@ -4,7 +4,10 @@
 //! renderer and channel.
 
 pub use mad_core::*;
-pub use {mad_core as core, mad_deliver as deliver, mad_qlik as qlik, mad_render as render};
+pub use {
+    mad_core as core, mad_deliver as deliver, mad_qlik as qlik, mad_render as render,
+    mad_store as store,
+};
 
 /// A registry with every built-in source, renderer and channel.
 pub fn registry() -> Registry {

@@ -1,0 +1,5 @@
+#![doc = include_str!("../README.md")]
+
+mod runlog;
+
+pub use runlog::SqliteRunLog;

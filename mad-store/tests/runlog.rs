@@ -1,0 +1,75 @@
+//! The SQLite run log survives reopening and answers what earlier attempts left.
+
+use mad_core::runlog::{DeliveryKey, PriorAttempt, RunLog};
+use mad_core::summary::Failure;
+use mad_core::{ErrorKind, Receipt, RunInfo};
+use mad_store::SqliteRunLog;
+
+fn key(recipient: &str) -> DeliveryKey {
+    DeliveryKey {
+        run_id: "r1".into(),
+        recipient: recipient.into(),
+        report: "sales".into(),
+        channel: "folder".into(),
+    }
+}
+
+#[tokio::test]
+async fn outcomes_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.sqlite");
+    let receipt = Receipt {
+        channel: "folder".into(),
+        locations: vec!["/out/a.pdf".into()],
+        bytes: 42,
+    };
+    {
+        let log = SqliteRunLog::open(&path).unwrap();
+        let run = RunInfo::at("r1", 1_700_000_000.0);
+        assert_eq!(log.start_run(&run, "t").await.unwrap(), run);
+        assert_eq!(log.begin(&key("ann")).await.unwrap(), PriorAttempt::None);
+        log.finish(&key("ann"), &Ok(receipt.clone())).await.unwrap();
+        assert_eq!(log.begin(&key("bob")).await.unwrap(), PriorAttempt::None);
+        let failure = Failure {
+            kind: ErrorKind::Transient,
+            code: 13,
+            message: "connection reset".into(),
+            report: None,
+            channel: None,
+        };
+        log.begin(&key("cy")).await.unwrap();
+        log.finish(&key("cy"), &Err(failure)).await.unwrap();
+    }
+    let log = SqliteRunLog::open(&path).unwrap();
+    let later = RunInfo::at("r1", 1_800_000_000.0);
+    assert_eq!(
+        log.start_run(&later, "t").await.unwrap().date,
+        "2023-11-14",
+        "the first start is kept"
+    );
+    assert_eq!(
+        log.begin(&key("ann")).await.unwrap(),
+        PriorAttempt::Delivered(receipt)
+    );
+    assert_eq!(
+        log.begin(&key("bob")).await.unwrap(),
+        PriorAttempt::Interrupted
+    );
+    assert!(
+        matches!(log.begin(&key("cy")).await.unwrap(), PriorAttempt::Failed(f) if f.kind == ErrorKind::Transient)
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.sqlite");
+    std::fs::write(
+        &path,
+        b"this is not a database, just text that is long enough",
+    )
+    .unwrap();
+    let err = SqliteRunLog::open(&path).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("runs.sqlite"), "{err}");
+}
