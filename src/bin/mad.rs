@@ -1,0 +1,134 @@
+//! The `mad` command: runs a task from a definitions file.
+//!
+//!     mad run DEFINITIONS.toml TASK [--output DIR] [--run-id ID] [--run-log FILE]
+//!                                   [--summary FILE] [--resend-interrupted]
+//!     mad check DEFINITIONS.toml
+//!
+//! With `--run-log`, deliveries are recorded in a SQLite file; running again with the same
+//! `--run-id` resumes the run and makes no delivery twice. Exit status: 0 when every recipient
+//! was delivered or skipped, 1 when one failed, 2 when the task could not run.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use mad::engine::InterruptedPolicy;
+use mad::{Engine, EngineOptions, RunInfo, Workspace};
+
+const USAGE: &str = "usage:
+  mad run DEFINITIONS TASK [--output DIR] [--run-id ID] [--run-log FILE] [--summary FILE] [--resend-interrupted]
+  mad check DEFINITIONS";
+
+#[derive(Debug, Default)]
+struct RunArgs {
+    definitions: PathBuf,
+    task: String,
+    output: Option<PathBuf>,
+    run_id: Option<String>,
+    run_log: Option<PathBuf>,
+    summary: Option<PathBuf>,
+    resend_interrupted: bool,
+}
+
+fn parse_run(args: &[String]) -> Result<RunArgs, String> {
+    let mut parsed = RunArgs::default();
+    let mut positional = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--output" => parsed.output = Some(value("--output")?.into()),
+            "--run-id" => parsed.run_id = Some(value("--run-id")?),
+            "--run-log" => parsed.run_log = Some(value("--run-log")?.into()),
+            "--summary" => parsed.summary = Some(value("--summary")?.into()),
+            "--resend-interrupted" => parsed.resend_interrupted = true,
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
+            _ => positional.push(arg.clone()),
+        }
+    }
+    let [definitions, task] = positional.as_slice() else {
+        return Err("run needs DEFINITIONS and TASK".into());
+    };
+    parsed.definitions = definitions.into();
+    parsed.task = task.clone();
+    Ok(parsed)
+}
+
+async fn run(args: RunArgs) -> mad::Result<bool> {
+    let mut workspace = Workspace::load(&args.definitions)?;
+    if let Some(output) = &args.output {
+        workspace = workspace.with_output_dir(output);
+    }
+    let runtime = workspace.instantiate(&mad::registry())?;
+    let task = runtime.task(&args.task).await?;
+    let options = EngineOptions {
+        interrupted: if args.resend_interrupted {
+            InterruptedPolicy::Resend
+        } else {
+            InterruptedPolicy::Report
+        },
+        ..Default::default()
+    };
+    let mut engine = Engine::new(options);
+    if let Some(path) = &args.run_log {
+        engine = engine.with_run_log(Arc::new(mad::store::SqliteRunLog::open(path)?));
+    }
+    let run = match &args.run_id {
+        Some(id) => RunInfo::at(id.clone(), now_seconds()),
+        None => RunInfo::now(),
+    };
+    let summary = engine.run_as(&task, run).await?;
+    print!("{}", summary.human());
+    if let Some(path) = &args.summary {
+        std::fs::write(path, summary.to_json()).map_err(|e| mad::Error::io(path.display(), e))?;
+    }
+    Ok(summary.counts.failed == 0)
+}
+
+fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn check(definitions: &str) -> mad::Result<()> {
+    let workspace = Workspace::load(definitions.as_ref())?;
+    workspace.instantiate(&mad::registry())?;
+    println!(
+        "{definitions}: {} sources, {} reports, {} channels, {} tasks: ok",
+        workspace.sources.len(),
+        workspace.reports.len(),
+        workspace.channels.len(),
+        workspace.tasks.len()
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("run") => match parse_run(&args[1..]) {
+            Ok(parsed) => run(parsed).await,
+            Err(message) => {
+                eprintln!("mad: {message}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        },
+        Some("check") if args.len() == 2 => check(&args[1]).map(|()| true),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("mad: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
