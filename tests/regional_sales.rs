@@ -118,12 +118,12 @@ fn check_xlsx(path: &Path, region: &str, orders: &[Order]) {
     let rows: Vec<&[Data]> = range.rows().collect();
     let header = rows
         .iter()
-        .position(|r| r.iter().any(|c| c.to_string() == "Order ID"))
+        .position(|r| r.iter().any(|c| c.get_string() == Some("Order ID")))
         .expect("a header row");
     let col = |name: &str| {
         rows[header]
             .iter()
-            .position(|c| c.to_string() == name)
+            .position(|c| c.get_string() == Some(name))
             .unwrap()
     };
     let (order, date, product, sales) = (
