@@ -108,11 +108,19 @@ pub(crate) fn split(bytes: &[u8]) -> Result<(&str, &[u8])> {
     Ok((text, rest))
 }
 
-/// Reads the XML header.
+/// Reads the XML header, naming the element that is wrong.
 pub(crate) fn parse(text: &str) -> Result<TableHeader> {
-    quick_xml::de::from_str(text).map_err(|e| {
+    let mut deserializer = quick_xml::de::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let place = if path == "." {
+            String::new()
+        } else {
+            format!(" at {path}")
+        };
         Error::invalid_input(format!(
-            "the XML header is not a valid QVD table header: {e}"
+            "the XML header is damaged{place}: {}; check that the file is a complete QVD",
+            e.into_inner()
         ))
     })
 }
@@ -183,9 +191,18 @@ mod tests {
     }
 
     #[test]
-    fn missing_element_is_reported() {
+    fn bad_elements_are_named() {
         let text = HEADER.replace("<NoOfRecords>9</NoOfRecords>", "");
         let err = parse(&text).unwrap_err();
         assert!(err.message().contains("NoOfRecords"), "{err}");
+        let text = HEADER.replace("<BitWidth>5</BitWidth>", "<BitWidth>-5</BitWidth>");
+        let err = parse(&text).unwrap_err();
+        assert!(
+            err.message().contains("QvdFieldHeader[0].BitWidth"),
+            "{err}"
+        );
+        let text = HEADER.replace("</Fields>", "");
+        let err = parse(&text).unwrap_err();
+        assert!(err.message().contains("</Fields>"), "{err}");
     }
 }

@@ -78,18 +78,26 @@ impl BitField {
         }
 
         if record_size == 0 || block.len() / record_size < rows {
-            return Err(Error::internal(format!(
-                "the row block of field '{field}' is shorter than {rows} records of \
-                 {record_size} bytes"
-            )));
+            return Err(short(field));
         }
         let first = (self.offset / 8) as usize;
         let shift = self.offset % 8;
         let span = (shift + self.width).div_ceil(8) as usize;
         let mask = (1u64 << self.width) - 1;
-        for (row, record) in block.chunks_exact(record_size).take(rows).enumerate() {
-            let mut word = [0u8; 8];
-            word[..span].copy_from_slice(&record[first..first + span]);
+        for row in 0..rows {
+            // Eight bytes from the field's first byte hold all its bits (at most 7 + 32); they
+            // may reach into the next record, which the mask drops. Near the end of the block
+            // only the field's own bytes are read.
+            let start = row * record_size + first;
+            let word = match block.get(start..).and_then(<[u8]>::first_chunk::<8>) {
+                Some(bytes) => *bytes,
+                None => {
+                    let mut word = [0u8; 8];
+                    let bytes = block.get(start..start + span).ok_or_else(|| short(field))?;
+                    word[..span].copy_from_slice(bytes);
+                    word
+                }
+            };
             let stored = (u64::from_le_bytes(word) >> shift) & mask;
             let index = self.resolve(stored, row, rows, field)?;
             has_nulls |= index == self.symbols;
@@ -116,6 +124,12 @@ impl BitField {
         }
         Ok(index as u32)
     }
+}
+
+fn short(field: &str) -> Error {
+    Error::internal(format!(
+        "the row block given for field '{field}' is shorter than its records"
+    ))
 }
 
 #[cfg(test)]
