@@ -369,6 +369,10 @@ fn dual_float(n: f64, s: &str) -> Vec<u8> {
     [&[6u8][..], &n.to_le_bytes(), s.as_bytes(), &[0]].concat()
 }
 
+fn element(name: &str, value: impl std::fmt::Display) -> String {
+    format!("<{name}>{value}</{name}>")
+}
+
 /// Builds a QVD file; `rows` holds, per record, each field's stored (unbiased) value.
 fn build(
     fields: &[TestField],
@@ -377,29 +381,38 @@ fn build(
     after_header: &str,
 ) -> Vec<u8> {
     let mut symbol_block = Vec::new();
-    let mut xml = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\r\n <QvdTableHeader>\r\n   <TableName>t</TableName>\r\n   <Fields>\r\n",
-    );
+    let mut field_headers = String::new();
     for f in fields {
         let table: Vec<u8> = f.symbols.concat();
-        let tags: String = f
-            .tags
-            .iter()
-            .map(|t| format!("<String>{t}</String>"))
-            .collect();
+        let tags: String = f.tags.iter().map(|t| element("String", t)).collect();
         let [kind, fmt, dec, thou] = f.format;
-        xml += &format!(
-            "     <QvdFieldHeader><FieldName>{}</FieldName><BitOffset>{}</BitOffset><BitWidth>{}</BitWidth><Bias>{}</Bias><NumberFormat><Type>{kind}</Type><nDec>0</nDec><UseThou>0</UseThou><Fmt>{fmt}</Fmt><Dec>{dec}</Dec><Thou>{thou}</Thou></NumberFormat><NoOfSymbols>{}</NoOfSymbols><Offset>{}</Offset><Length>{}</Length><Comment></Comment><Tags>{tags}</Tags></QvdFieldHeader>\r\n",
-            f.name,
-            f.offset,
-            f.width,
-            f.bias,
-            f.symbols.len(),
-            symbol_block.len(),
-            table.len()
+        let number_format = [
+            element("Type", kind),
+            element("nDec", 0),
+            element("UseThou", 0),
+            element("Fmt", fmt),
+            element("Dec", dec),
+            element("Thou", thou),
+        ];
+        let field_header = [
+            element("FieldName", f.name),
+            element("BitOffset", f.offset),
+            element("BitWidth", f.width),
+            element("Bias", f.bias),
+            element("NumberFormat", number_format.concat()),
+            element("NoOfSymbols", f.symbols.len()),
+            element("Offset", symbol_block.len()),
+            element("Length", table.len()),
+            element("Comment", ""),
+            element("Tags", tags),
+        ];
+        field_headers += &format!(
+            "\r\n    {}",
+            element("QvdFieldHeader", field_header.concat())
         );
         symbol_block.extend(table);
     }
+
     let mut row_block = Vec::new();
     for row in rows {
         let mut record = 0u128;
@@ -408,11 +421,22 @@ fn build(
         }
         row_block.extend(&record.to_le_bytes()[..record_size]);
     }
-    xml += &format!(
-        "   </Fields>\r\n   <Compression></Compression>\r\n   <RecordByteSize>{record_size}</RecordByteSize>\r\n   <NoOfRecords>{}</NoOfRecords>\r\n   <Offset>{}</Offset>\r\n   <Length>{}</Length>\r\n </QvdTableHeader>",
-        rows.len(),
-        symbol_block.len(),
-        row_block.len()
+
+    let table_header = [
+        element("TableName", "t"),
+        element("Fields", field_headers + "\r\n  "),
+        element("Compression", ""),
+        element("RecordByteSize", record_size),
+        element("NoOfRecords", rows.len()),
+        element("Offset", symbol_block.len()),
+        element("Length", row_block.len()),
+    ];
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\r\n {}",
+        element(
+            "QvdTableHeader",
+            format!("\r\n  {}\r\n ", table_header.join("\r\n  "))
+        )
     );
     [
         xml.as_bytes(),

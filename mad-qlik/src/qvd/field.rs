@@ -14,12 +14,10 @@ pub(crate) fn describe(header: &FieldHeader, symbols: &[Value]) -> Field {
     // Qlik tags dates loaded from text without a date format only as integers; the symbols
     // still carry the date as their text, which tells the kind apart.
     let (kind, format) = match (kind, declared) {
-        (FieldKind::Integer | FieldKind::Number | FieldKind::Mixed, None) => {
-            match iso_dates(symbols) {
-                Some((kind, code)) => (kind, Some(NumberFormat::new(code))),
-                None => (kind, None),
-            }
-        }
+        (FieldKind::Integer | FieldKind::Number, None) => match iso_dates(symbols) {
+            Some((kind, code)) => (kind, Some(NumberFormat::new(code))),
+            None => (kind, None),
+        },
         (kind, format) => (kind, format),
     };
 
@@ -32,7 +30,7 @@ pub(crate) fn describe(header: &FieldHeader, symbols: &[Value]) -> Field {
 
 /// The kind the tags or the format type state, if they state one.
 fn declared_kind(tags: &Tags, format_type: &str) -> Option<FieldKind> {
-    // Qlik tags a date `$date` and `$timestamp` both, so the narrower tag goes first.
+    // Qlik tags a date with both `$date` and `$timestamp`, so the narrower tag goes first.
     if tags.has("$date") {
         return Some(FieldKind::Date);
     }
@@ -85,18 +83,18 @@ fn inferred_kind(symbols: &[Value]) -> FieldKind {
     }
 }
 
-/// Whether every symbol is a dual whose text is the ISO date (or timestamp) of its number;
-/// returns the kind and the code that shows the numbers as those texts.
+/// Whether every symbol is a dual whose text is the ISO date (or timestamp) of its number,
+/// empty texts aside; returns the kind and the code that shows the numbers as those texts.
 fn iso_dates(symbols: &[Value]) -> Option<(FieldKind, &'static str)> {
     let mut any = false;
     let mut with_time = false;
     let mut with_seconds = false;
     for symbol in symbols {
-        let Value::Dual(number, text) = symbol else {
-            if symbol.is_null() {
-                continue;
-            }
-            return None;
+        let (number, text) = match symbol {
+            Value::Dual(number, text) => (number, text),
+            Value::Null => continue,
+            Value::Text(text) if text.is_empty() => continue,
+            _ => return None,
         };
         let (serial, has_time) = parse_iso_datetime(text)?;
         if (serial - number).abs() > 1e-6 {
@@ -185,7 +183,11 @@ mod tests {
 
     #[test]
     fn iso_date_duals_are_dates() {
-        let dates = [Value::dual(-52593.0, "1756-01-01"), Value::Null];
+        let dates = [
+            Value::dual(-52593.0, "1756-01-01"),
+            Value::Null,
+            Value::text(""),
+        ];
         assert_eq!(iso_dates(&dates), Some((FieldKind::Date, "YYYY-MM-DD")));
         let stamps = [Value::dual(45000.5, "2023-03-15 12:00:00")];
         assert_eq!(

@@ -6,8 +6,9 @@
 //! [`mad_core::Column`]s as they are, so reading costs one pass over the bytes and no hashing.
 //!
 //! The reader trusts nothing in the file: every offset, length, count and index is checked
-//! against the bytes, and any inconsistency is an [`mad_core::ErrorKind::InvalidInput`] error saying
-//! what is wrong.
+//! against the bytes, and any inconsistency is an [`InvalidInput`] error saying what is wrong.
+//!
+//! [`InvalidInput`]: mad_core::ErrorKind::InvalidInput
 
 mod field;
 mod header;
@@ -56,7 +57,12 @@ pub fn read_qvd(path: impl AsRef<Path>) -> Result<Table> {
     })?;
 
     let table = parse_qvd(&bytes).map_err(|e| e.context(path.display()))?;
-    tracing::debug!(path = %path.display(), rows = table.len(), fields = table.fields().len(), "read QVD file");
+    tracing::debug!(
+        path = %path.display(),
+        rows = table.len(),
+        fields = table.fields().len(),
+        "read QVD file"
+    );
     Ok(table)
 }
 
@@ -75,8 +81,12 @@ fn parse(bytes: &[u8]) -> Result<Table> {
     let mut fields = Vec::with_capacity(header.fields.fields.len());
     let mut columns = Vec::with_capacity(header.fields.fields.len());
     for field_header in &header.fields.fields {
-        let (field, column) = read_field(field_header, body, &rows)
-            .map_err(|e| e.context(format!("table '{}'", header.table_name)))?;
+        let (field, column) = read_field(field_header, body, &rows).map_err(|e| {
+            match header.table_name.as_str() {
+                "" => e,
+                name => e.context(format!("table '{name}'")),
+            }
+        })?;
         fields.push(field);
         columns.push(column);
     }
@@ -135,6 +145,8 @@ impl<'a> RowBlock<'a> {
             .filter(|&r| u32::try_from(r).is_ok())
             .ok_or_else(too_big)?;
         let record_size = usize::try_from(header.record_byte_size).map_err(|_| too_big())?;
+        // When every field holds one value, records take no bytes and nothing bounds the
+        // record count; a damaged count there costs memory instead of giving an error.
         let needed = rows.checked_mul(record_size).ok_or_else(too_big)?;
 
         if header.length < needed as u64 {
@@ -146,8 +158,8 @@ impl<'a> RowBlock<'a> {
         }
         let bytes = slice(body, header.offset, header.length).ok_or_else(|| {
             Error::invalid_input(format!(
-                "the row block (bytes {}..{} after the header) runs past the {} bytes the file \
-                 holds; the file is truncated",
+                "the row block (bytes {}..{} after the header) runs past the end of the file, \
+                 {} bytes after the header; the file is truncated",
                 header.offset,
                 header.offset.saturating_add(header.length),
                 body.len()
@@ -177,7 +189,7 @@ fn read_field(
     let table = slice(body, header.offset, header.length).ok_or_else(|| {
         Error::invalid_input(format!(
             "the symbol table of field '{name}' (bytes {}..{} after the header) runs past the \
-             {} bytes the file holds; the file is truncated",
+             end of the file, {} bytes after the header; the file is truncated",
             header.offset,
             header.offset.saturating_add(header.length),
             body.len()
