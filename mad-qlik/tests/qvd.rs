@@ -792,6 +792,15 @@ fn source_filters_and_projects_through_fetch() {
             .unwrap();
         assert_eq!(table.len(), expected);
         assert_eq!(table.fields().len(), 2);
+        let debug = format!("{source:?}");
+        assert!(
+            debug.contains("colors.qvd") && debug.contains("Some(135)"),
+            "{debug}"
+        );
+        assert!(
+            !debug.contains("Unknown"),
+            "the rows stay out of Debug: {debug}"
+        );
         assert!(table.column_values(1).all(|v| v == &text("t")));
 
         let excluded = FilterSet::from_filters([Filter::new("is_trans", ["t"]).excluding()]);

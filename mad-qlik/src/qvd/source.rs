@@ -1,5 +1,6 @@
 //! A QVD file as a data source.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
@@ -26,7 +27,6 @@ impl QvdOptions {
 }
 
 /// A QVD file as a data source. The file is read once, on first use, and served from memory.
-#[derive(Debug)]
 pub struct QvdSource {
     name: String,
     options: QvdOptions,
@@ -56,6 +56,16 @@ impl QvdSource {
                     })?
             })
             .await
+    }
+}
+
+impl fmt::Debug for QvdSource {
+    /// Shows the file and how many rows are loaded, not the rows themselves.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QvdSource")
+            .field("path", &self.options.path)
+            .field("loaded_rows", &self.table.get().map(Table::len))
+            .finish()
     }
 }
 
