@@ -1,4 +1,4 @@
-//! Qlik data sources of mad, each a [`mad_core::DataSource`].
+#![doc = include_str!("../README.md")]
 
 use mad_core::Registry;
 
