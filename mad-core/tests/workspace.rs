@@ -67,3 +67,22 @@ async fn missing_source_file_is_not_found_and_names_the_file() {
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(err.to_string().contains("no-such-file.csv"), "{err}");
 }
+
+#[tokio::test]
+async fn gzipped_csv_with_na_nulls_reads_the_flights_table() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/flights/flights.csv.gz");
+    let options = mad_core::source::CsvOptions {
+        path,
+        null_values: vec!["NA".into()],
+        ..Default::default()
+    };
+    let table = tokio::task::spawn_blocking(move || mad_core::source::read_csv(&options))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(table.len(), 336_776);
+    let delay = table.column_index("dep_delay").unwrap();
+    assert_eq!(table.fields()[delay].kind, mad_core::FieldKind::Integer);
+    assert!(table.column_values(delay).any(mad_core::Value::is_null));
+}

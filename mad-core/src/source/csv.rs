@@ -134,11 +134,20 @@ impl DataSource for CsvSource {
 }
 
 /// Reads a whole CSV file into a table.
+///
+/// A path ending in `.gz` is decompressed while reading.
 pub fn read_csv(options: &CsvOptions) -> Result<Table> {
     let path = &options.path;
     let mut bytes = Vec::new();
+    let gzipped = path.extension().is_some_and(|e| e == "gz");
     std::fs::File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .and_then(|f| {
+            if gzipped {
+                flate2::read::MultiGzDecoder::new(f).read_to_end(&mut bytes)
+            } else {
+                std::io::BufReader::new(f).read_to_end(&mut bytes)
+            }
+        })
         .map_err(|e| Error::io(format!("reading {}", path.display()), e).with_backend(BACKEND))?;
     parse_csv(&bytes, options).map_err(|e| e.context(path.display()).with_backend(BACKEND))
 }
