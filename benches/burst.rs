@@ -53,6 +53,7 @@ async fn burst(field: &str, source: Arc<CsvSource>, out: &Path) -> (usize, usize
         filters: FilterSet::all(),
         channels: vec![TaskChannel::new(channel)],
         renderers: registry.renderers().clone(),
+        protector: None,
         on_empty: Default::default(),
     };
     let started = Instant::now();

@@ -24,9 +24,10 @@ use crate::filter::{FieldFilter, Filter, FilterSet};
 use crate::format::{Locale, display, serial_to_parts};
 use crate::placeholder::Placeholders;
 use crate::recipient::Recipient;
-use crate::render::{Document, RenderJob, Renderer};
-use crate::report::{OutputFormat, ReportDef};
+use crate::render::{Document, Passwords, Protector, RenderJob, Renderer};
+use crate::report::{OutputFormat, PasswordDef, Protection, ReportDef};
 use crate::runlog::{DeliveryKey, MemoryRunLog, PriorAttempt, RunLog};
+use crate::secret::Secret;
 use crate::source::{DataSource, FetchRequest, Query};
 use crate::summary::{Counts, Durations, Failure, RecipientOutcome, RunSummary, Status, millis};
 use crate::table::Table;
@@ -82,6 +83,8 @@ pub struct Task {
     pub filters: FilterSet,
     pub channels: Vec<TaskChannel>,
     pub renderers: BTreeMap<OutputFormat, Arc<dyn Renderer>>,
+    /// Puts passwords on documents of reports that ask for protection.
+    pub protector: Option<Arc<dyn Protector>>,
     pub on_empty: OnEmpty,
 }
 
@@ -581,20 +584,38 @@ impl Engine {
                 return MemberOutcome::Failed(Failure::from_error(&err, Some(&report.name), None));
             }
         };
-        let documents: Vec<Arc<Document>> = docs
+        let documents: Vec<Document> = docs
             .into_iter()
-            .map(|(format, bytes)| {
-                Arc::new(Document {
-                    format,
-                    file_name: format!("{base}.{}", format.extension()),
-                    bytes,
-                })
+            .map(|(format, bytes)| Document {
+                format,
+                file_name: format!("{base}.{}", format.extension()),
+                bytes,
             })
             .collect();
+        let documents = match &report.protection {
+            None => documents,
+            Some(protection) => {
+                match self.protect(task, unit, protection, documents, &base).await {
+                    Ok(protected) => protected,
+                    Err(err) => {
+                        return MemberOutcome::Failed(Failure::from_error(
+                            &err,
+                            Some(&report.name),
+                            None,
+                        ));
+                    }
+                }
+            }
+        };
+        let documents: Vec<Arc<Document>> = documents.into_iter().map(Arc::new).collect();
         let sends = task.channels.iter().filter_map(|tc| {
             let chosen: Vec<Arc<Document>> = documents
                 .iter()
-                .filter(|d| tc.accepts(d.format))
+                .filter(|d| match d.format {
+                    // A bundle goes wherever any of its formats would have gone.
+                    OutputFormat::Zip => report.formats.iter().any(|f| tc.accepts(*f)),
+                    format => tc.accepts(format),
+                })
                 .cloned()
                 .collect();
             if chosen.is_empty() {
@@ -628,6 +649,54 @@ impl Engine {
             failures,
             resumed,
         }
+    }
+
+    /// Puts one recipient's passwords on their documents (or bundles them), on the CPU pool.
+    async fn protect(
+        &self,
+        task: &Task,
+        unit: &Unit,
+        protection: &Protection,
+        documents: Vec<Document>,
+        base: &str,
+    ) -> Result<Vec<Document>> {
+        let protector = task.protector.clone().ok_or_else(|| {
+            Error::invalid_config("the report asks for protection, but no protector is registered")
+        })?;
+        let passwords = Passwords {
+            open: resolve_password(protection.open_password.as_ref(), &unit.recipient)?,
+            edit: resolve_password(protection.edit_password.as_ref(), &unit.recipient)?,
+        };
+        if passwords.open.is_none() && passwords.edit.is_none() {
+            return Err(Error::invalid_config(
+                "the report's protection names no password",
+            ));
+        }
+        let bundle = protection.bundle;
+        let name = format!("{base}.zip");
+        let _slot = self.render_slots.acquire().await.map_err(|_| cancelled())?;
+        tokio::task::spawn_blocking(move || {
+            if bundle {
+                let bytes = protector.bundle(&documents, &passwords)?;
+                return Ok(vec![Document {
+                    format: OutputFormat::Zip,
+                    file_name: name,
+                    bytes: bytes.into(),
+                }]);
+            }
+            documents
+                .into_iter()
+                .map(|d| {
+                    let bytes = protector.protect(&d, &passwords)?;
+                    Ok(Document {
+                        bytes: bytes.into(),
+                        ..d
+                    })
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| Error::internal(format!("protecting documents stopped: {e}")))?
     }
 
     /// Makes one delivery at most once per run: consults the run log first, records the
@@ -762,6 +831,26 @@ fn validate(task: &Task) -> Result<()> {
 }
 
 /// The distinct values of the burst field within `filters`, as text.
+/// A password for one recipient: shared (resolved now) or from the recipient's secrets. A
+/// missing recipient secret is an error: the document is not sent unprotected.
+fn resolve_password(def: Option<&PasswordDef>, recipient: &Recipient) -> Result<Option<Secret>> {
+    match def {
+        None => Ok(None),
+        Some(PasswordDef::Shared(secret)) => secret.resolve().map(Some),
+        Some(PasswordDef::Recipient { recipient_secret }) => recipient
+            .secrets
+            .get(recipient_secret)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| {
+                Error::invalid_config(format!(
+                    "recipient '{}' has no secret '{recipient_secret}' for their document password, so nothing was sent",
+                    recipient.id
+                ))
+            }),
+    }
+}
+
 /// The values of a report's expressions for the rows a request selects.
 async fn evaluate_expressions(
     task: &Task,

@@ -29,7 +29,7 @@ pub use layout::{Layout, LayoutColumn, LayoutEvent};
 pub use placeholder::Placeholders;
 pub use recipient::{Recipient, ValueTableDef};
 pub use registry::{BuildContext, Registry, parse_options};
-pub use render::{Document, RenderJob, Renderer};
+pub use render::{Document, Passwords, Protector, RenderJob, Renderer};
 pub use report::{Aggregate, ColumnDef, OutputFormat, PageSetup, ReportDef, SortKey};
 pub use runlog::{DeliveryKey, MemoryRunLog, PriorAttempt, RunLog};
 pub use secret::{Secret, SecretRef};

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::filter::{Filter, FilterSet};
 use crate::format::{Locale, display};
+use crate::secret::Secret;
 use crate::table::Table;
 
 /// Someone (or somewhere) that receives reports, and the slice of data they may see.
@@ -33,6 +34,13 @@ pub struct Recipient {
     pub identity: Option<String>,
     #[serde(default, skip_serializing_if = "FilterSet::is_unfiltered")]
     pub filters: FilterSet,
+    /// Extra values for placeholders, as `{recipient.<name>}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+    /// Per-recipient secrets (such as a password for their documents), loaded from a value
+    /// table at run time. Never written to definitions, never printed.
+    #[serde(skip)]
+    pub secrets: BTreeMap<String, Secret>,
 }
 
 impl Recipient {
@@ -47,6 +55,8 @@ impl Recipient {
             time_zone: None,
             identity: None,
             filters: FilterSet::all(),
+            attributes: BTreeMap::new(),
+            secrets: BTreeMap::new(),
         }
     }
 
@@ -86,6 +96,12 @@ pub struct ValueTableDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone_column: Option<String>,
     pub filter_columns: Vec<String>,
+    /// Columns copied into the recipient's attributes, for placeholders.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attribute_columns: Vec<String>,
+    /// Columns holding per-recipient secrets (such as document passwords).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_columns: Vec<String>,
 }
 
 fn default_id_column() -> String {
@@ -114,11 +130,15 @@ impl ValueTableDef {
         let email = optional(&self.email_column)?;
         let locale_col = optional(&self.locale_column)?;
         let zone = optional(&self.time_zone_column)?;
-        let filters = self
-            .filter_columns
-            .iter()
-            .map(|f| Ok((f.clone(), table.require_column(f)?)))
-            .collect::<Result<Vec<_>>>()?;
+        let columns = |names: &[String]| {
+            names
+                .iter()
+                .map(|f| Ok((f.clone(), table.require_column(f)?)))
+                .collect::<Result<Vec<_>>>()
+        };
+        let filters = columns(&self.filter_columns)?;
+        let attributes = columns(&self.attribute_columns)?;
+        let secrets = columns(&self.secret_columns)?;
 
         let mut order: Vec<String> = Vec::new();
         let mut people: BTreeMap<String, (Recipient, BTreeMap<String, BTreeSet<String>>)> =
@@ -143,6 +163,15 @@ impl ValueTableDef {
                 r.email = cell(email);
                 r.locale = cell(locale_col);
                 r.time_zone = cell(zone);
+                for (name, col) in &attributes {
+                    r.attributes
+                        .insert(name.clone(), cell(Some(*col)).unwrap_or_default());
+                }
+                for (name, col) in &secrets {
+                    if let Some(secret) = cell(Some(*col)) {
+                        r.secrets.insert(name.clone(), Secret::new(secret));
+                    }
+                }
                 let grants = filters
                     .iter()
                     .map(|(f, _)| (f.clone(), BTreeSet::new()))
@@ -211,6 +240,8 @@ mod tests {
             locale_column: None,
             time_zone_column: None,
             filter_columns: vec!["Region".into()],
+            attribute_columns: Vec::new(),
+            secret_columns: vec!["email".into()],
         }
     }
 
@@ -226,6 +257,9 @@ mod tests {
         assert_eq!(rs[0].id, "ann");
         assert_eq!(rs[0].filters.to_string(), "Region = East, South");
         assert_eq!(rs[0].email.as_deref(), Some("ann@example.com"));
+        assert_eq!(rs[0].secrets["email"].expose(), "ann@example.com");
+        let shown = format!("{:?}", rs[0].secrets);
+        assert!(!shown.contains("ann@") && shown.contains("***"), "{shown}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::channel::Channel;
 use crate::error::{Error, Result};
-use crate::render::Renderer;
+use crate::render::{Protector, Renderer};
 use crate::report::OutputFormat;
 use crate::source::{CsvOptions, CsvSource, DataSource};
 
@@ -69,6 +69,7 @@ pub struct Registry {
     sources: BTreeMap<String, Arc<SourceFactory>>,
     channels: BTreeMap<String, Arc<ChannelFactory>>,
     renderers: BTreeMap<OutputFormat, Arc<dyn Renderer>>,
+    protector: Option<Arc<dyn Protector>>,
 }
 
 impl fmt::Debug for Registry {
@@ -77,6 +78,7 @@ impl fmt::Debug for Registry {
             .field("sources", &self.sources.keys().collect::<Vec<_>>())
             .field("channels", &self.channels.keys().collect::<Vec<_>>())
             .field("renderers", &self.renderers.keys().collect::<Vec<_>>())
+            .field("protector", &self.protector.is_some())
             .finish()
     }
 }
@@ -94,6 +96,7 @@ impl Registry {
             sources: BTreeMap::new(),
             channels: BTreeMap::new(),
             renderers: BTreeMap::new(),
+            protector: None,
         };
         registry.register_source("csv", |options, ctx| {
             let mut options: CsvOptions = parse_options("csv", options)?;
@@ -132,6 +135,15 @@ impl Registry {
 
     pub fn renderers(&self) -> &BTreeMap<OutputFormat, Arc<dyn Renderer>> {
         &self.renderers
+    }
+
+    pub fn register_protector(&mut self, protector: Arc<dyn Protector>) -> &mut Self {
+        self.protector = Some(protector);
+        self
+    }
+
+    pub fn protector(&self) -> Option<&Arc<dyn Protector>> {
+        self.protector.as_ref()
     }
 
     pub fn build_source(

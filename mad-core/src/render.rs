@@ -7,6 +7,7 @@ use crate::filter::FilterSet;
 use crate::format::Locale;
 use crate::placeholder::Placeholders;
 use crate::report::{OutputFormat, ReportDef};
+use crate::secret::Secret;
 use crate::table::Table;
 
 /// A rendered document.
@@ -56,6 +57,26 @@ pub struct RenderJob<'a> {
     pub filters: &'a FilterSet,
     /// Fixed timestamps and ids, so equal input gives byte-equal output.
     pub deterministic: bool,
+}
+
+/// The passwords resolved for one recipient's documents.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Passwords {
+    pub open: Option<Secret>,
+    pub edit: Option<Secret>,
+}
+
+/// Puts passwords on finished documents and bundles them.
+///
+/// # Contract
+/// - `protect` returns the document's bytes protected with the given passwords, or an
+///   `Unsupported` error for a format it cannot protect; it never returns them unprotected.
+/// - `bundle` packs documents into one zip archive, AES-encrypted when `passwords.open` is set.
+/// - Passwords never appear in errors or logs.
+pub trait Protector: Send + Sync + fmt::Debug {
+    fn protect(&self, document: &Document, passwords: &Passwords) -> Result<Vec<u8>>;
+
+    fn bundle(&self, documents: &[Document], passwords: &Passwords) -> Result<Vec<u8>>;
 }
 
 /// Turns a report and its rows into a document of one format.

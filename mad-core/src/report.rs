@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::filter::FilterSet;
 use crate::placeholder::names_in;
+use crate::secret::SecretRef;
 use crate::source::{Query, QueryColumn};
 
 /// The output formats the renderers produce.
@@ -17,6 +18,8 @@ pub enum OutputFormat {
     Xlsx,
     Html,
     Csv,
+    /// A zip archive bundling a report's documents (see [`Protection::bundle`]).
+    Zip,
 }
 
 impl OutputFormat {
@@ -26,6 +29,7 @@ impl OutputFormat {
             OutputFormat::Xlsx => "xlsx",
             OutputFormat::Html => "html",
             OutputFormat::Csv => "csv",
+            OutputFormat::Zip => "zip",
         }
     }
 
@@ -37,6 +41,7 @@ impl OutputFormat {
             }
             OutputFormat::Html => "text/html; charset=utf-8",
             OutputFormat::Csv => "text/csv; charset=utf-8",
+            OutputFormat::Zip => "application/zip",
         }
     }
 }
@@ -267,6 +272,37 @@ pub struct ReportDef {
     /// `total = "Sum([Sales])"`, used as `{total}` in titles, subjects and file names.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub expressions: BTreeMap<String, ExpressionDef>,
+    /// Passwords for the documents; an output that cannot be protected is an error, never
+    /// silently left open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection: Option<Protection>,
+}
+
+/// Where a password comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PasswordDef {
+    /// The same password for every recipient: `"env:REPORT_PASSWORD"` or `"file:..."`.
+    Shared(SecretRef),
+    /// Each recipient's own, from their secrets (a value table's `secret_columns`).
+    Recipient { recipient_secret: String },
+}
+
+/// Document protection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protection {
+    /// Needed to open the documents (PDF user password, encrypted XLSX, AES zip).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_password: Option<PasswordDef>,
+    /// Needed to change them (PDF owner password and permissions, XLSX workbook and sheet
+    /// protection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit_password: Option<PasswordDef>,
+    /// Deliver the report's documents as one zip archive, encrypted with the open password.
+    /// Formats that cannot carry a password themselves (HTML, CSV) need this.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bundle: bool,
 }
 
 /// An expression whose value fills a placeholder, with an optional format code for numbers.
@@ -318,6 +354,7 @@ impl ReportDef {
             filters: FilterSet::all(),
             csv: CsvOptions::default(),
             expressions: BTreeMap::new(),
+            protection: None,
         }
     }
 

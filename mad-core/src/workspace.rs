@@ -240,6 +240,7 @@ impl Runtime {
             filters: def.filters.clone(),
             channels,
             renderers: self.registry.renderers().clone(),
+            protector: self.registry.protector().cloned(),
             on_empty: def.on_empty,
         })
     }

@@ -157,6 +157,7 @@ fn task(recipients: Vec<Recipient>, outbox: Arc<Outbox>) -> (Task, Arc<Counting>
         filters: FilterSet::all(),
         channels: vec![TaskChannel::new(outbox)],
         renderers: [(OutputFormat::Csv, Arc::new(RowsAsText) as Arc<dyn Renderer>)].into(),
+        protector: None,
         on_empty: Default::default(),
     };
     (task, source)
@@ -404,4 +405,58 @@ async fn an_interrupted_delivery_is_reported_not_repeated_unless_asked() {
     assert_eq!(summary.counts.delivered, 2, "{}", summary.human());
     assert_eq!(summary.counts.resumed, 1, "bob was already delivered");
     assert_eq!(out.received.lock().unwrap().len(), 2);
+}
+
+/// Marks documents as protected by prefixing the password's length; refuses CSV.
+#[derive(Debug)]
+struct MarkProtector;
+
+impl mad_core::Protector for MarkProtector {
+    fn protect(
+        &self,
+        document: &mad_core::Document,
+        passwords: &mad_core::Passwords,
+    ) -> Result<Vec<u8>> {
+        let open = passwords.open.as_ref().unwrap();
+        let mut out = format!("locked{}|", open.expose().len()).into_bytes();
+        out.extend_from_slice(&document.bytes);
+        Ok(out)
+    }
+
+    fn bundle(&self, documents: &[mad_core::Document], _: &mad_core::Passwords) -> Result<Vec<u8>> {
+        Ok(format!("zip of {}", documents.len()).into_bytes())
+    }
+}
+
+#[tokio::test]
+async fn protection_uses_each_recipients_secret_and_fails_closed_without_one() {
+    use mad_core::report::{PasswordDef, Protection};
+
+    let out = outbox(None);
+    let mut ann = region("ann", &["East"]);
+    ann.secrets
+        .insert("pin".into(), mad_core::Secret::new("1234"));
+    let bob = region("bob", &["West"]); // no secret
+    let (mut task, _) = task(vec![ann, bob], out.clone());
+    let mut r = (*task.reports[0]).clone();
+    r.protection = Some(Protection {
+        open_password: Some(PasswordDef::Recipient {
+            recipient_secret: "pin".into(),
+        }),
+        edit_password: None,
+        bundle: false,
+    });
+    task.reports = vec![Arc::new(r)];
+    task.protector = Some(Arc::new(MarkProtector));
+    let summary = Engine::default().run(&task).await.unwrap();
+    assert_eq!(summary.outcome("ann").unwrap().status, Status::Delivered);
+    let bob = summary.outcome("bob").unwrap();
+    assert_eq!(bob.status, Status::Failed);
+    assert!(bob.errors[0].message.contains("no secret 'pin'"), "{bob:?}");
+    let received = out.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    assert!(
+        received[0].1.starts_with("locked4|Sales East"),
+        "{received:?}"
+    );
 }
