@@ -102,6 +102,12 @@ pub struct EngineOptions {
     /// What to do with a delivery whose earlier attempt was interrupted and whose channel
     /// cannot tell whether it arrived.
     pub interrupted: InterruptedPolicy,
+    /// How often a delivery that failed with a retryable error (timeout, rate limit, transient
+    /// failure) is tried again, with exponential backoff from `retry_delay`.
+    pub delivery_retries: u32,
+    pub retry_delay: Duration,
+    /// The longest wait between tries, also for a server's `Retry-After`.
+    pub max_retry_delay: Duration,
 }
 
 /// What to do with a delivery an earlier, interrupted attempt may already have made.
@@ -124,6 +130,9 @@ impl Default for EngineOptions {
             delivery_concurrency: 16,
             deterministic: false,
             interrupted: InterruptedPolicy::Report,
+            delivery_retries: 3,
+            retry_delay: Duration::from_millis(500),
+            max_retry_delay: Duration::from_secs(60),
         }
     }
 }
@@ -737,12 +746,40 @@ impl Engine {
             PriorAttempt::None | PriorAttempt::Failed(_) => {}
         }
 
-        let outcome = channel.deliver(&delivery).await.map_err(|err| {
+        let outcome = self.deliver_with_retries(channel, &delivery).await.map_err(|err| {
             tracing::debug!(recipient = %key.recipient, channel = %name, kind = %err.kind(), "delivery failed");
             fail(&err)
         });
         self.record(&key, &outcome).await;
         outcome.map(|r| (r, false))
+    }
+
+    /// Delivers, trying again after retryable errors with exponential backoff (or the wait
+    /// the server asked for), up to the configured number of retries.
+    async fn deliver_with_retries(
+        &self,
+        channel: &dyn Channel,
+        delivery: &Delivery,
+    ) -> Result<Receipt> {
+        let mut delay = self.options.retry_delay;
+        let mut retries = 0;
+        loop {
+            let err = match channel.deliver(delivery).await {
+                Ok(receipt) => return Ok(receipt),
+                Err(err) => err,
+            };
+            if !err.kind().is_retryable() || retries >= self.options.delivery_retries {
+                return Err(err);
+            }
+            retries += 1;
+            let wait = err
+                .retry_after()
+                .unwrap_or(delay)
+                .min(self.options.max_retry_delay);
+            tracing::info!(recipient = %delivery.recipient.id, channel = %channel.name(), kind = %err.kind(), retry = retries, wait_ms = wait.as_millis() as u64, "retrying a delivery");
+            tokio::time::sleep(wait).await;
+            delay = (delay * 2).min(self.options.max_retry_delay);
+        }
     }
 
     /// Decides about a delivery an interrupted attempt may have made: `None` means deliver.

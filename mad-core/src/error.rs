@@ -100,6 +100,7 @@ pub struct Error {
     kind: ErrorKind,
     backend: Option<Cow<'static, str>>,
     message: String,
+    retry_after: Option<std::time::Duration>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -110,8 +111,20 @@ impl Error {
             kind,
             backend: None,
             message: message.into(),
+            retry_after: None,
             source: None,
         }
+    }
+
+    /// Says how long the server asked us to wait before trying again (HTTP `Retry-After`).
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// How long to wait before trying again, when the server said so.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
     }
 
     /// Names the backend that raised the error.

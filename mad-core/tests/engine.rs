@@ -460,3 +460,64 @@ async fn protection_uses_each_recipients_secret_and_fails_closed_without_one() {
         "{received:?}"
     );
 }
+
+/// Fails with a transient error a given number of times, then delivers.
+#[derive(Debug)]
+struct Flaky {
+    failures_left: Mutex<u32>,
+    attempts: Mutex<u32>,
+}
+
+#[async_trait]
+impl Channel for Flaky {
+    fn name(&self) -> &str {
+        "flaky"
+    }
+
+    fn capabilities(&self) -> ChannelCapabilities {
+        ChannelCapabilities::default()
+    }
+
+    async fn deliver(&self, _: &Delivery) -> Result<Receipt> {
+        *self.attempts.lock().unwrap() += 1;
+        let mut left = self.failures_left.lock().unwrap();
+        if *left > 0 {
+            *left -= 1;
+            return Err(Error::new(ErrorKind::RateLimited, "slow down")
+                .with_retry_after(std::time::Duration::from_millis(5)));
+        }
+        Ok(Receipt {
+            channel: "flaky".into(),
+            locations: vec![],
+            bytes: 0,
+        })
+    }
+}
+
+#[tokio::test]
+async fn retryable_errors_are_retried_then_given_up() {
+    let options = || mad_core::EngineOptions {
+        retry_delay: std::time::Duration::from_millis(1),
+        delivery_retries: 2,
+        ..Default::default()
+    };
+    for (failures, delivered, attempts) in [(2, true, 3), (5, false, 3)] {
+        let flaky = Arc::new(Flaky {
+            failures_left: Mutex::new(failures),
+            attempts: Mutex::new(0),
+        });
+        let (mut task, _) = task(vec![region("ann", &["East"])], outbox(None));
+        task.channels = vec![TaskChannel::new(flaky.clone())];
+        let summary = Engine::new(options()).run(&task).await.unwrap();
+        assert_eq!(
+            summary.counts.delivered == 1,
+            delivered,
+            "{}",
+            summary.human()
+        );
+        assert_eq!(*flaky.attempts.lock().unwrap(), attempts);
+        if !delivered {
+            assert_eq!(summary.recipients[0].errors[0].kind, ErrorKind::RateLimited);
+        }
+    }
+}
