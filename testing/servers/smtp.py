@@ -20,9 +20,11 @@ import argparse
 import asyncio
 import hmac
 import json
+import logging
 import os
 import ssl
 import sys
+import warnings
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
@@ -44,7 +46,7 @@ class State:
         ok = hmac.compare_digest(auth_data.login, self.user) and hmac.compare_digest(
             auth_data.password, self.password
         )
-        return AuthResult(success=ok, handled=False)
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
 
 class Handler:
@@ -63,7 +65,8 @@ class Handler:
     async def handle_DATA(self, server, session, envelope):
         self.state.saved += 1
         stem = os.path.join(self.state.maildir, f"{self.state.saved:04d}")
-        login = session.login_data.decode() if session.login_data else None
+        auth = session.auth_data
+        login = auth.login.decode() if isinstance(auth, LoginPassword) else None
         meta = {
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
@@ -109,6 +112,10 @@ async def serve(args):
             authenticator=state.authenticate,
         )
 
+    # aiosmtpd cannot tell that an implicit-TLS socket is encrypted and warns about AUTH
+    # without TLS; with --mode tls that warning is wrong.
+    warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
     loop = asyncio.get_running_loop()
     implicit = context if args.mode == "tls" else None
     server = await loop.create_server(protocol, host="127.0.0.1", port=0, ssl=implicit)

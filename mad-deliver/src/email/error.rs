@@ -34,7 +34,7 @@ pub(super) fn smtp(err: SmtpError, server: &str, password: Option<&Secret>) -> E
         (ErrorKind::Transient, "the server asked to try again later")
     } else if err.is_permanent() {
         (ErrorKind::Delivery, "the server refused the message")
-    } else if err.is_tls() {
+    } else if err.is_tls() || io_kind(&err) == Some(std::io::ErrorKind::InvalidData) {
         (
             ErrorKind::Delivery,
             "the encrypted connection failed; check security (starttls or tls), that the \
@@ -76,6 +76,19 @@ pub(super) fn timed_out(server: &str, limit: Duration) -> Error {
 /// A message that cannot be built from the delivery and the options.
 pub(super) fn message(err: impl std::fmt::Display) -> Error {
     Error::invalid_config(format!("building the message: {err}")).with_backend(BACKEND)
+}
+
+/// The kind of the first I/O error in the chain of causes. TLS handshake failures (an unknown
+/// certificate issuer, a name mismatch) arrive as I/O errors of kind `InvalidData`.
+fn io_kind(err: &SmtpError) -> Option<std::io::ErrorKind> {
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        source = cause.source();
+    }
+    None
 }
 
 fn scrub(text: &str, password: Option<&Secret>) -> String {

@@ -145,9 +145,9 @@ enum Body {
 }
 
 fn parse_mailbox(text: &str, option: &str) -> Result<Mailbox> {
-    text.parse().map_err(|e| {
+    text.parse().map(with_clean_name).map_err(|e| {
         Error::invalid_config(format!(
-            "{option} \"{text}\" is not an e-mail address ({e}); write it as \
+            "{option} {text:?} is not an e-mail address ({e}); write it as \
              reports@example.com or Reports <reports@example.com>"
         ))
         .with_backend(BACKEND)
@@ -165,24 +165,37 @@ fn recipient_mailbox(recipient: &Recipient) -> Result<Mailbox> {
     };
     let mailbox: Mailbox = address.trim().parse().map_err(|e| {
         Error::invalid_config(format!(
-            "recipient '{}' has the invalid e-mail address \"{address}\" ({e})",
+            "recipient '{}' has the invalid e-mail address {address:?} ({e})",
             recipient.id
         ))
         .with_backend(BACKEND)
     })?;
-    if mailbox.name.is_none() && !recipient.name.trim().is_empty() {
-        return Ok(Mailbox::new(
-            Some(recipient.name.trim().to_string()),
+    match mailbox.name {
+        None => Ok(with_clean_name(Mailbox::new(
+            Some(recipient.name.clone()),
             mailbox.email,
-        ));
+        ))),
+        Some(_) => Ok(with_clean_name(mailbox)),
     }
-    Ok(mailbox)
+}
+
+/// The mailbox with control characters in its display name turned into spaces: a line break
+/// there could add a header (and lettre panics writing one). An empty name is dropped.
+fn with_clean_name(mailbox: Mailbox) -> Mailbox {
+    let name = mailbox.name.map(|name| {
+        name.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect::<String>()
+            .trim()
+            .to_string()
+    });
+    Mailbox::new(name.filter(|n| !n.is_empty()), mailbox.email)
 }
 
 fn copy_mailbox(recipient: &Recipient, address: &str, field: &str) -> Result<Mailbox> {
-    address.trim().parse().map_err(|e| {
+    address.trim().parse().map(with_clean_name).map_err(|e| {
         Error::invalid_config(format!(
-            "recipient '{}' has the invalid {field} address \"{address}\" ({e})",
+            "recipient '{}' has the invalid {field} address {address:?} ({e})",
             recipient.id
         ))
         .with_backend(BACKEND)
