@@ -751,3 +751,31 @@ fn a_channel_outliving_its_runtime_drops_cleanly() {
     drop(channel); // its connection pool was made in the runtime that is gone now
     assert_eq!(fixture.server.received().len(), 1);
 }
+
+#[tokio::test]
+async fn one_connection_serves_consecutive_messages() {
+    let fixture = Fixture::start(SmtpMode::Starttls, 0);
+    let channel = fixture.channel(html_options(), Security::Starttls);
+
+    for id in ["ann", "bob", "cyd"] {
+        channel
+            .deliver(&report_delivery(recipient(id)))
+            .await
+            .unwrap();
+        // lettre hands a connection back to its pool in a task of its own.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let connections: Vec<_> = fixture
+        .server
+        .wait_for(3)
+        .iter()
+        .map(|m| m.envelope["connection"].clone())
+        .collect();
+    assert_eq!(connections.len(), 3);
+    assert!(connections[0].is_u64());
+    assert!(
+        connections.iter().all(|c| *c == connections[0]),
+        "the pooled connection is reused: {connections:?}"
+    );
+}

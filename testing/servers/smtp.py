@@ -10,8 +10,8 @@ AUTH attempts whatever the credentials. Recipients whose local part starts with 
 a permanent 550 reply, those starting with "defer-" a temporary 451.
 
 Each accepted message is saved as DIR/NNNN.eml (the raw bytes received) with DIR/NNNN.json
-beside it (envelope sender, envelope recipients, authenticated user). Files appear under their
-final name only once complete.
+beside it (envelope sender, envelope recipients, authenticated user, and the number of the
+connection it came over). Files appear under their final name only once complete.
 
 Prints "READY <port>" once listening and exits when its standard input closes.
 """
@@ -36,6 +36,7 @@ class State:
         self.password = password.encode()
         self.reject_auth = reject_auth
         self.saved = 0
+        self.connections = 0
 
     def authenticate(self, server, session, envelope, mechanism, auth_data):
         if not isinstance(auth_data, LoginPassword):
@@ -71,6 +72,7 @@ class Handler:
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "login": login,
+            "connection": getattr(server, "mad_connection", None),
         }
         write_atomically(stem + ".json", json.dumps(meta).encode())
         write_atomically(stem + ".eml", envelope.original_content or envelope.content)
@@ -101,7 +103,8 @@ async def serve(args):
     context = tls_context(args) if args.mode in ("starttls", "tls") else None
 
     def protocol():
-        return SMTP(
+        state.connections += 1
+        smtp = SMTP(
             handler,
             hostname="mad-test-smtp",
             tls_context=context if args.mode == "starttls" else None,
@@ -111,6 +114,8 @@ async def serve(args):
             auth_require_tls=args.mode == "starttls",
             authenticator=state.authenticate,
         )
+        smtp.mad_connection = state.connections
+        return smtp
 
     # aiosmtpd cannot tell that an implicit-TLS socket is encrypted and warns about AUTH
     # without TLS; with --mode tls that warning is wrong.
