@@ -1,7 +1,8 @@
-//! Delivery channels of mad, each a [`mad_core::Channel`].
+#![doc = include_str!("../README.md")]
 
 use mad_core::Registry;
 
+pub mod common;
 pub mod email;
 pub mod folder;
 

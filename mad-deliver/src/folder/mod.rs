@@ -1,6 +1,113 @@
-//! The folder channel.
+//! The folder channel: each document becomes a file in a folder (a local disk or a mounted
+//! share).
+//!
+//! File names are sanitised, the target never leaves the configured folder (not through the
+//! name, the subfolder pattern or a symbolic link), and every file is written under a
+//! temporary name and moved into place, so nobody sees half a report under its final name.
 
-use mad_core::Registry;
+mod config;
+mod error;
+mod write;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use mad_core::{
+    BuildContext, Channel, ChannelCapabilities, Delivery, Error, Receipt, Registry, Result,
+    parse_options,
+};
+
+use crate::common::{check_path_template, render_path, sanitize_file_name};
+pub use config::{FolderOptions, IfExists};
+use error::BACKEND;
+
+/// The kind name definitions use for this channel.
+pub const KIND: &str = "folder";
 
 /// Registers the `folder` channel kind.
-pub fn register(_registry: &mut Registry) {}
+pub fn register(registry: &mut Registry) {
+    registry.register_channel(KIND, |options, ctx| {
+        Ok(Arc::new(FolderChannel::from_options(options, ctx)?))
+    });
+}
+
+/// Writes documents into a folder.
+#[derive(Debug, Clone)]
+pub struct FolderChannel {
+    options: FolderOptions,
+}
+
+impl FolderChannel {
+    /// A channel writing with `options`; a broken subfolder pattern is an `InvalidConfig`
+    /// error now rather than at the first delivery.
+    pub fn new(options: FolderOptions) -> Result<Self> {
+        if options.path.as_os_str().is_empty() {
+            return Err(Error::invalid_config(
+                "the folder channel needs a path: set path to the folder documents go to",
+            )
+            .with_backend(BACKEND));
+        }
+        if let Some(template) = &options.subfolder {
+            check_path_template(BACKEND, "subfolder pattern", template)?;
+        }
+        Ok(FolderChannel { options })
+    }
+
+    /// A channel from a definition's options, its path resolved against `ctx`.
+    pub fn from_options(options: &serde_json::Value, ctx: &BuildContext) -> Result<Self> {
+        let mut options: FolderOptions = parse_options(KIND, options)?;
+        options.path = ctx.resolve_output(&options.path);
+        FolderChannel::new(options)
+    }
+
+    pub fn options(&self) -> &FolderOptions {
+        &self.options
+    }
+}
+
+#[async_trait]
+impl Channel for FolderChannel {
+    fn name(&self) -> &str {
+        KIND
+    }
+
+    fn capabilities(&self) -> ChannelCapabilities {
+        ChannelCapabilities {
+            attachments: true,
+            ..ChannelCapabilities::default()
+        }
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
+        let subfolder = match &self.options.subfolder {
+            Some(template) => render_path(
+                BACKEND,
+                "subfolder pattern",
+                template,
+                &delivery.placeholders,
+            )?,
+            None => PathBuf::new(),
+        };
+        let files = delivery
+            .documents
+            .iter()
+            .map(|doc| (sanitize_file_name(&doc.file_name), doc.clone()))
+            .collect();
+        let options = self.options.clone();
+
+        let written =
+            tokio::task::spawn_blocking(move || write::write_files(&options, &subfolder, files))
+                .await
+                .map_err(|e| {
+                    Error::internal(format!("the folder writer stopped: {e}")).with_backend(BACKEND)
+                })??;
+
+        tracing::debug!(recipient = %delivery.recipient.id, files = written.locations.len(), bytes = written.bytes, "delivered to folder");
+        Ok(Receipt {
+            channel: KIND.to_string(),
+            locations: written.locations,
+            bytes: written.bytes,
+        })
+    }
+}

@@ -1,0 +1,245 @@
+//! The file system work of the folder channel, run on a blocking thread.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use mad_core::{Document, Error, Result};
+
+use super::config::{FolderOptions, IfExists};
+use super::error::{self, BACKEND};
+use crate::common::{StagedFile, versioned_file_name};
+
+/// How many numbered versions `if_exists = "version"` tries before giving up.
+const MAX_VERSIONS: u32 = 9_999;
+
+/// What one delivery left in the folder.
+#[derive(Debug, Default)]
+pub(super) struct Written {
+    /// The files written or kept, as full paths.
+    pub locations: Vec<String>,
+    /// Bytes written (kept files add none).
+    pub bytes: u64,
+}
+
+/// One document's place in the folder.
+enum Placed {
+    /// A new file this delivery created.
+    Created(PathBuf, u64),
+    /// An existing file this delivery replaced.
+    Replaced(PathBuf, u64),
+    /// An existing file left as it was.
+    Kept(PathBuf),
+}
+
+/// Writes `files` (sanitised names and their documents) into `options.path`/`subfolder`:
+/// all of them, or none when one fails.
+pub(super) fn write_files(
+    options: &FolderOptions,
+    subfolder: &Path,
+    files: Vec<(String, Arc<Document>)>,
+) -> Result<Written> {
+    let root = open_root(&options.path, options.create)?;
+    let dir = open_subfolder(&root, subfolder)?;
+    let names = unique_names(files.iter().map(|(name, _)| name.as_str()));
+    for name in &names {
+        check_single_name(name)?;
+    }
+
+    let mut kept = Vec::new();
+    let mut pending = Vec::new();
+    for (name, (_, doc)) in names.into_iter().zip(&files) {
+        let target = dir.join(&name);
+        let exists = fs::symlink_metadata(&target).is_ok();
+        match (exists, options.if_exists) {
+            (true, IfExists::Fail) => return Err(error::already_exists(&target)),
+            (true, IfExists::Keep) => kept.push(Placed::Kept(target)),
+            _ => pending.push((name, doc)),
+        }
+    }
+
+    let mut staged = Vec::with_capacity(pending.len());
+    for (name, doc) in pending {
+        let file = StagedFile::write(&dir, &doc.bytes)
+            .map_err(|e| error::io(format!("writing {name} into {}", dir.display()), e))?;
+        staged.push((name, file));
+    }
+
+    let mut placed = Vec::with_capacity(staged.len() + kept.len());
+    for (name, mut file) in staged {
+        match place(&mut file, &dir, &name, options.if_exists) {
+            Ok(p) => placed.push(p),
+            Err(err) => {
+                roll_back(&placed);
+                return Err(err);
+            }
+        }
+    }
+    placed.extend(kept);
+    Ok(summarise(placed))
+}
+
+/// The configured folder, made absolute with links resolved; created when allowed.
+fn open_root(path: &Path, create: bool) -> Result<PathBuf> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return Err(error::not_a_folder(path)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound && create => {
+            fs::create_dir_all(path)
+                .map_err(|e| error::io(format!("creating the folder {}", path.display()), e))?;
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            return Err(error::missing_folder(path));
+        }
+        Err(err) => {
+            return Err(error::io(
+                format!("opening the folder {}", path.display()),
+                err,
+            ));
+        }
+    }
+    fs::canonicalize(path)
+        .map_err(|e| error::io(format!("opening the folder {}", path.display()), e))
+}
+
+/// `root`/`relative`, creating missing folders and refusing symbolic links that lead out of
+/// `root`.
+fn open_subfolder(root: &Path, relative: &Path) -> Result<PathBuf> {
+    let mut dir = root.to_path_buf();
+    for part in relative.components() {
+        let Component::Normal(part) = part else {
+            return Err(Error::internal(format!(
+                "the subfolder {} is not a plain relative path",
+                relative.display()
+            ))
+            .with_backend(BACKEND));
+        };
+        let next = dir.join(part);
+        dir = match fs::symlink_metadata(&next) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let real = fs::canonicalize(&next)
+                    .map_err(|e| error::io(format!("following {}", next.display()), e))?;
+                if !real.starts_with(root) {
+                    return Err(error::outside(&next, root));
+                }
+                real
+            }
+            Ok(meta) if meta.is_dir() => next,
+            Ok(_) => return Err(error::not_a_folder(&next)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                match fs::create_dir(&next) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) => {
+                        return Err(error::io(
+                            format!("creating the folder {}", next.display()),
+                            e,
+                        ));
+                    }
+                }
+                next
+            }
+            Err(err) => return Err(error::io(format!("opening {}", next.display()), err)),
+        };
+    }
+
+    // Whatever happened between the checks above, the folder written to is inside root.
+    let real = fs::canonicalize(&dir)
+        .map_err(|e| error::io(format!("opening the folder {}", dir.display()), e))?;
+    if !real.starts_with(root) {
+        return Err(error::outside(&dir, root));
+    }
+    if !real.is_dir() {
+        return Err(error::not_a_folder(&real));
+    }
+    Ok(real)
+}
+
+/// The names in order, with a repeated one numbered so two documents never share a file.
+fn unique_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    names
+        .map(|name| {
+            let mut n = 1;
+            let mut candidate = name.to_string();
+            while !seen.insert(candidate.to_lowercase()) {
+                n += 1;
+                candidate = versioned_file_name(name, n);
+            }
+            candidate
+        })
+        .collect()
+}
+
+/// A sanitised name is one plain path component; anything else is a bug.
+fn check_single_name(name: &str) -> Result<()> {
+    let mut parts = Path::new(name).components();
+    match (parts.next(), parts.next()) {
+        (Some(Component::Normal(_)), None) => Ok(()),
+        _ => Err(Error::internal(format!(
+            "the file name \"{name}\" is not a single plain name"
+        ))
+        .with_backend(BACKEND)),
+    }
+}
+
+fn place(file: &mut StagedFile, dir: &Path, name: &str, policy: IfExists) -> Result<Placed> {
+    let target = dir.join(name);
+    let len = file.len();
+    let moving = |target: &Path, e| error::io(format!("moving {} into place", target.display()), e);
+
+    match policy {
+        IfExists::Overwrite => {
+            file.replace(&target).map_err(|e| moving(&target, e))?;
+            Ok(Placed::Replaced(target, len))
+        }
+        IfExists::Fail | IfExists::Keep => match file.place_new(&target) {
+            Ok(()) => Ok(Placed::Created(target, len)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match policy {
+                IfExists::Keep => Ok(Placed::Kept(target)),
+                _ => Err(error::already_exists(&target)),
+            },
+            Err(e) => Err(moving(&target, e)),
+        },
+        IfExists::Version => {
+            for n in 1..=MAX_VERSIONS {
+                let candidate = dir.join(versioned_file_name(name, n));
+                match file.place_new(&candidate) {
+                    Ok(()) => return Ok(Placed::Created(candidate, len)),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(moving(&candidate, e)),
+                }
+            }
+            Err(error::too_many_versions(&target, MAX_VERSIONS))
+        }
+    }
+}
+
+/// Removes the files a failed delivery created; replaced files cannot be restored.
+fn roll_back(placed: &[Placed]) {
+    for p in placed {
+        if let Placed::Created(path, _) = p
+            && let Err(err) = fs::remove_file(path)
+        {
+            tracing::debug!(path = %path.display(), error = %err, "could not remove a file of a failed delivery");
+        }
+    }
+}
+
+fn summarise(placed: Vec<Placed>) -> Written {
+    let mut written = Written::default();
+    for p in placed {
+        let (path, bytes) = match p {
+            Placed::Created(path, bytes) | Placed::Replaced(path, bytes) => (path, bytes),
+            Placed::Kept(path) => {
+                tracing::debug!(path = %path.display(), "kept the existing file");
+                (path, 0)
+            }
+        };
+        written.locations.push(path.display().to_string());
+        written.bytes += bytes;
+    }
+    written
+}

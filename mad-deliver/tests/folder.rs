@@ -1,0 +1,424 @@
+//! The folder channel against a real file system, read back with std::fs.
+
+mod conformance;
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mad_core::{BuildContext, Channel, ErrorKind, OutputFormat, Registry};
+use mad_deliver::folder::{FolderChannel, FolderOptions, IfExists};
+
+use conformance::{ArrivalLog, Arrived, Harness};
+use support::{delivery, document, pdf_bytes, recipient};
+
+/// Every file below `dir`, as paths relative to it, sorted.
+fn files_below(dir: &Path) -> Vec<PathBuf> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                walk(base, &path, out);
+            } else {
+                out.push(path.strip_prefix(base).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+fn no_temporary_files(dir: &Path) {
+    let leftovers: Vec<PathBuf> = files_below(dir)
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+fn channel(options: FolderOptions) -> FolderChannel {
+    FolderChannel::new(options).unwrap()
+}
+
+fn pdf_delivery(id: &str, name: &str) -> mad_core::Delivery {
+    delivery(
+        recipient(id),
+        vec![document(OutputFormat::Pdf, name, pdf_bytes())],
+    )
+}
+
+struct FolderHarness {
+    dir: tempfile::TempDir,
+    channel: Arc<FolderChannel>,
+    log: ArrivalLog,
+}
+
+impl Harness for FolderHarness {
+    fn channel(&self) -> Arc<dyn Channel> {
+        self.channel.clone()
+    }
+
+    fn arrived(&self) -> Vec<Arrived> {
+        let current = files_below(self.dir.path())
+            .into_iter()
+            .map(|rel| {
+                let arrived = Arrived {
+                    name: rel.file_name().unwrap().to_string_lossy().into_owned(),
+                    bytes: fs::read(self.dir.path().join(&rel)).unwrap(),
+                };
+                (rel.display().to_string(), arrived)
+            })
+            .collect();
+        self.log.update(current)
+    }
+}
+
+#[tokio::test]
+async fn folder_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = FolderOptions::new(dir.path()).with_subfolder("{recipient.id}");
+    let harness = FolderHarness {
+        channel: Arc::new(channel(options)),
+        dir,
+        log: ArrivalLog::default(),
+    };
+    conformance::run(&harness).await;
+    no_temporary_files(harness.dir.path());
+}
+
+#[tokio::test]
+async fn hostile_names_and_subfolders_stay_inside() {
+    let outer = tempfile::tempdir().unwrap();
+    let root = outer.path().join("out");
+    fs::create_dir(&root).unwrap();
+    let names = [
+        "../../etc/passwd",
+        "/abs/path",
+        "CON.pdf",
+        "a\\b",
+        "ctl\u{1}\u{1b}[31m.pdf",
+        &"n".repeat(300),
+        "",
+    ];
+    let ids = ["../../escape", "/abs", "C:\\windows", "..", "ok"];
+    let folder = channel(
+        FolderOptions::new(&root)
+            .with_subfolder("{recipient.id}/x")
+            .with_if_exists(IfExists::Version),
+    );
+
+    for id in ids {
+        for name in names {
+            folder.deliver(&pdf_delivery(id, name)).await.unwrap();
+        }
+    }
+
+    assert_eq!(
+        fs::read_dir(outer.path()).unwrap().count(),
+        1,
+        "nothing beside the folder"
+    );
+    let files = files_below(&root);
+    assert_eq!(files.len(), ids.len() * names.len());
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy();
+        conformance::assert_safe_name(&name, "a hostile name");
+        assert_eq!(fs::read(root.join(file)).unwrap(), pdf_bytes());
+    }
+    no_temporary_files(&root);
+}
+
+#[test]
+fn absolute_or_climbing_subfolder_patterns_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for pattern in [
+        "/abs/{recipient.id}",
+        "../{recipient.id}",
+        "a/../../b",
+        "{open",
+    ] {
+        let err =
+            FolderChannel::new(FolderOptions::new(dir.path()).with_subfolder(pattern)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{pattern}: {err}");
+        assert_eq!(err.backend(), Some("folder"));
+    }
+}
+
+#[tokio::test]
+async fn symlinks_leading_outside_are_not_followed() {
+    let outer = tempfile::tempdir().unwrap();
+    let root = outer.path().join("out");
+    let elsewhere = outer.path().join("elsewhere");
+    fs::create_dir(&root).unwrap();
+    fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, root.join("link")).unwrap();
+    fs::create_dir(root.join("inside")).unwrap();
+    std::os::unix::fs::symlink(root.join("inside"), root.join("inner-link")).unwrap();
+
+    let through_link = channel(FolderOptions::new(&root).with_subfolder("link/{recipient.id}"));
+    let err = through_link
+        .deliver(&pdf_delivery("ann", "r.pdf"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert!(err.to_string().contains("link"), "{err}");
+    assert!(
+        files_below(&elsewhere).is_empty(),
+        "nothing written outside"
+    );
+
+    // A link that stays inside the folder is fine.
+    let inner = channel(FolderOptions::new(&root).with_subfolder("inner-link"));
+    inner.deliver(&pdf_delivery("ann", "r.pdf")).await.unwrap();
+    assert!(root.join("inside/r.pdf").exists());
+
+    // A link at the file's own name is replaced or refused, never written through.
+    let target = elsewhere.join("victim.pdf");
+    fs::write(&target, "victim").unwrap();
+    std::os::unix::fs::symlink(&target, root.join("victim.pdf")).unwrap();
+    let fail = channel(FolderOptions::new(&root));
+    let err = fail
+        .deliver(&pdf_delivery("ann", "victim.pdf"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    let overwrite = channel(FolderOptions::new(&root).with_if_exists(IfExists::Overwrite));
+    overwrite
+        .deliver(&pdf_delivery("ann", "victim.pdf"))
+        .await
+        .unwrap();
+    assert_eq!(fs::read_to_string(&target).unwrap(), "victim");
+    assert_eq!(fs::read(root.join("victim.pdf")).unwrap(), pdf_bytes());
+    assert!(
+        !fs::symlink_metadata(root.join("victim.pdf"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[tokio::test]
+async fn if_exists_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.pdf");
+    let with = |policy| channel(FolderOptions::new(dir.path()).with_if_exists(policy));
+    fs::write(&path, "old").unwrap();
+
+    let err = with(IfExists::Fail)
+        .deliver(&pdf_delivery("ann", "r.pdf"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    assert!(err.to_string().contains("r.pdf"), "{err}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), "old");
+
+    let receipt = with(IfExists::Keep)
+        .deliver(&pdf_delivery("ann", "r.pdf"))
+        .await
+        .unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), "old");
+    assert_eq!(receipt.bytes, 0, "a kept file adds no bytes");
+    assert_eq!(receipt.locations.len(), 1);
+    assert!(receipt.locations[0].ends_with("r.pdf"));
+
+    let version = with(IfExists::Version);
+    let second = version
+        .deliver(&pdf_delivery("ann", "r.pdf"))
+        .await
+        .unwrap();
+    let third = version
+        .deliver(&pdf_delivery("ann", "r.pdf"))
+        .await
+        .unwrap();
+    assert!(second.locations[0].ends_with("r (2).pdf"), "{second:?}");
+    assert!(third.locations[0].ends_with("r (3).pdf"), "{third:?}");
+    assert_eq!(fs::read(dir.path().join("r (3).pdf")).unwrap(), pdf_bytes());
+    assert_eq!(fs::read_to_string(&path).unwrap(), "old");
+
+    let receipt = with(IfExists::Overwrite)
+        .deliver(&pdf_delivery("ann", "r.pdf"))
+        .await
+        .unwrap();
+    assert_eq!(fs::read(&path).unwrap(), pdf_bytes());
+    assert_eq!(receipt.bytes, pdf_bytes().len() as u64);
+    no_temporary_files(dir.path());
+}
+
+#[tokio::test]
+async fn a_refused_delivery_writes_none_of_its_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("r.csv"), "old").unwrap();
+    let d = delivery(
+        recipient("ann"),
+        vec![
+            document(OutputFormat::Pdf, "r.pdf", pdf_bytes()),
+            document(OutputFormat::Csv, "r.csv", "a,b\n"),
+        ],
+    );
+
+    let err = channel(FolderOptions::new(dir.path()))
+        .deliver(&d)
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    assert_eq!(files_below(dir.path()), [PathBuf::from("r.csv")]);
+}
+
+#[tokio::test]
+async fn receipt_lists_paths_and_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = delivery(
+        recipient("ann"),
+        vec![
+            document(OutputFormat::Pdf, "r.pdf", pdf_bytes()),
+            document(OutputFormat::Csv, "r.csv", "a,b\n"),
+        ],
+    );
+    let folder =
+        channel(FolderOptions::new(dir.path()).with_subfolder("{run.date}/{recipient.id}"));
+
+    let receipt = folder.deliver(&d).await.unwrap();
+
+    assert_eq!(receipt.channel, "folder");
+    assert_eq!(receipt.bytes, pdf_bytes().len() as u64 + 4);
+    let real = fs::canonicalize(dir.path()).unwrap();
+    let mut locations = receipt.locations.clone();
+    locations.sort();
+    assert_eq!(
+        locations,
+        [
+            real.join("2026-01-31/ann/r.csv").display().to_string(),
+            real.join("2026-01-31/ann/r.pdf").display().to_string(),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn missing_folder_is_not_found_unless_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("not-yet");
+
+    let err = channel(FolderOptions::new(&missing))
+        .deliver(&pdf_delivery("ann", "r.pdf"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.to_string().contains("not-yet"), "{err}");
+    assert!(err.to_string().contains("create = true"), "{err}");
+    assert!(
+        !missing.exists(),
+        "the configured folder is not created by default"
+    );
+
+    channel(FolderOptions::new(&missing).with_create(true))
+        .deliver(&pdf_delivery("ann", "r.pdf"))
+        .await
+        .unwrap();
+    assert!(missing.join("r.pdf").exists());
+}
+
+/// Whether this process can write into a folder it made read-only (root can).
+fn chmod_protects(dir: &Path) -> bool {
+    let probe = dir.join("probe");
+    let blocked = fs::write(&probe, "x").is_err();
+    let _ = fs::remove_file(&probe);
+    blocked
+}
+
+#[tokio::test]
+async fn unwritable_folder_gives_a_clear_error_and_leaves_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let locked = dir.path().join("locked");
+    fs::create_dir(&locked).unwrap();
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o500)).unwrap();
+
+    let (target, expected) = if chmod_protects(&locked) {
+        (locked.clone(), vec![ErrorKind::PermissionDenied])
+    } else {
+        // Running as root: a folder below a regular file cannot be written either.
+        let file = dir.path().join("plain-file");
+        fs::write(&file, "x").unwrap();
+        (
+            file.join("sub"),
+            vec![ErrorKind::NotFound, ErrorKind::PermissionDenied],
+        )
+    };
+    let folder = channel(FolderOptions::new(&target).with_subfolder("{recipient.id}"));
+
+    let err = folder
+        .deliver(&pdf_delivery("ann", "r.pdf"))
+        .await
+        .unwrap_err();
+
+    assert!(expected.contains(&err.kind()), "{:?}: {err}", err.kind());
+    assert_eq!(err.backend(), Some("folder"));
+    assert!(
+        err.to_string().contains(&*target.to_string_lossy()),
+        "names the folder: {err}"
+    );
+    assert!(files_below(&locked).is_empty(), "nothing left behind");
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+#[tokio::test]
+async fn unwritable_subfolder_leaves_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("ann")).unwrap();
+    fs::set_permissions(dir.path().join("ann"), fs::Permissions::from_mode(0o500)).unwrap();
+    if !chmod_protects(&dir.path().join("ann")) {
+        // Running as root: make "ann" a file, so the subfolder cannot be opened.
+        fs::set_permissions(dir.path().join("ann"), fs::Permissions::from_mode(0o700)).unwrap();
+        fs::remove_dir(dir.path().join("ann")).unwrap();
+        fs::write(dir.path().join("ann"), "x").unwrap();
+    }
+    let folder = channel(FolderOptions::new(dir.path()).with_subfolder("{recipient.id}"));
+
+    let err = folder
+        .deliver(&pdf_delivery("ann", "r.pdf"))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::PermissionDenied | ErrorKind::NotFound
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("ann"), "{err}");
+    no_temporary_files(dir.path());
+    let _ = fs::set_permissions(dir.path().join("ann"), fs::Permissions::from_mode(0o700));
+}
+
+#[test]
+fn built_from_definitions_with_relative_path() {
+    let base = tempfile::tempdir().unwrap();
+    let mut registry = Registry::new();
+    mad_deliver::register(&mut registry);
+    let ctx = BuildContext::new(base.path());
+
+    let options = serde_json::json!({ "path": "reports", "if_exists": "version", "create": true });
+    let built = registry.build_channel("folder", &options, &ctx).unwrap();
+    assert_eq!(built.name(), "folder");
+    assert!(format!("{built:?}").contains(&*base.path().join("reports").to_string_lossy()));
+
+    let typo = serde_json::json!({ "path": "reports", "if_exist": "version" });
+    let err = registry.build_channel("folder", &typo, &ctx).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    assert!(err.to_string().contains("if_exist"), "{err}");
+
+    let bad_policy = serde_json::json!({ "path": "reports", "if_exists": "append" });
+    let err = registry
+        .build_channel("folder", &bad_policy, &ctx)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+}

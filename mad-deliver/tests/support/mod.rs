@@ -1,0 +1,365 @@
+//! Test support: deliveries to send, throwaway credentials and certificates, the local SMTP
+//! server, and an independent MIME reader.
+#![allow(dead_code)] // each test file uses its own part of this module
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use mad_core::{Delivery, Document, OutputFormat, Placeholders, Recipient, ReportDef, SecretRef};
+
+/// The PDF the tests attach: a header, every byte value, a footer.
+pub fn pdf_bytes() -> Vec<u8> {
+    let mut bytes = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    bytes.extend((0..=255u8).cycle().take(4096));
+    bytes.extend_from_slice(b"\n%%EOF\n");
+    bytes
+}
+
+pub const HTML: &str = "<html><body><h1>Umsatz Zürich – Łódź</h1><p>1.234,50 €</p></body></html>";
+
+pub const SUBJECT: &str = "Umsatz Zürich – Łódź";
+
+pub fn document(format: OutputFormat, file_name: &str, bytes: impl Into<Vec<u8>>) -> Document {
+    Document {
+        format,
+        file_name: file_name.to_string(),
+        bytes: bytes::Bytes::from(bytes.into()),
+    }
+}
+
+/// A recipient with an address at the test domain.
+pub fn recipient(id: &str) -> Recipient {
+    Recipient::new(id, format!("Recipient {id}")).with_email(format!("{id}@example.com"))
+}
+
+/// A delivery of `documents` to `recipient`, with the placeholders the engine would set.
+pub fn delivery(recipient: Recipient, documents: Vec<Document>) -> Delivery {
+    let report = ReportDef::new(SUBJECT, "Umsatz für {recipient.name}");
+    let placeholders = Placeholders::new()
+        .with("recipient.id", &recipient.id)
+        .with("recipient.name", &recipient.name)
+        .with(
+            "recipient.email",
+            recipient.email.clone().unwrap_or_default(),
+        )
+        .with("report.name", &report.name)
+        .with("run.id", "run-1")
+        .with("run.date", "2026-01-31")
+        .with("run.time", "06:00:00")
+        .with("task.name", "monthly");
+    Delivery {
+        run_id: "run-1".to_string(),
+        task: "monthly".to_string(),
+        recipient: Arc::new(recipient),
+        report: Arc::new(report),
+        documents: documents.into_iter().map(Arc::new).collect(),
+        placeholders: Arc::new(placeholders),
+    }
+}
+
+/// The usual delivery: an HTML and a PDF version of the report.
+pub fn report_delivery(recipient: Recipient) -> Delivery {
+    delivery(
+        recipient,
+        vec![
+            document(OutputFormat::Html, "Umsatz Zürich.html", HTML),
+            document(OutputFormat::Pdf, "Umsatz Zürich.pdf", pdf_bytes()),
+        ],
+    )
+}
+
+/// A random string, for throwaway user names and passwords made at test time.
+pub fn throwaway(prefix: &str) -> String {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    format!(
+        "{prefix}-{:016x}{:08x}",
+        hasher.finish(),
+        std::process::id()
+    )
+}
+
+/// A file holding `secret`, and the reference definitions would use for it.
+pub fn secret_file(dir: &Path, secret: &str) -> SecretRef {
+    let path = dir.join(throwaway("secret"));
+    std::fs::write(&path, format!("{secret}\n")).unwrap();
+    SecretRef::File(path)
+}
+
+/// A private CA and a certificate it signed for 127.0.0.1 and localhost, as PEM files.
+pub struct TestCertificates {
+    _dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TestCertificates {
+    pub fn generate() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "mad test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "mad test server");
+        let cert = params.signed_by(&key, &issuer).unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, pem: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, pem).unwrap();
+            path
+        };
+        TestCertificates {
+            ca: write("ca.pem", ca_cert.pem()),
+            cert: write("server.pem", cert.pem()),
+            key: write("server-key.pem", key.serialize_pem()),
+            _dir: dir,
+        }
+    }
+}
+
+/// The Python interpreter with the test servers' packages.
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("MAD_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
+    assert!(
+        path.exists(),
+        "no Python for the test servers at {}: run scripts/setup-test-env (or set MAD_TEST_PYTHON)",
+        path.display()
+    );
+    path
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpMode {
+    Starttls,
+    Tls,
+    Plain,
+}
+
+/// How to start the SMTP server.
+pub struct SmtpConfig<'a> {
+    pub mode: SmtpMode,
+    pub certificates: Option<&'a TestCertificates>,
+    pub user: &'a str,
+    pub password: &'a str,
+    /// Refuse this many AUTH attempts first, whatever the credentials.
+    pub reject_auth: u32,
+}
+
+/// A message the server received.
+pub struct Received {
+    pub raw: Vec<u8>,
+    pub envelope: serde_json::Value,
+}
+
+/// The SMTP server of `testing/servers/smtp.py`, running until dropped.
+pub struct SmtpServer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    pub port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    pub fn start(config: SmtpConfig<'_>) -> Self {
+        let maildir = tempfile::tempdir().unwrap();
+        let script = repo_root().join("testing/servers/smtp.py");
+        let mut command = Command::new(python());
+        command
+            .arg(&script)
+            .arg("--mode")
+            .arg(match config.mode {
+                SmtpMode::Starttls => "starttls",
+                SmtpMode::Tls => "tls",
+                SmtpMode::Plain => "plain",
+            })
+            .arg("--maildir")
+            .arg(maildir.path())
+            .arg("--reject-auth")
+            .arg(config.reject_auth.to_string())
+            .env("MAD_SMTP_USER", config.user)
+            .env("MAD_SMTP_PASSWORD", config.password)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(certificates) = config.certificates {
+            command
+                .arg("--cert")
+                .arg(&certificates.cert)
+                .arg("--key")
+                .arg(&certificates.key);
+        }
+        let mut child = command.spawn().unwrap_or_else(|e| {
+            panic!(
+                "starting {}: {e}; run scripts/setup-test-env",
+                script.display()
+            )
+        });
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().unwrap();
+
+        let (sender, ready) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let line = ready
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_default();
+        let port = line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|p| p.parse().ok());
+        let Some(port) = port else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the SMTP test server did not report READY (got {line:?}); is aiosmtpd \
+                 installed? Run scripts/setup-test-env"
+            );
+        };
+        SmtpServer {
+            child,
+            stdin,
+            port,
+            maildir,
+        }
+    }
+
+    /// The messages received so far, in order.
+    pub fn received(&self) -> Vec<Received> {
+        let mut stems: Vec<PathBuf> = std::fs::read_dir(self.maildir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        stems.sort();
+        stems
+            .into_iter()
+            .map(|eml| Received {
+                raw: std::fs::read(&eml).unwrap(),
+                envelope: serde_json::from_slice(
+                    &std::fs::read(eml.with_extension("json")).unwrap(),
+                )
+                .unwrap(),
+            })
+            .collect()
+    }
+
+    /// Waits until at least `n` messages have arrived (they are saved before the server
+    /// answers, so this returns at once after a successful send).
+    pub fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let received = self.received();
+            if received.len() >= n || Instant::now() > deadline {
+                return received;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A local port nothing listens on.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A message as an independent MIME parser reads it.
+pub struct Parsed {
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+    pub from: String,
+    pub subject: String,
+    pub html: Option<String>,
+    pub text: Option<String>,
+    /// (file name, bytes)
+    pub attachments: Vec<(String, Vec<u8>)>,
+}
+
+pub fn parse_message(raw: &[u8]) -> Parsed {
+    use mail_parser::{MessageParser, MimeHeaders};
+
+    let message = MessageParser::default().parse(raw).expect("a MIME message");
+    let addresses = |a: Option<&mail_parser::Address<'_>>| -> Vec<String> {
+        a.map(|a| {
+            a.iter()
+                .filter_map(|addr| addr.address().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    Parsed {
+        to: addresses(message.to()),
+        cc: addresses(message.cc()),
+        bcc: addresses(message.bcc()),
+        from: addresses(message.from()).join(","),
+        subject: message.subject().unwrap_or_default().to_string(),
+        html: body_of(message.html_bodies(), "html"),
+        text: body_of(message.text_bodies(), "plain"),
+        attachments: message
+            .attachments()
+            .map(|a| {
+                (
+                    a.attachment_name().unwrap_or_default().to_string(),
+                    a.contents().to_vec(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The first body part of type text/`subtype`, decoded.
+fn body_of<'a>(
+    parts: impl Iterator<Item = &'a mail_parser::MessagePart<'a>>,
+    subtype: &str,
+) -> Option<String> {
+    use mail_parser::MimeHeaders;
+
+    parts
+        .filter(|p| {
+            p.content_type()
+                .is_some_and(|ct| ct.ctype() == "text" && ct.subtype() == Some(subtype))
+        })
+        .find_map(|p| p.text_contents().map(str::to_string))
+}

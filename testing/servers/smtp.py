@@ -1,0 +1,149 @@
+"""A real SMTP server for the e-mail channel's tests, listening on 127.0.0.1.
+
+    smtp.py --mode starttls|tls|plain --maildir DIR [--cert PEM --key PEM]
+            [--reject-auth N] [--no-auth]
+
+The user name and password it accepts come from the environment (MAD_SMTP_USER,
+MAD_SMTP_PASSWORD), so they never show in a process listing. It offers AUTH PLAIN and LOGIN
+and requires authentication unless --no-auth is given. --reject-auth N refuses the first N
+AUTH attempts whatever the credentials. Recipients whose local part starts with "reject-" get
+a permanent 550 reply, those starting with "defer-" a temporary 451.
+
+Each accepted message is saved as DIR/NNNN.eml (the raw bytes received) with DIR/NNNN.json
+beside it (envelope sender, envelope recipients, authenticated user, and the number of the
+connection it came over). Files appear under their final name only once complete.
+
+Prints "READY <port>" once listening and exits when its standard input closes.
+"""
+
+import argparse
+import asyncio
+import hmac
+import json
+import logging
+import os
+import ssl
+import sys
+import warnings
+
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+
+class State:
+    def __init__(self, maildir, user, password, reject_auth):
+        self.maildir = maildir
+        self.user = user.encode()
+        self.password = password.encode()
+        self.reject_auth = reject_auth
+        self.saved = 0
+        self.connections = 0
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data):
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        if self.reject_auth > 0:
+            self.reject_auth -= 1
+            return AuthResult(success=False, handled=False)
+        ok = hmac.compare_digest(auth_data.login, self.user) and hmac.compare_digest(
+            auth_data.password, self.password
+        )
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+
+
+class Handler:
+    def __init__(self, state):
+        self.state = state
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@", 1)[0]
+        if local.startswith("reject-"):
+            return "550 5.1.1 No such mailbox here"
+        if local.startswith("defer-"):
+            return "451 4.3.0 Mailbox busy, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.state.saved += 1
+        stem = os.path.join(self.state.maildir, f"{self.state.saved:04d}")
+        auth = session.auth_data
+        login = auth.login.decode() if isinstance(auth, LoginPassword) else None
+        meta = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "login": login,
+            "connection": getattr(server, "mad_connection", None),
+        }
+        write_atomically(stem + ".json", json.dumps(meta).encode())
+        write_atomically(stem + ".eml", envelope.original_content or envelope.content)
+        return "250 Message accepted"
+
+
+def write_atomically(path, data):
+    temp = path + ".part"
+    with open(temp, "wb") as f:
+        f.write(data)
+    os.replace(temp, path)
+
+
+def tls_context(args):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.cert, args.key)
+    return context
+
+
+async def serve(args):
+    state = State(
+        args.maildir,
+        os.environ.get("MAD_SMTP_USER", ""),
+        os.environ.get("MAD_SMTP_PASSWORD", ""),
+        args.reject_auth,
+    )
+    handler = Handler(state)
+    context = tls_context(args) if args.mode in ("starttls", "tls") else None
+
+    def protocol():
+        state.connections += 1
+        smtp = SMTP(
+            handler,
+            hostname="mad-test-smtp",
+            tls_context=context if args.mode == "starttls" else None,
+            require_starttls=args.mode == "starttls",
+            auth_required=not args.no_auth,
+            # With implicit TLS the whole connection is encrypted already.
+            auth_require_tls=args.mode == "starttls",
+            authenticator=state.authenticate,
+        )
+        smtp.mad_connection = state.connections
+        return smtp
+
+    # aiosmtpd cannot tell that an implicit-TLS socket is encrypted and warns about AUTH
+    # without TLS; with --mode tls that warning is wrong.
+    warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
+    loop = asyncio.get_running_loop()
+    implicit = context if args.mode == "tls" else None
+    server = await loop.create_server(protocol, host="127.0.0.1", port=0, ssl=implicit)
+    port = server.sockets[0].getsockname()[1]
+    print(f"READY {port}", flush=True)
+
+    await loop.run_in_executor(None, sys.stdin.buffer.read)
+    server.close()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=["starttls", "tls", "plain"], required=True)
+    parser.add_argument("--maildir", required=True)
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    parser.add_argument("--reject-auth", type=int, default=0)
+    parser.add_argument("--no-auth", action="store_true")
+    args = parser.parse_args()
+    if args.mode != "plain" and not (args.cert and args.key):
+        parser.error("--cert and --key are needed for starttls and tls")
+    asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()
