@@ -19,6 +19,8 @@ const SUBTITLE_SIZE: f32 = 1.25;
 const INFO_SIZE: f32 = 0.95;
 const FOOTER_SIZE: f32 = 0.85;
 const GROUP_INDENT: f32 = 1.2;
+/// A text column's minimum width is its longest word, but at most this share of the table.
+const MAX_MINIMUM_SHARE: f32 = 0.3;
 /// Title-block texts longer than this many lines are cut with an ellipsis.
 const MAX_TITLE_LINES: usize = 6;
 
@@ -344,8 +346,9 @@ impl<'a> Pager<'a> {
         let mut natural: Vec<f32> = self
             .header
             .iter()
-            .map(|h| self.arena.natural_width(h.clone(), self.bold, size))
+            .map(|h| self.arena.measure(h.clone(), self.bold, size).0)
             .collect();
+        let mut longest_word = natural.clone();
         for item in &prepared.items {
             let (start, face) = match item {
                 Item::Row(start) => (*start, self.regular),
@@ -353,26 +356,28 @@ impl<'a> Pager<'a> {
                 Item::Group { .. } => continue,
             };
             for (col, cell) in prepared.cells[start..start + n].iter().enumerate() {
-                let width = self.arena.natural_width(cell.clone(), face, size);
+                let (width, word) = self.arena.measure(cell.clone(), face, size);
                 natural[col] = natural[col].max(width);
+                longest_word[col] = longest_word[col].max(word);
             }
         }
+        let widest_minimum = self.table_width() * MAX_MINIMUM_SHARE;
         let needs: Vec<ColumnNeed> = layout
             .columns
             .iter()
-            .zip(&natural)
-            .zip(&self.header)
-            .map(|((column, &natural), header)| {
-                let header = self.arena.natural_width(header.clone(), self.bold, size);
+            .zip(natural.iter().zip(&longest_word))
+            .map(|(column, (&natural, &word))| {
                 let natural = natural + pad;
-                let minimum = if column.is_numeric() {
+                let floor = if column.is_numeric() {
                     natural
                 } else {
-                    natural.min((header + pad).max(size * 5.0))
+                    natural.min(size * 5.0)
                 };
+                let minimum = (word + pad).min(widest_minimum).min(natural).max(floor);
                 ColumnNeed {
                     natural,
                     minimum,
+                    floor,
                     numeric: column.is_numeric(),
                     hint: column.width,
                 }
@@ -843,12 +848,14 @@ impl<'a> Pager<'a> {
     }
 }
 
-/// What a column needs: its content's width, the least it may shrink to, and the report's
-/// relative width hint.
+/// What a column needs: its content's width, the width it shrinks to before words break
+/// (`minimum`), the least it shrinks to before every column scales down (`floor`), and the
+/// report's relative width hint.
 #[derive(Debug, Clone, Copy)]
 struct ColumnNeed {
     natural: f32,
     minimum: f32,
+    floor: f32,
     numeric: bool,
     hint: Option<f32>,
 }
@@ -858,8 +865,9 @@ struct ColumnNeed {
 /// A column with a width hint gets a share of the page by its hint, where a column without
 /// one counts as 1.0 (so a hint of 2 is twice an average column). The columns without hints
 /// share the rest by content: when it is wide enough, text columns get the spare room; when
-/// it is not, text columns shrink towards their minimum (and wrap), the widest first; numbers
-/// keep their width unless even the minimums do not fit, when every column scales down.
+/// it is not, text columns shrink towards their minimum (their longest word, so words rarely
+/// break) in proportion to how much wider their content is than that, and wrap; numbers keep
+/// their width unless even the minimums do not fit, when every column scales down.
 fn fit_widths(needs: &[ColumnNeed], available: f32) -> Vec<f32> {
     let free_count = needs.iter().filter(|n| n.hint.is_none()).count() as f32;
     let hint_sum: f32 = needs.iter().filter_map(|n| n.hint).sum();
@@ -897,18 +905,52 @@ fn share_by_content(needs: &[&ColumnNeed], room: f32) -> Vec<f32> {
             })
             .collect();
     }
-    let slack: f32 = needs.iter().map(|n| n.natural - n.minimum).sum();
-    let excess = natural - room;
-    if slack >= excess {
-        return needs
-            .iter()
-            .map(|n| n.natural - (n.natural - n.minimum) * excess / slack)
-            .collect();
+    if needs.iter().map(|n| n.minimum).sum::<f32>() <= room {
+        return shrink(needs, room);
     }
-    let minimum: f32 = needs.iter().map(|n| n.minimum).sum();
+    if needs.iter().map(|n| n.floor).sum::<f32>() <= room {
+        return cap_widest(needs, room);
+    }
+    let floor: f32 = needs.iter().map(|n| n.floor).sum();
     needs
         .iter()
-        .map(|n| n.minimum * room / minimum.max(f32::EPSILON))
+        .map(|n| n.floor * room / floor.max(f32::EPSILON))
+        .collect()
+}
+
+/// Caps every column's minimum at one width, no lower than its floor, choosing the widest cap
+/// that fits: the columns with the longest words give way and narrow ones keep their width.
+fn cap_widest(needs: &[&ColumnNeed], room: f32) -> Vec<f32> {
+    let capped = |cap: f32| needs.iter().map(move |n| n.minimum.min(cap).max(n.floor));
+    let (mut low, mut high) = (0.0_f32, needs.iter().map(|n| n.minimum).fold(0.0, f32::max));
+    for _ in 0..32 {
+        let mid = (low + high) / 2.0;
+        if capped(mid).sum::<f32>() <= room {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    let widths: Vec<f32> = capped(low).collect();
+    let spare = room - widths.iter().sum::<f32>();
+    let total: f32 = widths.iter().sum();
+    widths
+        .iter()
+        .map(|w| w + spare * w / total.max(f32::EPSILON))
+        .collect()
+}
+
+/// Shrinks each column from its natural width towards its minimum, in proportion to the room
+/// it can give, so that they fill `room`; the minimums must fit.
+fn shrink(needs: &[&ColumnNeed], room: f32) -> Vec<f32> {
+    let excess = needs.iter().map(|n| n.natural).sum::<f32>() - room;
+    let slack: f32 = needs.iter().map(|n| n.natural - n.minimum).sum();
+    if excess <= 0.0 || slack <= 0.0 {
+        return needs.iter().map(|n| n.natural).collect();
+    }
+    needs
+        .iter()
+        .map(|n| n.natural - (n.natural - n.minimum) * excess / slack)
         .collect()
 }
 
@@ -920,9 +962,22 @@ mod tests {
         ColumnNeed {
             natural,
             minimum,
+            floor: minimum,
             numeric,
             hint,
         }
+    }
+
+    #[test]
+    fn long_words_break_before_numbers_shrink() {
+        let mut long = need(400.0, 250.0, false, None);
+        long.floor = 50.0;
+        let mut id = need(80.0, 80.0, false, None);
+        id.floor = 50.0;
+        let w = fit_widths(&[need(100.0, 100.0, true, None), id, long], 380.0);
+        assert!((w[0] - 100.0).abs() < 0.1, "{w:?}");
+        assert!((w[1] - 80.0).abs() < 0.1, "{w:?}");
+        assert!((w[2] - 200.0).abs() < 0.1, "{w:?}");
     }
 
     fn sum(v: &[f32]) -> f32 {

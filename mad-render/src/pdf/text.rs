@@ -44,12 +44,32 @@ impl Arena {
         &self.text
     }
 
-    /// The widest paragraph of the text at `range`, in points.
-    pub(crate) fn natural_width(&self, range: Range<usize>, face: &FontFace, size: f32) -> f32 {
-        self.get(range)
-            .split('\n')
-            .map(|p| face.width(p, size))
-            .fold(0.0, f32::max)
+    /// The widths in points of the widest paragraph and of the widest word of the text at
+    /// `range`.
+    pub(crate) fn measure(&self, range: Range<usize>, face: &FontFace, size: f32) -> (f32, f32) {
+        let (mut widest, mut longest_word) = (0.0_f32, 0.0_f32);
+        let (mut line, mut word) = (0.0, 0.0);
+        for c in self.text[range].chars() {
+            match c {
+                '\n' => {
+                    widest = widest.max(line);
+                    longest_word = longest_word.max(word);
+                    (line, word) = (0.0, 0.0);
+                }
+                ' ' => {
+                    longest_word = longest_word.max(word);
+                    word = 0.0;
+                    line += face.advance(c);
+                }
+                c => {
+                    let advance = face.advance(c);
+                    word += advance;
+                    line += advance;
+                }
+            }
+        }
+        let scale = size / 1000.0;
+        (widest.max(line) * scale, longest_word.max(word) * scale)
     }
 
     /// Breaks the text at `range` into lines no wider than `max` points, appending them to
@@ -102,7 +122,8 @@ impl Arena {
 /// Greedy line breaking at spaces; a word longer than a line is broken between characters.
 /// Line breaks in the text always break. Each line's trailing spaces are dropped.
 fn wrap(text: &str, offset: usize, face: &FontFace, size: f32, max: f32, out: &mut Vec<Line>) {
-    let max_units = max * 1000.0 / size;
+    // A little tolerance, so a text measured to fit exactly is not broken by rounding.
+    let max_units = max * 1000.0 / size + 0.01;
     let space = face.advance(' ');
     let mut paragraph_start = 0;
     for paragraph in text.split('\n') {
@@ -214,6 +235,16 @@ mod tests {
     fn empty_text_is_one_empty_line() {
         assert_eq!(lines("", 50.0, 3), [""]);
         assert_eq!(lines("x", 0.1, 3), ["x"]);
+    }
+
+    #[test]
+    fn measures_paragraphs_and_words() {
+        let face = Style::Regular.face().unwrap();
+        let mut arena = Arena::default();
+        let r = arena.push("ab abcd\nabc");
+        let (widest, word) = arena.measure(r, face, 10.0);
+        assert!((widest - face.width("ab abcd", 10.0)).abs() < 0.01);
+        assert!((word - face.width("abcd", 10.0)).abs() < 0.01);
     }
 
     #[test]
