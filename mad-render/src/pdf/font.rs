@@ -279,7 +279,7 @@ fn build(style: Style, blocks: &[u32]) -> Result<EmbeddedFont> {
     for glyph in covered.iter().filter_map(|c| c.glyph) {
         remapper.remap(glyph);
     }
-    let subset = subsetter::subset(face.data, 0, &remapper).map_err(|e| {
+    let hinted = subsetter::subset(face.data, 0, &remapper).map_err(|e| {
         Error::new(
             ErrorKind::Render,
             format!(
@@ -289,6 +289,7 @@ fn build(style: Style, blocks: &[u32]) -> Result<EmbeddedFont> {
         )
         .with_backend(BACKEND)
     })?;
+    let subset = super::hinting::strip(&hinted).unwrap_or(hinted);
 
     let max_cid = covered.last().map_or(0, |c| c.cid);
     let mut cid_to_gid = vec![0u8; (usize::from(max_cid) + 1) * 2];

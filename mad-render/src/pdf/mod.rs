@@ -12,6 +12,7 @@
 //! extracts as itself.
 
 mod font;
+mod hinting;
 mod paginate;
 mod text;
 mod write;

@@ -224,7 +224,7 @@ fn rows_text(rows: usize, locale: &Locale) -> String {
     }
 }
 
-/// "Sales: 1,234.00 · Profit: 56.00" for the columns that have a total.
+/// "Totals: Sales: 1,234.00  |  Profit: 56.00" for the columns that have a total.
 fn totals_line(layout: &Layout, totals: &[Option<f64>], locale: &Locale) -> Option<String> {
     let parts: Vec<String> = layout
         .columns
@@ -232,7 +232,7 @@ fn totals_line(layout: &Layout, totals: &[Option<f64>], locale: &Locale) -> Opti
         .zip(totals)
         .filter_map(|(c, t)| Some(format!("{}: {}", c.header, c.display_total((*t)?, locale))))
         .collect();
-    (!parts.is_empty()).then(|| format!("Totals: {}", parts.join("  ·  ")))
+    (!parts.is_empty()).then(|| format!("Totals: {}", parts.join("  |  ")))
 }
 
 /// A column's place on the page.
