@@ -17,6 +17,7 @@ use pdf_writer::{Chunk, Filter, Finish, Name, Rect, Ref, Settings, Str};
 use subsetter::GlyphRemapper;
 
 use super::BACKEND;
+use super::deflate::compress;
 
 const REGULAR_DATA: &[u8] = include_bytes!("../../fonts/DejaVuSans.ttf");
 const BOLD_DATA: &[u8] = include_bytes!("../../fonts/DejaVuSans-Bold.ttf");
@@ -304,7 +305,7 @@ fn build(style: Style, blocks: &[u32]) -> Result<EmbeddedFont> {
         low_ranks[block as usize] = rank as u16 + 1;
     }
 
-    let objects = write_objects(style, face, blocks, &covered, &subset, &cid_to_gid);
+    let objects = write_objects(style, face, blocks, &covered, &subset, &cid_to_gid)?;
     Ok(EmbeddedFont {
         blocks: blocks.to_vec(),
         low_ranks,
@@ -319,7 +320,7 @@ fn write_objects(
     covered: &[Coverage],
     subset: &[u8],
     cid_to_gid: &[u8],
-) -> Chunk {
+) -> Result<Chunk> {
     let first = style.first_ref();
     let [type0, cid_font, descriptor, file, to_unicode, cid_map] =
         std::array::from_fn(|i| Ref::new(first.get() + i as i32));
@@ -354,7 +355,7 @@ fn write_objects(
 
     write_descriptor(&mut chunk, descriptor, file, face, &base_font);
 
-    let font_file = compress(subset, FONT_COMPRESSION);
+    let font_file = compress(subset, FONT_COMPRESSION)?;
     chunk
         .stream(file, &font_file)
         .filter(Filter::FlateDecode)
@@ -366,17 +367,17 @@ fn write_objects(
             cmap.pair(c.cid, ch);
         }
     }
-    let cmap = compress(&cmap.finish(), FONT_COMPRESSION);
+    let cmap = compress(&cmap.finish(), FONT_COMPRESSION)?;
     let mut cmap_writer = chunk.cmap(to_unicode, &cmap);
     cmap_writer.filter(Filter::FlateDecode);
     cmap_writer.name(Name(b"Custom")).system_info(system_info);
     cmap_writer.finish();
 
-    let cid_map_bytes = compress(cid_to_gid, FONT_COMPRESSION);
+    let cid_map_bytes = compress(cid_to_gid, FONT_COMPRESSION)?;
     chunk
         .stream(cid_map, &cid_map_bytes)
         .filter(Filter::FlateDecode);
-    chunk
+    Ok(chunk)
 }
 
 fn write_descriptor(chunk: &mut Chunk, id: Ref, file: Ref, face: &FontFace, name: &str) {
@@ -405,7 +406,7 @@ fn write_descriptor(chunk: &mut Chunk, id: Ref, file: Ref, face: &FontFace, name
 
 /// Six capital letters naming the subset, the same for the same face and blocks.
 fn subset_tag(style: Style, blocks: &[u32]) -> String {
-    let mut hash = super::Fnv::new();
+    let mut hash = super::StableHash::new();
     hash.write(&[style as u8]);
     for b in blocks {
         hash.write(&b.to_le_bytes());
@@ -418,11 +419,6 @@ fn subset_tag(style: Style, blocks: &[u32]) -> String {
             letter as char
         })
         .collect()
-}
-
-/// Deflates `data` in the zlib format PDF's FlateDecode reads.
-pub(crate) fn compress(data: &[u8], level: u8) -> Vec<u8> {
-    miniz_oxide::deflate::compress_to_vec_zlib(data, level)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! extracts correctly. A character DejaVu has no glyph for prints as an empty box but still
 //! extracts as itself.
 
+mod deflate;
 mod font;
 mod hinting;
 mod paginate;
@@ -190,24 +191,37 @@ fn title_block(job: &RenderJob<'_>) -> Result<TitleBlock> {
     })
 }
 
-/// FNV-1a, a small stable hash: the same bytes give the same value in every build, which
+/// A small stable hash (FNV-1a over eight-byte words, with a rotation so every input bit
+/// reaches every output bit): the same bytes give the same value in every build, which
 /// deterministic output needs (the standard library's hasher may change between releases).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Fnv(u64);
+pub(crate) struct StableHash(u64);
 
-impl Fnv {
+impl StableHash {
     pub(crate) fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
+        StableHash(0xcbf2_9ce4_8422_2325)
     }
 
     pub(crate) fn with_seed(seed: u64) -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325 ^ seed)
+        StableHash(0xcbf2_9ce4_8422_2325 ^ seed)
     }
 
     pub(crate) fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            self.mix(u64::from_le_bytes(w));
         }
+        let mut last = [0u8; 8];
+        last[..words.remainder().len()].copy_from_slice(words.remainder());
+        self.mix(u64::from_le_bytes(last) ^ (bytes.len() as u64).rotate_left(56));
+    }
+
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0 ^ word)
+            .wrapping_mul(0x0100_0000_01b3)
+            .rotate_left(23);
     }
 
     pub(crate) fn finish(self) -> u64 {

@@ -7,8 +7,9 @@ use mad_core::Result;
 use mad_core::format::serial_to_parts;
 use pdf_writer::{Content, Date, Filter, Finish, Pdf, Rect, Ref, Settings, Str, TextStr};
 
-use super::Fnv;
-use super::font::{BlockSet, EmbeddedFont, OBJECTS_PER_FONT, Style, compress, embedded};
+use super::StableHash;
+use super::deflate::compress;
+use super::font::{BlockSet, EmbeddedFont, OBJECTS_PER_FONT, Style, embedded};
 use super::paginate::{Mark, Pages, Sheet};
 
 /// What the document's information dictionary and trailer say.
@@ -39,6 +40,7 @@ pub(crate) fn write(
     let mut pdf = Pdf::with_settings_and_capacity(Settings { pretty: false }, capacity);
     pdf.extend(regular.objects());
     pdf.extend(bold.objects());
+    let fonts_end = pdf.len();
 
     let first = 1 + 2 * OBJECTS_PER_FONT;
     let (catalog, tree, info_ref) = (Ref::new(first), Ref::new(first + 1), Ref::new(first + 2));
@@ -50,7 +52,7 @@ pub(crate) fn write(
     for (marks, &(page, contents)) in pages.pages.iter().zip(&page_refs) {
         let content = page_content(marks, pages, &regular, &mut scratch);
         pdf.page(page).parent(tree).contents(contents);
-        write_stream(&mut pdf, contents, &content, compression);
+        write_stream(&mut pdf, contents, &content, compression)?;
     }
 
     let mut tree_writer = pdf.pages(tree);
@@ -70,18 +72,21 @@ pub(crate) fn write(
         .producer(TextStr(PRODUCER))
         .creation_date(creation_date(info.deterministic));
 
-    let id = file_id(pdf.as_bytes(), info.deterministic);
+    // The fonts follow from the blocks, so hashing those stands for hashing the fonts.
+    let blocks: Vec<u8> = blocks.iter().flat_map(|b| b.to_le_bytes()).collect();
+    let id = file_id(&[&blocks, &pdf.as_bytes()[fonts_end..]], info.deterministic);
     pdf.set_file_id((id.clone(), id));
     Ok(pdf.finish())
 }
 
-fn write_stream(pdf: &mut Pdf, id: Ref, data: &[u8], compression: u8) {
+fn write_stream(pdf: &mut Pdf, id: Ref, data: &[u8], compression: u8) -> Result<()> {
     if compression == 0 {
         pdf.stream(id, data);
-        return;
+        return Ok(());
     }
-    let packed = compress(data, compression);
+    let packed = compress(data, compression)?;
     pdf.stream(id, &packed).filter(Filter::FlateDecode);
+    Ok(())
 }
 
 /// One page's content stream: fills and rules first, then all text in one text object.
@@ -170,10 +175,10 @@ fn creation_date(deterministic: bool) -> Date {
 
 /// Sixteen bytes identifying the file: a hash of its content, and when not deterministic
 /// also of the time and a per-process counter, so two renders of the same data differ.
-fn file_id(body: &[u8], deterministic: bool) -> Vec<u8> {
+fn file_id(parts: &[&[u8]], deterministic: bool) -> Vec<u8> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut first = Fnv::new();
-    let mut second = Fnv::with_seed(0x9e37_79b9_7f4a_7c15);
+    let mut first = StableHash::new();
+    let mut second = StableHash::with_seed(0x9e37_79b9_7f4a_7c15);
     if !deterministic {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -187,8 +192,10 @@ fn file_id(body: &[u8], deterministic: bool) -> Vec<u8> {
         first.write(&salt);
         second.write(&salt);
     }
-    first.write(body);
-    second.write(body);
+    for part in parts {
+        first.write(part);
+        second.write(part);
+    }
     [first.finish().to_be_bytes(), second.finish().to_be_bytes()].concat()
 }
 
@@ -214,9 +221,10 @@ mod tests {
 
     #[test]
     fn ids_depend_on_content_and_mode() {
-        assert_eq!(file_id(b"a", true), file_id(b"a", true));
-        assert_ne!(file_id(b"a", true), file_id(b"b", true));
-        assert_ne!(file_id(b"a", false), file_id(b"a", false));
-        assert_eq!(file_id(b"a", true).len(), 16);
+        assert_eq!(file_id(&[b"a"], true), file_id(&[b"a"], true));
+        assert_ne!(file_id(&[b"a"], true), file_id(&[b"b"], true));
+        assert_ne!(file_id(&[b"a", b"b"], true), file_id(&[b"ab"], true));
+        assert_ne!(file_id(&[b"a"], false), file_id(&[b"a"], false));
+        assert_eq!(file_id(&[b"a"], true).len(), 16);
     }
 }
