@@ -431,8 +431,10 @@ fn deterministic_renders_are_byte_identical() {
         first.bytes == second.bytes,
         "two deterministic renders differ"
     );
-    let created = &pdfinfo(&first.path)["CreationDate"];
-    assert!(created.contains("2000"), "{created}");
+    let info = pdfinfo(&first.path);
+    assert!(info["CreationDate"].contains("2000"), "{info:?}");
+    assert_eq!(info["Title"], format!("Orders for {RECIPIENT}"));
+    assert!(info["Producer"].starts_with("mad-render "), "{info:?}");
 
     let third = render_with(&renderer, &report, &table, &filters, false).unwrap();
     let fourth = render_with(&renderer, &report, &table, &filters, false).unwrap();

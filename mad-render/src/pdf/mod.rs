@@ -38,10 +38,41 @@ const MIN_CONTENT: f32 = 144.0;
 /// Renders reports as PDF.
 ///
 /// ```
+/// use mad_core::{
+///     Aggregate, ColumnBuilder, ColumnDef, Field, FieldKind, FilterSet, Locale, Placeholders,
+///     RenderJob, Renderer, ReportDef, Schema, Table, Value,
+/// };
 /// use mad_render::PdfRenderer;
 ///
+/// let schema = Schema::new(vec![
+///     Field::new("City", FieldKind::Text),
+///     Field::new("Sales", FieldKind::Number),
+/// ]);
+/// let (mut city, mut sales) = (ColumnBuilder::default(), ColumnBuilder::default());
+/// for (c, s) in [("Zürich", 1234.5), ("Łódź", 99.0)] {
+///     city.push(Value::text(c));
+///     sales.push(Value::Number(s));
+/// }
+/// let table = Table::new(schema, vec![city.finish(), sales.finish()])?;
+///
+/// let mut report = ReportDef::new("sales", "Sales for {recipient.name}");
+/// report.columns = vec![
+///     ColumnDef::new("City"),
+///     ColumnDef::new("Sales").format("#,##0.00").total(Aggregate::Sum),
+/// ];
+/// let placeholders = Placeholders::new().with("recipient.name", "Zoë");
+/// let job = RenderJob {
+///     report: &report,
+///     table: &table,
+///     placeholders: &placeholders,
+///     locale: &Locale::new("en-US"),
+///     filters: &FilterSet::all(),
+///     deterministic: true,
+/// };
+///
 /// let renderer = PdfRenderer::new().with_compression(6).with_font_size(8.0).build()?;
-/// assert_eq!(renderer.compression(), 6);
+/// let pdf = renderer.render(&job)?;
+/// assert!(pdf.starts_with(b"%PDF-"));
 /// # Ok::<(), mad_core::Error>(())
 /// ```
 #[derive(Debug, Clone)]

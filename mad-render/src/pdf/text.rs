@@ -1,4 +1,8 @@
 //! Measuring and breaking text into lines.
+//!
+//! Each character is its font's glyph, placed left to right by its advance: there is no
+//! kerning and no shaping, so Arabic or Indic text shows unjoined letters and right-to-left
+//! text runs left to right.
 
 use std::ops::Range;
 
