@@ -230,6 +230,7 @@ fn every_page_has_its_number_the_header_and_the_footer_date() {
         assert!(text.contains("Run date: 2026-12-04"), "page {page}");
     }
     qpdf_check(&pdf.path);
+    assert_nothing_overlaps_the_footer(&pdf.path);
 }
 
 #[test]
@@ -492,6 +493,36 @@ fn long_and_odd_cells_neither_crash_nor_break_the_file() {
     let text = pdftotext(&pdf.path, None);
     assert!(text.contains('…'), "long cells are cut with an ellipsis");
     assert!(text.contains("😀 emoji"), "{text:.300}");
+    assert_nothing_overlaps_the_footer(&pdf.path);
+}
+
+/// Every word but the footer's ends above the footer (A4, 15 mm margins, 9 pt text).
+fn assert_nothing_overlaps_the_footer(pdf: &Path) {
+    let html = run(tool("pdftotext").arg("-bbox").arg(pdf).arg("-"));
+    let footer_top = 841.89 - 15.0 * 72.0 / 25.4 - 15.0;
+    let mut words = 0;
+    for line in html.lines().filter(|l| l.trim_start().starts_with("<word")) {
+        let attr = |name: &str| -> f32 {
+            let start = line.find(&format!("{name}=\"")).expect(name) + name.len() + 2;
+            let end = start + line[start..].find('"').expect("a closing quote");
+            line[start..end].parse().expect("a number")
+        };
+        let word = line.split('>').nth(1).unwrap_or_default();
+        if attr("yMin") > footer_top {
+            assert!(
+                ["Page", "of", "Run", "date:"].contains(&word.trim_end_matches("</word"))
+                    || word.starts_with(|c: char| c.is_ascii_digit()),
+                "{line}"
+            );
+            continue;
+        }
+        assert!(
+            attr("yMax") <= footer_top + 1.0,
+            "overlaps the footer: {line}"
+        );
+        words += 1;
+    }
+    assert!(words > 100, "{words} words above the footer");
 }
 
 #[test]

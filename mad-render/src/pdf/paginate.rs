@@ -21,8 +21,8 @@ const FOOTER_SIZE: f32 = 0.85;
 const GROUP_INDENT: f32 = 1.2;
 /// A text column's minimum width is its longest word, but at most this share of the table.
 const MAX_MINIMUM_SHARE: f32 = 0.3;
-/// Title-block texts longer than this many lines are cut with an ellipsis.
-const MAX_TITLE_LINES: usize = 6;
+/// Titles, headers and group lines longer than this many lines are cut with an ellipsis.
+const MAX_LABEL_LINES: usize = 6;
 
 const HEADER_FILL: f32 = 0.84;
 const GROUP_FILLS: [f32; 2] = [0.91, 0.955];
@@ -277,8 +277,6 @@ struct Pager<'a> {
     placed: usize,
     /// The header texts of the groups open at this point, outermost first.
     open_groups: Vec<Range<usize>>,
-    /// The most lines a cell may take so a row always fits on a page.
-    max_lines: usize,
     cells: Vec<Cell>,
     lines: Vec<Line>,
     /// For each cell of the band being placed, its range in `lines`.
@@ -304,7 +302,6 @@ impl<'a> Pager<'a> {
             y: 0.0,
             placed: 0,
             open_groups: Vec::new(),
-            max_lines: usize::MAX,
             cells: Vec::new(),
             lines: Vec::new(),
             cell_lines: Vec::new(),
@@ -400,7 +397,6 @@ impl<'a> Pager<'a> {
     }
 
     fn lay_out(&mut self, job: &RenderJob<'_>, layout: &Layout, block: &TitleBlock, p: &Prepared) {
-        self.max_lines = self.cell_line_limit();
         self.new_page();
         self.title_block(job, layout, block, &p.grand_totals);
         if layout.table.is_empty() {
@@ -412,16 +408,6 @@ impl<'a> Pager<'a> {
         for (i, item) in p.items.iter().enumerate() {
             self.item(item, &p.items[i + 1..], &p.cells);
         }
-    }
-
-    /// The most lines per cell that still fit a row on a page below the repeated header and
-    /// the open groups' headers; longer cells are cut with an ellipsis.
-    fn cell_line_limit(&mut self) -> usize {
-        let lh = self.sheet.line_height(self.sheet.size);
-        let levels = self.layout.groups.len() as f32;
-        let header = self.header_band_height();
-        let room = self.top() - self.bottom() - header - levels * (lh + 2.0 * self.pad_y());
-        ((room - 2.0 * self.pad_y()) / lh).floor().max(1.0) as usize
     }
 
     fn pad_y(&self) -> f32 {
@@ -469,25 +455,25 @@ impl<'a> Pager<'a> {
     ) {
         let size = self.sheet.size;
         let title = self.arena.push(&b.title);
-        self.text_lines(title, Style::Bold, size * TITLE_SIZE, MAX_TITLE_LINES);
+        self.text_lines(title, Style::Bold, size * TITLE_SIZE, MAX_LABEL_LINES);
         if let Some(subtitle) = &b.subtitle {
             let subtitle = self.arena.push(subtitle);
             self.text_lines(
                 subtitle,
                 Style::Regular,
                 size * SUBTITLE_SIZE,
-                MAX_TITLE_LINES,
+                MAX_LABEL_LINES,
             );
         }
         self.y -= size * 0.3;
         let filters = self.arena.push(&format!("Filters: {}", b.filters));
-        self.text_lines(filters, Style::Regular, size * INFO_SIZE, MAX_TITLE_LINES);
+        self.text_lines(filters, Style::Regular, size * INFO_SIZE, MAX_LABEL_LINES);
         let totals = (!layout.table.is_empty())
             .then(|| totals_line(layout, t, job.locale))
             .flatten();
         if let Some(totals) = totals {
             let totals = self.arena.push(&totals);
-            self.text_lines(totals, Style::Regular, size * INFO_SIZE, MAX_TITLE_LINES);
+            self.text_lines(totals, Style::Regular, size * INFO_SIZE, MAX_LABEL_LINES);
         }
         self.y -= size * 0.8;
     }
@@ -518,8 +504,7 @@ impl<'a> Pager<'a> {
 
     fn table_header(&mut self) {
         self.cells.clear();
-        for (col, text) in self.header.iter().enumerate() {
-            let b = self.columns[col];
+        for (b, text) in self.columns.iter().zip(&self.header) {
             self.cells.push(Cell {
                 text: text.clone(),
                 x: b.x,
@@ -530,25 +515,11 @@ impl<'a> Pager<'a> {
         }
         let band = Band {
             fill: Some(HEADER_FILL),
+            max_lines: Some(MAX_LABEL_LINES),
             ..Band::default()
         };
         let height = self.measure(band);
         self.place(band, height);
-    }
-
-    fn header_band_height(&mut self) -> f32 {
-        self.cells.clear();
-        for (col, text) in self.header.iter().enumerate() {
-            let b = self.columns[col];
-            self.cells.push(Cell {
-                text: text.clone(),
-                x: b.x,
-                width: b.width,
-                right: b.right,
-                style: Style::Bold,
-            });
-        }
-        self.measure(Band::default())
     }
 
     fn item(&mut self, item: &Item, rest: &[Item], cells: &[Range<usize>]) {
@@ -564,7 +535,7 @@ impl<'a> Pager<'a> {
             }
             Item::Row(start) => {
                 let texts = &cells[*start..*start + self.columns.len()];
-                let band = self.row_band();
+                let band = Band::default();
                 self.put(band, 0.0, &|p: &mut Self| p.set_row_cells(texts));
             }
             Item::Total {
@@ -581,23 +552,22 @@ impl<'a> Pager<'a> {
         }
     }
 
-    fn row_band(&self) -> Band {
-        Band {
-            max_lines: Some(self.max_lines),
-            ..Band::default()
-        }
-    }
-
-    /// Places a band whose cells `set` fills in, on a new page when it does not fit (with
-    /// `keep` more points that must follow it on the same page).
-    fn put(&mut self, band: Band, keep: f32, set: &dyn Fn(&mut Self)) {
+    /// Places a band whose cells `set` fills in, on a new page when it does not fit with
+    /// `keep` more points that must follow it on the same page. A band taller than a whole
+    /// page has its cells cut, with an ellipsis, to the lines that fit.
+    fn put(&mut self, mut band: Band, keep: f32, set: &dyn Fn(&mut Self)) {
         set(self);
         let mut height = self.measure(band);
-        let fresh_first_page = self.pages.len() == 1;
-        let fits = self.y - height - keep >= self.bottom();
-        if !fits && (self.placed > 0 || fresh_first_page) {
+        let may_break = self.placed > 0 || self.pages.len() == 1;
+        if self.y - height - keep < self.bottom() && may_break {
             self.continue_on_new_page();
             set(self);
+            height = self.measure(band);
+        }
+        if self.y - height < self.bottom() {
+            let room = self.y - self.bottom() - 2.0 * self.pad_y();
+            let lines = (room / self.sheet.line_height(self.sheet.size)).floor();
+            band.max_lines = Some(lines.max(1.0) as usize);
             height = self.measure(band);
         }
         self.place(band, height);
@@ -614,7 +584,7 @@ impl<'a> Pager<'a> {
                 }
                 Item::Row(start) => {
                     self.set_row_cells(&cells[*start..*start + self.columns.len()]);
-                    return height + self.measure(self.row_band());
+                    return height + self.measure(Band::default());
                 }
                 Item::Total { .. } => return height,
             }
@@ -626,13 +596,13 @@ impl<'a> Pager<'a> {
         let band = match level {
             Some(_) => Band {
                 rule_above: Some(0.5),
-                max_lines: Some(self.max_lines),
+                max_lines: Some(MAX_LABEL_LINES),
                 ..Band::default()
             },
             None => Band {
                 fill: Some(GRAND_TOTAL_FILL),
                 rule_above: Some(1.0),
-                max_lines: Some(self.max_lines),
+                max_lines: Some(MAX_LABEL_LINES),
                 ..Band::default()
             },
         };
@@ -730,7 +700,7 @@ impl<'a> Pager<'a> {
             fill: Some(GROUP_FILLS[level.min(GROUP_FILLS.len() - 1)]),
             fill_x: level as f32 * self.sheet.size * GROUP_INDENT,
             rule_above: None,
-            max_lines: Some(MAX_TITLE_LINES),
+            max_lines: Some(MAX_LABEL_LINES),
         }
     }
 
