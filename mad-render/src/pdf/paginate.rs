@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use mad_core::format::{display, format_number};
-use mad_core::{Layout, LayoutEvent, Locale, NumberFormat, RenderJob, Result};
+use mad_core::{Layout, LayoutEvent, Locale, NumberFormat, RenderJob, Result, Value};
 
 use super::font::{FontFace, Style};
 use super::text::{Arena, Line};
@@ -145,12 +145,8 @@ fn prepare(job: &RenderJob<'_>, layout: &Layout, arena: &mut Arena) -> Prepared 
             field,
             value,
         } => {
-            let format = layout
-                .table
-                .schema()
-                .field(field)
-                .and_then(|f| f.format.as_ref());
-            let text = arena.push(&format!("{field}: {}", display(value, format, locale)));
+            let shown = group_value(layout, field, value, locale);
+            let text = arena.push(&format!("{field}: {shown}"));
             prepared.items.push(Item::Group { level, text });
         }
         LayoutEvent::Row(row) => {
@@ -167,12 +163,7 @@ fn prepare(job: &RenderJob<'_>, layout: &Layout, arena: &mut Arena) -> Prepared 
             rows,
             totals,
         } => {
-            let format = layout
-                .table
-                .schema()
-                .field(field)
-                .and_then(|f| f.format.as_ref());
-            let shown = display(value, format, locale);
+            let shown = group_value(layout, field, value, locale);
             let label = format!("Total {field}: {shown} ({})", rows_text(rows, locale));
             let label = arena.push(&label);
             let cells = push_totals(layout, totals, locale, arena, &mut prepared.cells);
@@ -198,6 +189,12 @@ fn prepare(job: &RenderJob<'_>, layout: &Layout, arena: &mut Arena) -> Prepared 
         }
     });
     prepared
+}
+
+/// A group's value as its field's format shows it (the field need not be a report column).
+fn group_value(layout: &Layout, field: &str, value: &Value, locale: &Locale) -> String {
+    let format = layout.table.schema().field(field);
+    display(value, format.and_then(|f| f.format.as_ref()), locale)
 }
 
 fn push_totals(
@@ -337,27 +334,9 @@ impl<'a> Pager<'a> {
 
     /// Sets the column boxes from the content's widths and the report's width hints.
     fn fit_columns(&mut self, layout: &Layout, prepared: &Prepared) {
-        let n = layout.columns.len();
         let size = self.sheet.size;
         let pad = 2.0 * self.pad_x();
-        let mut natural: Vec<f32> = self
-            .header
-            .iter()
-            .map(|h| self.arena.measure(h.clone(), self.bold, size).0)
-            .collect();
-        let mut longest_word = natural.clone();
-        for item in &prepared.items {
-            let (start, face) = match item {
-                Item::Row(start) => (*start, self.regular),
-                Item::Total { cells, .. } => (*cells, self.bold),
-                Item::Group { .. } => continue,
-            };
-            for (col, cell) in prepared.cells[start..start + n].iter().enumerate() {
-                let (width, word) = self.arena.measure(cell.clone(), face, size);
-                natural[col] = natural[col].max(width);
-                longest_word[col] = longest_word[col].max(word);
-            }
-        }
+        let (natural, longest_word) = self.content_widths(layout, prepared);
         let widest_minimum = self.table_width() * MAX_MINIMUM_SHARE;
         let needs: Vec<ColumnNeed> = layout
             .columns
@@ -394,6 +373,31 @@ impl<'a> Pager<'a> {
                 b
             })
             .collect();
+    }
+
+    /// Per column, the widths of its widest text and of its longest word, in points.
+    fn content_widths(&self, layout: &Layout, prepared: &Prepared) -> (Vec<f32>, Vec<f32>) {
+        let n = layout.columns.len();
+        let size = self.sheet.size;
+        let mut natural: Vec<f32> = self
+            .header
+            .iter()
+            .map(|h| self.arena.measure(h.clone(), self.bold, size).0)
+            .collect();
+        let mut longest_word = natural.clone();
+        for item in &prepared.items {
+            let (start, face) = match item {
+                Item::Row(start) => (*start, self.regular),
+                Item::Total { cells, .. } => (*cells, self.bold),
+                Item::Group { .. } => continue,
+            };
+            for (col, cell) in prepared.cells[start..start + n].iter().enumerate() {
+                let (width, word) = self.arena.measure(cell.clone(), face, size);
+                natural[col] = natural[col].max(width);
+                longest_word[col] = longest_word[col].max(word);
+            }
+        }
+        (natural, longest_word)
     }
 
     fn lay_out(&mut self, job: &RenderJob<'_>, layout: &Layout, block: &TitleBlock, p: &Prepared) {
