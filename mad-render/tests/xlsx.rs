@@ -258,6 +258,7 @@ fn unicode_texts_round_trip() {
         ("Łódź", "Polska", -2.25, 42683.0),
         ("Αθήνα", "Ελλάδα", 3.0, 42684.0),
         ("東京", "日本", 0.0, 42685.0),
+        ("tab\tbell\u{7}_x0041_", "<&>\"'", 0.0, 42685.0),
     ]);
     let report = ReportDef::new("u", "Städte – Ελλάδα");
     let bytes = render(&XlsxRenderer::new(), &report, &table, &FilterSet::all());
@@ -267,6 +268,8 @@ fn unicode_texts_round_trip() {
     let cities: Vec<String> = (3..7).map(|r| string_at(&cells, r, 0)).collect();
     assert_eq!(cities, ["Zürich", "Łódź", "Αθήνα", "東京"]);
     assert_eq!(string_at(&cells, 5, 1), "Ελλάδα");
+    assert_eq!(string_at(&cells, 7, 0), "tab\tbell\u{7}_x0041_");
+    assert_eq!(string_at(&cells, 7, 1), "<&>\"'");
     assert_eq!(float_at(&cells, 4, 2), -2.25);
     let Some(Data::DateTime(day)) = cells.get_value((3, 3)) else {
         panic!("the Day column holds dates");

@@ -141,7 +141,7 @@ fn write_cell(
         Some(_) if is_temporal(column) || options.formatted_numbers => {
             out.push_str(&column.display(value, locale))
         }
-        Some(n) if n == 0.0 => out.push('0'), // also -0
+        Some(0.0) => out.push('0'), // also -0.0, which matches 0.0
         Some(n) => {
             let _ = write!(out, "{n}"); // shortest text that reads back as the same number
         }
