@@ -1,4 +1,4 @@
-//! Renderers of mad: PDF, XLSX, HTML and CSV, each a [`mad_core::Renderer`].
+#![doc = include_str!("../README.md")]
 
 use std::sync::Arc;
 

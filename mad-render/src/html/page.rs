@@ -1,0 +1,291 @@
+//! Writing one laid-out report as an HTML page.
+
+use mad_core::format::display;
+use mad_core::{Aggregate, FilterSet, Layout, LayoutEvent, Locale, Value};
+
+use super::escape::escape_into;
+
+/// The page's style sheet. Every rule the table needs is repeated inline on its elements, for
+/// mail clients that drop `<style>`.
+const STYLE_SHEET: &str = "\
+body{font-family:Arial,Helvetica,sans-serif;color:#1f1f1f;margin:16px}\
+h1{font-size:20px;margin:0 0 4px}\
+p.subtitle{font-size:15px;margin:0 0 4px;color:#404040}\
+p.filters{font-size:12px;margin:0 0 12px;color:#595959;font-style:italic}\
+p.empty{font-size:14px;color:#595959;font-style:italic}\
+table.report{border-collapse:collapse;font-size:13px}\
+table.report th{background:#d9e1f2;border-bottom:1px solid #8ea9db;padding:4px 8px}\
+table.report td{border-bottom:1px solid #e0e0e0;padding:4px 8px}\
+table.report .num{text-align:right;white-space:nowrap}\
+table.report tr.group td{background:#f2f2f2;font-weight:bold}\
+table.report tr.subtotal td{font-weight:bold;border-top:1px solid #808080}\
+table.report tr.total td{font-weight:bold;border-top:3px double #404040}\
+@media print{table.report thead{display:table-header-group}}";
+
+const BODY: &str = "font-family:Arial,Helvetica,sans-serif;color:#1f1f1f;margin:16px";
+const H1: &str = "font-size:20px;margin:0 0 4px";
+const SUBTITLE: &str = "font-size:15px;margin:0 0 4px;color:#404040";
+const FILTERS: &str = "font-size:12px;margin:0 0 12px;color:#595959;font-style:italic";
+const EMPTY: &str = "font-size:14px;color:#595959;font-style:italic";
+const TABLE: &str = "border-collapse:collapse;font-size:13px";
+const TH: &str = "background:#d9e1f2;border-bottom:1px solid #8ea9db;padding:4px 8px";
+const TD: &str = "border-bottom:1px solid #e0e0e0;padding:4px 8px";
+const NUM: &str = "text-align:right;white-space:nowrap";
+const GROUP: &str = "background:#f2f2f2;font-weight:bold;border-bottom:1px solid #e0e0e0";
+const SUBTOTAL: &str = "font-weight:bold;border-top:1px solid #808080";
+const TOTAL: &str = "font-weight:bold;border-top:3px double #404040";
+
+/// The texts above the table, already filled.
+#[derive(Debug)]
+pub(super) struct Heading<'a> {
+    pub title: &'a str,
+    pub subtitle: Option<&'a str>,
+    pub filters: &'a FilterSet,
+}
+
+/// The whole page.
+pub(super) fn write(layout: &Layout, heading: &Heading<'_>, locale: &Locale) -> String {
+    let mut page = Page {
+        out: String::with_capacity(2048 + layout.table.len() * layout.columns.len() * 64),
+        layout,
+        locale,
+        label_column: layout.columns.iter().position(|c| c.total.is_none()),
+    };
+    page.head(heading);
+    if layout.table.is_empty() {
+        page.tag_with_text("p", "empty", EMPTY, "No data for these filters.");
+    } else {
+        page.table();
+    }
+    page.out.push_str("</body>\n</html>\n");
+    page.out
+}
+
+struct Page<'a> {
+    out: String,
+    layout: &'a Layout,
+    locale: &'a Locale,
+    /// The column for "Total ..." texts: the first one without a total.
+    label_column: Option<usize>,
+}
+
+impl Page<'_> {
+    fn text(&mut self, text: &str) {
+        escape_into(&mut self.out, text);
+    }
+
+    fn open(&mut self, tag: &str, class: &str, style: &str) {
+        self.out.push('<');
+        self.out.push_str(tag);
+        if !class.is_empty() {
+            self.out.push_str(" class=\"");
+            self.out.push_str(class);
+            self.out.push('"');
+        }
+        self.out.push_str(" style=\"");
+        self.out.push_str(style);
+        self.out.push_str("\">");
+    }
+
+    fn close(&mut self, tag: &str) {
+        self.out.push_str("</");
+        self.out.push_str(tag);
+        self.out.push('>');
+    }
+
+    fn tag_with_text(&mut self, tag: &str, class: &str, style: &str, text: &str) {
+        self.open(tag, class, style);
+        self.text(text);
+        self.close(tag);
+        self.out.push('\n');
+    }
+
+    fn head(&mut self, heading: &Heading<'_>) {
+        self.out.push_str("<!DOCTYPE html>\n<html lang=\"");
+        let locale = self.locale;
+        self.text(&locale.tag);
+        self.out.push_str("\">\n<head>\n<meta charset=\"utf-8\">\n");
+        self.out
+            .push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+        self.out.push_str("<title>");
+        self.text(heading.title);
+        self.out.push_str("</title>\n<style>");
+        self.out.push_str(STYLE_SHEET);
+        self.out.push_str("</style>\n</head>\n");
+        self.open("body", "", BODY);
+        self.out.push('\n');
+        self.tag_with_text("h1", "", H1, heading.title);
+        if let Some(subtitle) = heading.subtitle {
+            self.tag_with_text("p", "subtitle", SUBTITLE, subtitle);
+        }
+        if !heading.filters.is_unfiltered() {
+            let line = format!("Filters: {}", heading.filters);
+            self.tag_with_text("p", "filters", FILTERS, &line);
+        }
+    }
+
+    fn table(&mut self) {
+        self.open("table", "report", TABLE);
+        self.out.push('\n');
+        self.column_widths();
+        self.out.push_str("<thead><tr>");
+        for column in &self.layout.columns {
+            let (class, align) = alignment(column.is_numeric());
+            self.out.push_str("<th");
+            self.out.push_str(class);
+            self.out.push_str(" style=\"");
+            self.out.push_str(TH);
+            self.out.push(';');
+            self.out.push_str(align);
+            self.out.push_str("\">");
+            escape_into(&mut self.out, &column.header);
+            self.out.push_str("</th>");
+        }
+        self.out.push_str("</tr></thead>\n<tbody>\n");
+
+        let layout = self.layout;
+        let mut in_footer = false;
+        layout.walk(|event| match event {
+            LayoutEvent::GroupHeader {
+                level,
+                field,
+                value,
+            } => self.group_header(level, field, value),
+            LayoutEvent::Row(row) => self.data_row(row),
+            LayoutEvent::GroupFooter {
+                level,
+                value,
+                totals,
+                ..
+            } if layout.has_totals() => {
+                let label = format!("Total {}", self.group_text(level, value));
+                self.totals_row("subtotal", SUBTOTAL, &label, totals);
+            }
+            LayoutEvent::GrandTotal { totals, .. } if layout.has_totals() => {
+                self.out.push_str("</tbody>\n<tfoot>\n");
+                in_footer = true;
+                self.totals_row("total", TOTAL, "Grand total", totals);
+            }
+            LayoutEvent::GroupFooter { .. } | LayoutEvent::GrandTotal { .. } => {}
+        });
+        self.out.push_str(if in_footer {
+            "</tfoot>\n"
+        } else {
+            "</tbody>\n"
+        });
+        self.out.push_str("</table>\n");
+    }
+
+    /// Relative width hints become percentages of the table's width.
+    fn column_widths(&mut self) {
+        let hints: Vec<Option<f32>> = self
+            .layout
+            .columns
+            .iter()
+            .map(|c| c.width.filter(|w| *w > 0.0))
+            .collect();
+        let sum: f32 = hints.iter().flatten().sum();
+        if sum <= 0.0 {
+            return;
+        }
+        self.out.push_str("<colgroup>");
+        for hint in hints {
+            match hint {
+                Some(w) => {
+                    let percent = w / sum * 100.0;
+                    self.out
+                        .push_str(&format!("<col style=\"width:{percent:.1}%\">"));
+                }
+                None => self.out.push_str("<col>"),
+            }
+        }
+        self.out.push_str("</colgroup>\n");
+    }
+
+    fn group_header(&mut self, level: usize, field: &str, value: &Value) {
+        let label = format!("{field}: {}", self.group_text(level, value));
+        self.out.push_str("<tr class=\"group group-");
+        self.out.push_str(&level.to_string());
+        self.out.push_str("\"><td colspan=\"");
+        self.out.push_str(&self.layout.columns.len().to_string());
+        self.out.push_str("\" style=\"");
+        self.out.push_str(GROUP);
+        self.out
+            .push_str(&format!(";padding:4px 8px 4px {}px\">", 8 + 16 * level));
+        self.text(&label);
+        self.out.push_str("</td></tr>\n");
+    }
+
+    /// A group value as the report shows it: with the column's format when the field is also a
+    /// column, else with the field's own format.
+    fn group_text(&self, level: usize, value: &Value) -> String {
+        let index = self.layout.groups[level].0;
+        match self.layout.columns.iter().find(|c| c.index == index) {
+            Some(column) => column.display(value, self.locale),
+            None => {
+                let field = &self.layout.table.fields()[index];
+                display(value, field.format.as_ref(), self.locale)
+            }
+        }
+    }
+
+    fn data_row(&mut self, row: usize) {
+        self.out.push_str("<tr>");
+        for (col, column) in self.layout.columns.iter().enumerate() {
+            let shown = column.display(self.layout.value(row, col), self.locale);
+            self.cell(column.is_numeric(), TD, &shown);
+        }
+        self.out.push_str("</tr>\n");
+    }
+
+    fn totals_row(&mut self, class: &str, style: &str, label: &str, totals: &[Option<f64>]) {
+        self.out.push_str("<tr class=\"");
+        self.out.push_str(class);
+        self.out.push_str("\">");
+        let style = format!("{TD};{style}");
+        for (col, column) in self.layout.columns.iter().enumerate() {
+            let total = totals.get(col).copied().flatten();
+            let shown = match (column.total, total) {
+                (Some(_), Some(total)) => column.display_total(total, self.locale),
+                _ if Some(col) == self.label_column => label.to_string(),
+                _ => String::new(),
+            };
+            let numeric = column.is_numeric() || column.total == Some(Aggregate::Count);
+            self.cell(numeric, &style, &shown);
+        }
+        self.out.push_str("</tr>\n");
+    }
+
+    fn cell(&mut self, numeric: bool, style: &str, text: &str) {
+        let (class, align) = alignment(numeric);
+        self.out.push_str("<td");
+        self.out.push_str(class);
+        self.out.push_str(" style=\"");
+        self.out.push_str(style);
+        self.out.push(';');
+        self.out.push_str(align);
+        self.out.push_str("\">");
+        self.text(text);
+        self.out.push_str("</td>");
+    }
+}
+
+/// The class attribute and the inline style that align a cell: numbers to the right.
+fn alignment(numeric: bool) -> (&'static str, &'static str) {
+    if numeric {
+        (" class=\"num\"", NUM)
+    } else {
+        ("", "")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_number_style_matches_the_style_sheet() {
+        assert!(STYLE_SHEET.contains(&format!(".num{{{NUM}}}")));
+        assert_eq!(alignment(true).1, NUM);
+    }
+}

@@ -1,0 +1,541 @@
+//! Writing one laid-out report into a worksheet, strictly row by row (constant-memory sheets
+//! cannot go back to an earlier row).
+
+use mad_core::format::display;
+use mad_core::{
+    Aggregate, Error, FieldKind, FilterSet, Layout, LayoutColumn, LayoutEvent, Locale, Result,
+    Value,
+};
+use rust_xlsxwriter::utility::column_number_to_name;
+use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Formula, Worksheet};
+
+use super::number_format::excel_number_format;
+use super::sheet_name::sanitise_sheet_name;
+use super::{BACKEND, xlsx_error};
+
+const MAX_ROWS: u32 = 1_048_576;
+const MAX_COLUMNS: usize = 16_384;
+/// Column widths, in characters of the default font.
+const MIN_WIDTH: usize = 6;
+const MAX_WIDTH: usize = 60;
+/// Excel and Qlik count days alike from 1900-03-01 (Excel's serial 61; before it Excel counts
+/// a 29 February 1900 that never was) up to Excel's last day, 9999-12-31.
+const EXCEL_SERIALS: std::ops::Range<f64> = 61.0..2_958_466.0;
+
+const HEADER_FILL: u32 = 0xD9E1F2;
+const GROUP_FILL: u32 = 0xF2F2F2;
+const NOTE_COLOR: u32 = 0x595959;
+
+/// The texts above the table.
+#[derive(Debug)]
+pub(super) struct Heading<'a> {
+    pub title: &'a str,
+    pub subtitle: Option<&'a str>,
+    pub filters: &'a FilterSet,
+}
+
+/// Refuses reports wider than a sheet before any work is done.
+pub(super) fn check_size(layout: &Layout) -> Result<()> {
+    if layout.columns.len() > MAX_COLUMNS {
+        return Err(Error::invalid_input(format!(
+            "the report has {} columns, more than the {MAX_COLUMNS} an Excel sheet holds; \
+             list fewer columns or use CSV",
+            layout.columns.len()
+        ))
+        .with_backend(BACKEND));
+    }
+    if layout.table.len() >= MAX_ROWS as usize {
+        return Err(too_many_rows());
+    }
+    Ok(())
+}
+
+fn too_many_rows() -> Error {
+    Error::invalid_input(format!(
+        "the report needs more rows than the {MAX_ROWS} an Excel sheet holds; narrow the \
+         filters, split the report, or use CSV"
+    ))
+    .with_backend(BACKEND)
+}
+
+/// Writes the heading, the table with its group and total rows, and the sheet settings.
+pub(super) fn write(
+    worksheet: &mut Worksheet,
+    layout: &Layout,
+    heading: &Heading<'_>,
+    locale: &Locale,
+) -> Result<()> {
+    worksheet
+        .set_name(sanitise_sheet_name(heading.title))
+        .map_err(|e| xlsx_error("naming the sheet", e))?;
+    let styles = Styles::new(layout);
+    for (col, width) in column_widths(layout, locale).into_iter().enumerate() {
+        worksheet
+            .set_column_width(col as u16, width)
+            .map_err(|e| xlsx_error("setting a column width", e))?;
+    }
+
+    let mut sheet = SheetWriter {
+        worksheet,
+        layout,
+        locale,
+        styles,
+        next_row: 0,
+        data_start: 0,
+        group_starts: Vec::with_capacity(layout.groups.len()),
+        header_label: label_column(layout, |t| t != Some(Aggregate::Count)),
+        footer_label: label_column(layout, |t| t.is_none()),
+    };
+    sheet.heading(heading)?;
+    let header_row = sheet.header()?;
+    let last_filtered_row = sheet.body()?;
+    let last_col = layout.columns.len().saturating_sub(1) as u16;
+    sheet
+        .worksheet
+        .set_freeze_panes(header_row + 1, 0)
+        .map_err(|e| xlsx_error("freezing the header", e))?;
+    sheet
+        .worksheet
+        .autofilter(header_row, 0, last_filtered_row, last_col)
+        .map_err(|e| xlsx_error("adding the autofilter", e))?;
+    Ok(())
+}
+
+/// The first column whose total allows a label in it, if any.
+fn label_column(layout: &Layout, allows: impl Fn(Option<Aggregate>) -> bool) -> Option<u16> {
+    layout
+        .columns
+        .iter()
+        .position(|c| allows(c.total))
+        .map(|i| i as u16)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CellKind {
+    Text,
+    Number,
+    Date,
+}
+
+impl CellKind {
+    fn of(column: &LayoutColumn) -> CellKind {
+        let temporal_format = column.format.as_ref().is_some_and(|f| f.is_temporal());
+        match column.kind {
+            FieldKind::Date | FieldKind::Timestamp => CellKind::Date,
+            FieldKind::Integer | FieldKind::Number if temporal_format => CellKind::Date,
+            FieldKind::Integer | FieldKind::Number => CellKind::Number,
+            FieldKind::Text | FieldKind::Mixed => CellKind::Text,
+        }
+    }
+}
+
+/// The Excel number format of a column: its translated code, or a plain ISO date format for a
+/// date column whose code Excel cannot show.
+fn excel_code(column: &LayoutColumn) -> Option<String> {
+    let translated = column.format.as_ref().and_then(excel_number_format);
+    match CellKind::of(column) {
+        CellKind::Date => translated.or_else(|| {
+            Some(match column.kind {
+                FieldKind::Date => "yyyy-mm-dd".to_string(),
+                _ => "yyyy-mm-dd hh:mm:ss".to_string(),
+            })
+        }),
+        CellKind::Number | CellKind::Text => translated,
+    }
+}
+
+/// One column's cell kind, formula letter and formats, made once per workbook.
+#[derive(Debug)]
+struct ColumnStyle {
+    kind: CellKind,
+    letter: String,
+    total: Option<Aggregate>,
+    header: Format,
+    data: Format,
+    footer: Format,
+    grand_total: Format,
+}
+
+/// Every format the sheet uses, made once so cells share them.
+#[derive(Debug)]
+struct Styles {
+    title: Format,
+    subtitle: Format,
+    note: Format,
+    groups: Vec<Format>,
+    footer: Format,
+    grand_total: Format,
+    columns: Vec<ColumnStyle>,
+}
+
+impl Styles {
+    fn new(layout: &Layout) -> Styles {
+        let header = Format::new()
+            .set_bold()
+            .set_background_color(Color::RGB(HEADER_FILL))
+            .set_border_bottom(FormatBorder::Thin);
+        let footer = Format::new().set_bold().set_border_top(FormatBorder::Thin);
+        let grand_total = Format::new()
+            .set_bold()
+            .set_border_top(FormatBorder::Double);
+        let columns = layout
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, column)| {
+                let kind = CellKind::of(column);
+                let code = excel_code(column);
+                let total_code = match column.total {
+                    Some(Aggregate::Count) => Some("0".to_string()),
+                    _ => code.clone(),
+                };
+                let with_code = |format: Format, code: &Option<String>| match code {
+                    Some(code) => format.set_num_format(code),
+                    None => format,
+                };
+                let header = match kind {
+                    CellKind::Text => header.clone(),
+                    CellKind::Number | CellKind::Date => {
+                        header.clone().set_align(FormatAlign::Right)
+                    }
+                };
+                ColumnStyle {
+                    kind,
+                    letter: column_number_to_name(i as u16),
+                    total: column.total,
+                    header,
+                    data: with_code(Format::new(), &code),
+                    footer: with_code(footer.clone(), &total_code),
+                    grand_total: with_code(grand_total.clone(), &total_code),
+                }
+            })
+            .collect();
+        let groups = (0..layout.groups.len())
+            .map(|level| {
+                Format::new()
+                    .set_bold()
+                    .set_background_color(Color::RGB(GROUP_FILL))
+                    .set_indent(level.min(15) as u8)
+            })
+            .collect();
+        Styles {
+            title: Format::new().set_bold().set_font_size(14),
+            subtitle: Format::new().set_font_size(12),
+            note: Format::new()
+                .set_italic()
+                .set_font_color(Color::RGB(NOTE_COLOR)),
+            groups,
+            footer,
+            grand_total,
+            columns,
+        }
+    }
+}
+
+/// Widths from content: the header (plus room for the filter button), every text, and the
+/// formatted smallest and largest number of each column, between 6 and 60 characters.
+/// Relative width hints share out the content width of the hinted columns.
+fn column_widths(layout: &Layout, locale: &Locale) -> Vec<f64> {
+    let mut widths: Vec<usize> = layout
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(col, column)| {
+            let mut chars = column.header.chars().count() + 3;
+            let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
+            for row in 0..layout.table.len() {
+                match (layout.value(row, col), CellKind::of(column)) {
+                    (Value::Null, _) => {}
+                    (Value::Number(n), _)
+                    | (Value::Dual(n, _), CellKind::Number | CellKind::Date)
+                        if n.is_finite() =>
+                    {
+                        low = low.min(*n);
+                        high = high.max(*n);
+                    }
+                    (value, _) => {
+                        let text = value.as_text().unwrap_or_default();
+                        chars = chars.max(text.chars().take(MAX_WIDTH).count());
+                    }
+                }
+            }
+            for extreme in [low, high].into_iter().filter(|n| n.is_finite()) {
+                // Totals run wider than the widest value; two characters leave room for them.
+                let shown = column.display(&Value::Number(extreme), locale);
+                chars = chars.max(shown.chars().count() + 2);
+            }
+            chars.clamp(MIN_WIDTH, MAX_WIDTH) + 1
+        })
+        .collect();
+
+    let hinted: Vec<(usize, f32)> = layout
+        .columns
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.width.filter(|w| *w > 0.0).map(|w| (i, w)))
+        .collect();
+    let hint_sum: f32 = hinted.iter().map(|(_, w)| w).sum();
+    let hinted_width: usize = hinted.iter().map(|(i, _)| widths[*i]).sum();
+    for (i, hint) in &hinted {
+        let share = (hinted_width as f32 * hint / hint_sum).round() as usize;
+        widths[*i] = share.clamp(MIN_WIDTH, MAX_WIDTH);
+    }
+    widths.into_iter().map(|w| w as f64).collect()
+}
+
+struct SheetWriter<'a> {
+    worksheet: &'a mut Worksheet,
+    layout: &'a Layout,
+    locale: &'a Locale,
+    styles: Styles,
+    next_row: u32,
+    /// The first row below the table header.
+    data_start: u32,
+    /// The header row of each open group, outermost first.
+    group_starts: Vec<u32>,
+    /// The column for group header texts: one without a count total, so a subtotal's COUNTA
+    /// never counts the label.
+    header_label: Option<u16>,
+    /// The column for "Total ..." texts: one without any total.
+    footer_label: Option<u16>,
+}
+
+impl SheetWriter<'_> {
+    fn take_row(&mut self) -> Result<u32> {
+        if self.next_row >= MAX_ROWS {
+            return Err(too_many_rows());
+        }
+        self.next_row += 1;
+        Ok(self.next_row - 1)
+    }
+
+    fn heading(&mut self, heading: &Heading<'_>) -> Result<()> {
+        let row = self.take_row()?;
+        text(self.worksheet, row, 0, heading.title, &self.styles.title)?;
+        if let Some(subtitle) = heading.subtitle {
+            let row = self.take_row()?;
+            text(self.worksheet, row, 0, subtitle, &self.styles.subtitle)?;
+        }
+        if !heading.filters.is_unfiltered() {
+            let row = self.take_row()?;
+            let line = format!("Filters: {}", heading.filters);
+            text(self.worksheet, row, 0, &line, &self.styles.note)?;
+        }
+        self.take_row()?; // a blank row between the heading and the table
+        Ok(())
+    }
+
+    fn header(&mut self) -> Result<u32> {
+        let row = self.take_row()?;
+        for (col, column) in self.layout.columns.iter().enumerate() {
+            let format = &self.styles.columns[col].header;
+            text(self.worksheet, row, col as u16, &column.header, format)?;
+        }
+        self.data_start = row + 1;
+        Ok(row)
+    }
+
+    /// Writes the rows, group rows and totals; returns the last row the autofilter covers
+    /// (the grand total stays outside it, so sorting never moves it).
+    fn body(&mut self) -> Result<u32> {
+        if self.layout.table.is_empty() {
+            let row = self.take_row()?;
+            let message = "No data for these filters.";
+            text(self.worksheet, row, 0, message, &self.styles.note)?;
+            return Ok(row);
+        }
+        let mut failure = None;
+        let mut filter_end = self.data_start;
+        let layout = self.layout;
+        layout.walk(|event| {
+            if failure.is_some() {
+                return;
+            }
+            if matches!(event, LayoutEvent::GrandTotal { .. }) {
+                filter_end = self.next_row.saturating_sub(1);
+            }
+            if let Err(e) = self.event(event) {
+                failure = Some(e);
+            }
+        });
+        if !self.layout.grand_total || !self.layout.has_totals() {
+            filter_end = self.next_row.saturating_sub(1);
+        }
+        failure.map_or(Ok(filter_end), Err)
+    }
+
+    fn event(&mut self, event: LayoutEvent<'_>) -> Result<()> {
+        let totals_shown = self.layout.has_totals();
+        match event {
+            LayoutEvent::GroupHeader {
+                level,
+                field,
+                value,
+            } => self.group_header(level, field, value),
+            LayoutEvent::Row(row) => self.data_row(row),
+            LayoutEvent::GroupFooter {
+                level,
+                value,
+                totals,
+                ..
+            } if totals_shown => {
+                let first = self.group_starts[level] + 1;
+                let label = format!("Total {}", self.group_text(level, value));
+                self.totals_row(first, &label, totals, false)
+            }
+            LayoutEvent::GrandTotal { totals, .. } if totals_shown => {
+                self.totals_row(self.data_start, "Grand total", totals, true)
+            }
+            LayoutEvent::GroupFooter { .. } | LayoutEvent::GrandTotal { .. } => Ok(()),
+        }
+    }
+
+    fn group_header(&mut self, level: usize, field: &str, value: &Value) -> Result<()> {
+        let row = self.take_row()?;
+        self.group_starts.truncate(level);
+        self.group_starts.push(row);
+        let label = format!("{field}: {}", self.group_text(level, value));
+        let format = &self.styles.groups[level];
+        for col in 0..self.layout.columns.len() as u16 {
+            if Some(col) == self.header_label {
+                text(self.worksheet, row, col, &label, format)?;
+            } else {
+                self.worksheet
+                    .write_blank(row, col, format)
+                    .map_err(|e| xlsx_error("writing a group header", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A group value as the report shows it: with the column's format when the field is also a
+    /// column, else with the field's own format.
+    fn group_text(&self, level: usize, value: &Value) -> String {
+        let index = self.layout.groups[level].0;
+        match self.layout.columns.iter().find(|c| c.index == index) {
+            Some(column) => column.display(value, self.locale),
+            None => {
+                let field = &self.layout.table.fields()[index];
+                display(value, field.format.as_ref(), self.locale)
+            }
+        }
+    }
+
+    fn data_row(&mut self, table_row: usize) -> Result<()> {
+        let row = self.take_row()?;
+        for (col, style) in self.styles.columns.iter().enumerate() {
+            let value = self.layout.value(table_row, col);
+            let column = &self.layout.columns[col];
+            write_value(
+                self.worksheet,
+                row,
+                col as u16,
+                value,
+                style,
+                column,
+                self.locale,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A subtotal or grand total row: SUBTOTAL formulas over the rows above (SUBTOTAL skips
+    /// the subtotals nested inside the range), each carrying the result mad-core computed.
+    fn totals_row(
+        &mut self,
+        first: u32,
+        label: &str,
+        totals: &[Option<f64>],
+        grand: bool,
+    ) -> Result<()> {
+        let last = self.next_row.saturating_sub(1);
+        let row = self.take_row()?;
+        let row_format = match grand {
+            true => &self.styles.grand_total,
+            false => &self.styles.footer,
+        };
+        for (col, style) in self.styles.columns.iter().enumerate() {
+            let col_num = col as u16;
+            let format = match grand {
+                true => &style.grand_total,
+                false => &style.footer,
+            };
+            let result = match (style.total, totals.get(col).copied().flatten()) {
+                (Some(aggregate), Some(result)) if result.is_finite() => Some((aggregate, result)),
+                _ => None,
+            };
+            let written = match result {
+                Some((aggregate, result)) => {
+                    let formula = format!(
+                        "SUBTOTAL({},{letter}{}:{letter}{})",
+                        subtotal_function(aggregate),
+                        first + 1,
+                        last + 1,
+                        letter = style.letter
+                    );
+                    let formula = Formula::new(formula).set_result(result.to_string());
+                    self.worksheet
+                        .write_formula_with_format(row, col_num, formula, format)
+                }
+                None if Some(col_num) == self.footer_label => self
+                    .worksheet
+                    .write_string_with_format(row, col_num, label, row_format),
+                None => self.worksheet.write_blank(row, col_num, format),
+            };
+            written.map_err(|e| xlsx_error("writing a total", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Excel's SUBTOTAL function numbers that skip other SUBTOTAL cells.
+fn subtotal_function(aggregate: Aggregate) -> u8 {
+    match aggregate {
+        Aggregate::Avg => 1,
+        Aggregate::Count => 3, // COUNTA: every non-empty cell, as mad-core counts non-null values
+        Aggregate::Max => 4,
+        Aggregate::Min => 5,
+        Aggregate::Sum => 9,
+    }
+}
+
+fn text(worksheet: &mut Worksheet, row: u32, col: u16, s: &str, format: &Format) -> Result<()> {
+    worksheet
+        .write_string_with_format(row, col, s, format)
+        .map_err(|e| xlsx_error(&format!("writing the text of row {}", row + 1), e))?;
+    Ok(())
+}
+
+/// One data cell: numbers (and the numbers of duals in numeric fields) as numbers, dates as
+/// date cells, texts as strings, nulls as nothing.
+fn write_value(
+    worksheet: &mut Worksheet,
+    row: u32,
+    col: u16,
+    value: &Value,
+    style: &ColumnStyle,
+    column: &LayoutColumn,
+    locale: &Locale,
+) -> Result<()> {
+    let written = match (value, style.kind) {
+        (Value::Null, _) => return Ok(()),
+        (Value::Number(n) | Value::Dual(n, _), CellKind::Date) if EXCEL_SERIALS.contains(n) => {
+            worksheet.write_number_with_format(row, col, *n, &style.data)
+        }
+        (Value::Number(_) | Value::Dual(..), CellKind::Date) => {
+            // Excel cannot show this day as a date, so the cell holds the text instead.
+            worksheet.write_string(row, col, column.display(value, locale))
+        }
+        (Value::Number(n), _) | (Value::Dual(n, _), CellKind::Number) => {
+            worksheet.write_number_with_format(row, col, *n, &style.data)
+        }
+        (Value::Text(s) | Value::Dual(_, s), _) => worksheet.write_string(row, col, &**s),
+    };
+    written.map_err(|e| {
+        xlsx_error(
+            &format!("writing row {} of column '{}'", row + 1, column.header),
+            e,
+        )
+    })?;
+    Ok(())
+}
