@@ -47,17 +47,27 @@ pub enum OnEmpty {
 /// A channel of a task, optionally limited to some formats.
 #[derive(Debug, Clone)]
 pub struct TaskChannel {
+    /// The name deliveries are recorded under (the definition's name); two channels of one
+    /// task must have different names.
+    pub name: String,
     pub channel: Arc<dyn Channel>,
     /// The formats this channel receives; all of the report's formats when absent.
     pub formats: Option<Vec<OutputFormat>>,
 }
 
 impl TaskChannel {
+    /// The channel under its own name.
     pub fn new(channel: Arc<dyn Channel>) -> Self {
         TaskChannel {
+            name: channel.name().to_string(),
             channel,
             formats: None,
         }
+    }
+
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
     }
 
     pub fn with_formats(mut self, formats: Vec<OutputFormat>) -> Self {
@@ -638,7 +648,7 @@ impl Engine {
                 documents: chosen,
                 placeholders: placeholders.clone(),
             };
-            Some(self.deliver_once(tc.channel.as_ref(), delivery))
+            Some(self.deliver_once(tc, delivery))
         });
         let mut receipts = Vec::new();
         let mut failures = Vec::new();
@@ -713,10 +723,11 @@ impl Engine {
     /// earlier attempt.
     async fn deliver_once(
         &self,
-        channel: &dyn Channel,
+        tc: &TaskChannel,
         delivery: Delivery,
     ) -> std::result::Result<(Receipt, bool), Failure> {
-        let name = channel.name().to_string();
+        let channel = tc.channel.as_ref();
+        let name = tc.name.clone();
         let report = delivery.report.name.clone();
         let fail = |err: &Error| Failure::from_error(err, Some(&report), Some(&name));
         let key = DeliveryKey {
@@ -737,7 +748,7 @@ impl Engine {
         match prior {
             PriorAttempt::Delivered(receipt) => return Ok((receipt, true)),
             PriorAttempt::Interrupted => {
-                if let Some(outcome) = self.settle_interrupted(channel, &delivery).await {
+                if let Some(outcome) = self.settle_interrupted(tc, &delivery).await {
                     let recorded = outcome.clone().map(|r| r.0);
                     self.record(&key, &recorded).await;
                     return outcome;
@@ -746,7 +757,14 @@ impl Engine {
             PriorAttempt::None | PriorAttempt::Failed(_) => {}
         }
 
-        let outcome = self.deliver_with_retries(channel, &delivery).await.map_err(|err| {
+        let outcome = self
+            .deliver_with_retries(channel, &delivery)
+            .await
+            .map(|receipt| Receipt {
+                channel: name.clone(),
+                ..receipt
+            })
+            .map_err(|err| {
             tracing::debug!(recipient = %key.recipient, channel = %name, kind = %err.kind(), "delivery failed");
             fail(&err)
         });
@@ -785,13 +803,12 @@ impl Engine {
     /// Decides about a delivery an interrupted attempt may have made: `None` means deliver.
     async fn settle_interrupted(
         &self,
-        channel: &dyn Channel,
+        tc: &TaskChannel,
         delivery: &Delivery,
     ) -> Option<std::result::Result<(Receipt, bool), Failure>> {
-        let fail = |err: Error| {
-            Failure::from_error(&err, Some(&delivery.report.name), Some(channel.name()))
-        };
-        match channel.confirm(delivery).await {
+        let fail =
+            |err: Error| Failure::from_error(&err, Some(&delivery.report.name), Some(&tc.name));
+        match tc.channel.confirm(delivery).await {
             Ok(Some(receipt)) => Some(Ok((receipt, true))),
             Ok(None) => None,
             Err(err) if err.kind() != ErrorKind::Unsupported => Some(Err(fail(
@@ -837,6 +854,14 @@ fn validate(task: &Task) -> Result<()> {
         return Err(Error::invalid_config(format!(
             "task '{}' has no reports",
             task.name
+        )));
+    }
+    let mut names: Vec<&str> = task.channels.iter().map(|c| c.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::invalid_config(format!(
+            "task '{}' has two channels named '{}'; give each its own name so deliveries are recorded apart",
+            task.name, twice[0]
         )));
     }
     if task.channels.is_empty() {

@@ -138,6 +138,7 @@ impl Workspace {
             channels.insert(
                 name.clone(),
                 TaskChannel {
+                    name: name.clone(),
                     channel,
                     formats: def.formats.clone(),
                 },
