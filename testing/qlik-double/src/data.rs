@@ -23,6 +23,7 @@ pub struct Num(pub f64);
 impl Serialize for Num {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
+            n if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 => s.serialize_i64(n as i64),
             n if n.is_finite() => s.serialize_f64(n),
             n if n.is_nan() => s.serialize_str("NaN"),
             n if n > 0.0 => s.serialize_str("Infinity"),
@@ -31,7 +32,7 @@ impl Serialize for Num {
     }
 }
 
-fn num_json(n: Option<f64>) -> Json {
+pub fn num_json(n: Option<f64>) -> Json {
     serde_json::to_value(Num(n.unwrap_or(f64::NAN))).unwrap_or(Json::Null)
 }
 
@@ -67,6 +68,7 @@ pub struct SortCriteria {
     pub q_sort_by_numeric: i64,
     pub q_sort_by_ascii: i64,
     pub q_sort_by_load_order: i64,
+    pub q_sort_by_frequency: i64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -506,7 +508,7 @@ impl DocState {
         self.base.fields()[col].kind.is_numeric()
     }
 
-    fn dimension_info(&self, col: usize, title: &str, sort: &[SortCriteria], cube_cardinal: usize, texts: &[&str]) -> Json {
+    fn dimension_info(&self, col: usize, title: &str, indicator: &str, cube_cardinal: usize, texts: &[&str]) -> Json {
         let symbols = self.base.column(col).symbols();
         let present = symbols_in(&self.base, col);
         let numbers: Vec<f64> = present
@@ -526,7 +528,7 @@ impl DocState {
             "qFallbackTitle": title,
             "qApprMaxGlyphCount": glyphs(texts),
             "qCardinal": present.len(),
-            "qSortIndicator": sort_indicator(sort),
+            "qSortIndicator": indicator,
             "qGroupFallbackTitles": [title],
             "qGroupPos": 0,
             "qStateCounts": self.state_counts(col),
@@ -672,7 +674,7 @@ impl DocState {
             .map(|(i, d)| {
                 let texts: Vec<&str> = rows.iter().map(|r| r[i].q_text.as_str()).collect();
                 let distinct: BTreeSet<u32> = order.iter().map(|&g| groups[g].0[i]).collect();
-                self.dimension_info(d.col, &d.title, &d.sort, distinct.len(), &texts)
+                self.dimension_info(d.col, &d.title, d.indicator, distinct.len(), &texts)
             })
             .collect();
         let measure_info = measures
@@ -715,7 +717,7 @@ impl DocState {
             .map(|&(sym, state)| vec![self.value_cell(dim.col, sym, state)])
             .collect();
         let texts: Vec<&str> = rows.iter().map(|r| r[0].q_text.as_str()).collect();
-        let info = self.dimension_info(dim.col, &dim.title, &dim.sort, rows.len(), &texts);
+        let info = self.dimension_info(dim.col, &dim.title, dim.indicator, rows.len(), &texts);
         Ok(ListData {
             rows,
             dimension_info: info,
@@ -786,17 +788,20 @@ impl DocState {
         let col = self
             .column(&field)
             .ok_or_else(|| RpcError::new(codes::HC_INVALID_OBJECT, format!("the field {field} does not exist")))?;
-        let sort = match &def.q_sort_criterias {
-            Some(list) if !list.is_empty() => list.clone(),
-            _ => vec![SortCriteria {
+        let given = def.q_sort_criterias.clone().unwrap_or_default();
+        let sort = if given.is_empty() {
+            vec![SortCriteria {
                 q_sort_by_load_order: 1,
                 ..Default::default()
-            }],
+            }]
+        } else {
+            given.clone()
         };
         Ok(ResolvedDimension {
             col,
             title: label,
             sort,
+            indicator: sort_indicator(&given),
         })
     }
 
@@ -833,6 +838,8 @@ struct ResolvedDimension {
     col: usize,
     title: String,
     sort: Vec<SortCriteria>,
+    /// `A`, `D` or `N` (no sort asked for, even though load order is used).
+    indicator: &'static str,
 }
 
 struct ResolvedMeasure {
@@ -855,11 +862,7 @@ impl ResolvedMeasure {
             ),
             None => (json!({"qType": "U", "qnDec": 10, "qUseThou": 0}), true),
         };
-        let indicator = match self.sort.q_sort_by_numeric.signum() {
-            1 => "A",
-            -1 => "D",
-            _ => "N",
-        };
+        let indicator = sort_indicator(std::slice::from_ref(&self.sort));
         json!({
             "qFallbackTitle": self.title,
             "qApprMaxGlyphCount": glyphs(texts),
@@ -917,6 +920,7 @@ fn sort_indicator(sort: &[SortCriteria]) -> &'static str {
             c.q_sort_by_numeric,
             c.q_sort_by_ascii,
             c.q_sort_by_load_order,
+            c.q_sort_by_frequency,
         ]
         .into_iter()
         .find(|&v| v != 0)

@@ -267,7 +267,7 @@ fn doc(engine: &Engine<'_>, session: &mut Session, handle: i32, method: &str, p:
             let value = match doc_state(session)?.evaluate(p.str(0)) {
                 Ok(Value::Null) => json!({"qText": "-", "qIsNumeric": false, "qNumber": "NaN"}),
                 Ok(v) => match v.as_number() {
-                    Some(n) => json!({"qText": value_text(&v), "qIsNumeric": true, "qNumber": n}),
+                    Some(n) => json!({"qText": value_text(&v), "qIsNumeric": true, "qNumber": data::num_json(Some(n))}),
                     None => json!({"qText": value_text(&v), "qIsNumeric": false, "qNumber": "NaN"}),
                 },
                 Err(message) => json!({"qText": format!("Error: {message}"), "qIsNumeric": false, "qNumber": "NaN"}),
@@ -842,7 +842,7 @@ fn variable(session: &mut Session, handle: i32, id: &str, method: &str, p: &Para
             let (text, number) = variable_value(doc, &definition);
             let mut layout = json!({"qInfo": info, "qMeta": {"privileges": PRIVILEGES}, "qText": text});
             if let Some(n) = number {
-                layout["qNum"] = json!(n);
+                layout["qNum"] = data::num_json(Some(n));
             }
             session.validate(handle);
             Ok(Reply::new(json!({"qLayout": layout})))
