@@ -144,14 +144,16 @@ pub(crate) fn check_handshake(
     match auth {
         Auth::None => match head.header("x-qlik-user") {
             Some(value) => parse_qlik_user(value).ok_or_else(|| {
-                refuse(400, "the X-Qlik-User header must read UserDirectory=<dir>; UserId=<id>")
+                refuse(
+                    400,
+                    "the X-Qlik-User header must read UserDirectory=<dir>; UserId=<id>",
+                )
             }),
             None => Ok(User::anonymous()),
         },
         Auth::ApiKey { keys } => {
-            let token = bearer(head).ok_or_else(|| {
-                refuse(401, "send the API key as Authorization: Bearer <key>")
-            })?;
+            let token = bearer(head)
+                .ok_or_else(|| refuse(401, "send the API key as Authorization: Bearer <key>"))?;
             keys.iter()
                 .find(|(k, _)| k.expose() == token)
                 .map(|(_, user)| user.clone())
@@ -159,20 +161,34 @@ pub(crate) fn check_handshake(
         }
         Auth::ClientCertificate => {
             if !has_client_certificate {
-                return Err(refuse(401, "a client certificate issued by the engine's CA is required"));
+                return Err(refuse(
+                    401,
+                    "a client certificate issued by the engine's CA is required",
+                ));
             }
             let value = head.header("x-qlik-user").ok_or_else(|| {
-                refuse(403, "send X-Qlik-User: UserDirectory=<dir>; UserId=<id> with the certificate")
+                refuse(
+                    403,
+                    "send X-Qlik-User: UserDirectory=<dir>; UserId=<id> with the certificate",
+                )
             })?;
             parse_qlik_user(value).ok_or_else(|| {
-                refuse(403, "the X-Qlik-User header must read UserDirectory=<dir>; UserId=<id>")
+                refuse(
+                    403,
+                    "the X-Qlik-User header must read UserDirectory=<dir>; UserId=<id>",
+                )
             })
         }
         Auth::Header { header, directory } => {
             let value = head
                 .header(header)
                 .filter(|v| !v.is_empty())
-                .ok_or_else(|| refuse(401, format!("the virtual proxy expects the user in the {header} header")))?;
+                .ok_or_else(|| {
+                    refuse(
+                        401,
+                        format!("the virtual proxy expects the user in the {header} header"),
+                    )
+                })?;
             if !value.is_ascii() {
                 return Err(refuse(403, format!("the {header} header must be US-ASCII")));
             }
@@ -180,18 +196,33 @@ pub(crate) fn check_handshake(
         }
         Auth::SessionCookie { cookie, .. } => {
             if head.header("authorization").is_some() {
-                return Err(refuse(403, "Cross-Site WebSocket Hijacking: the socket must not send an Authorization header; use the session cookie"));
+                return Err(refuse(
+                    403,
+                    "Cross-Site WebSocket Hijacking: the socket must not send an Authorization header; use the session cookie",
+                ));
             }
-            let id = head
-                .cookie(cookie)
-                .ok_or_else(|| refuse(401, format!("no {cookie} session cookie; get one from /qps/csrftoken")))?;
-            let session = find_session(id).ok_or_else(|| refuse(401, "the session cookie is not valid"))?;
+            let id = head.cookie(cookie).ok_or_else(|| {
+                refuse(
+                    401,
+                    format!("no {cookie} session cookie; get one from /qps/csrftoken"),
+                )
+            })?;
+            let session =
+                find_session(id).ok_or_else(|| refuse(401, "the session cookie is not valid"))?;
             let token = head
                 .query_param("qlik-csrf-token")
                 .or_else(|| head.header("qlik-csrf-token"))
-                .ok_or_else(|| refuse(403, "Cross-Site WebSocket Hijacking: the qlik-csrf-token is missing"))?;
+                .ok_or_else(|| {
+                    refuse(
+                        403,
+                        "Cross-Site WebSocket Hijacking: the qlik-csrf-token is missing",
+                    )
+                })?;
             if token != session.csrf_token {
-                return Err(refuse(403, "Cross-Site WebSocket Hijacking: the qlik-csrf-token does not match the session"));
+                return Err(refuse(
+                    403,
+                    "Cross-Site WebSocket Hijacking: the qlik-csrf-token does not match the session",
+                ));
             }
             Ok(session.user)
         }
@@ -203,7 +234,8 @@ pub(crate) fn check_login(auth: &Auth, head: &RequestHead) -> Result<User, Refus
     let Auth::SessionCookie { logins, .. } = auth else {
         return Err(refuse(404, "this engine does not issue session cookies"));
     };
-    let token = bearer(head).ok_or_else(|| refuse(401, "send the login as Authorization: Bearer <token>"))?;
+    let token = bearer(head)
+        .ok_or_else(|| refuse(401, "send the login as Authorization: Bearer <token>"))?;
     logins
         .iter()
         .find(|(k, _)| k.expose() == token)
@@ -214,7 +246,9 @@ pub(crate) fn check_login(auth: &Auth, head: &RequestHead) -> Result<User, Refus
 fn bearer(head: &RequestHead) -> Option<&str> {
     let value = head.header("authorization")?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 /// Parses `UserDirectory=<dir>; UserId=<id>` (values may be percent-encoded).

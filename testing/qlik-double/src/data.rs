@@ -23,7 +23,9 @@ pub struct Num(pub f64);
 impl Serialize for Num {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
-            n if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 => s.serialize_i64(n as i64),
+            n if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 => {
+                s.serialize_i64(n as i64)
+            }
             n if n.is_finite() => s.serialize_f64(n),
             n if n.is_nan() => s.serialize_str("NaN"),
             n if n > 0.0 => s.serialize_str("Infinity"),
@@ -312,7 +314,13 @@ impl DocState {
 
     /// Selects `symbols` in `col`: replaces the field's selection, or toggles each value with
     /// `toggle`. An empty result clears the field. A locked field refuses unless `soft_lock`.
-    pub fn select(&mut self, col: usize, symbols: BTreeSet<u32>, toggle: bool, soft_lock: bool) -> bool {
+    pub fn select(
+        &mut self,
+        col: usize,
+        symbols: BTreeSet<u32>,
+        toggle: bool,
+        soft_lock: bool,
+    ) -> bool {
         if self.selections.locked.contains(&col) && !soft_lock {
             return false;
         }
@@ -374,7 +382,10 @@ impl DocState {
             .iter()
             .map(|(&col, set)| {
                 let symbols = self.base.column(col).symbols();
-                let texts = set.iter().map(|&s| value_text(&symbols[s as usize])).collect();
+                let texts = set
+                    .iter()
+                    .map(|&s| value_text(&symbols[s as usize]))
+                    .collect();
                 (self.field_name(col).to_string(), texts)
             })
             .collect()
@@ -485,10 +496,17 @@ impl DocState {
             FieldKind::Timestamp => vec!["$numeric", "$timestamp"],
             FieldKind::Mixed => vec!["$numeric", "$text"],
             _ => {
-                let ascii = self.base.column(col).symbols().iter().all(|v| {
-                    v.as_text().is_none_or(|t| t.is_ascii())
-                });
-                if ascii { vec!["$ascii", "$text"] } else { vec!["$text"] }
+                let ascii = self
+                    .base
+                    .column(col)
+                    .symbols()
+                    .iter()
+                    .all(|v| v.as_text().is_none_or(|t| t.is_ascii()));
+                if ascii {
+                    vec!["$ascii", "$text"]
+                } else {
+                    vec!["$text"]
+                }
             }
         }
     }
@@ -497,9 +515,15 @@ impl DocState {
         let field = &self.base.fields()[col];
         let code = field.format.as_ref().map(|f| f.code.as_str()).unwrap_or("");
         match field.kind {
-            FieldKind::Date => json!({"qType": "D", "qnDec": 0, "qUseThou": 0, "qFmt": code, "qDec": ".", "qThou": ","}),
-            FieldKind::Timestamp => json!({"qType": "TS", "qnDec": 0, "qUseThou": 0, "qFmt": code, "qDec": ".", "qThou": ","}),
-            _ if !code.is_empty() => json!({"qType": "F", "qnDec": 0, "qUseThou": 0, "qFmt": code, "qDec": ".", "qThou": ","}),
+            FieldKind::Date => {
+                json!({"qType": "D", "qnDec": 0, "qUseThou": 0, "qFmt": code, "qDec": ".", "qThou": ","})
+            }
+            FieldKind::Timestamp => {
+                json!({"qType": "TS", "qnDec": 0, "qUseThou": 0, "qFmt": code, "qDec": ".", "qThou": ","})
+            }
+            _ if !code.is_empty() => {
+                json!({"qType": "F", "qnDec": 0, "qUseThou": 0, "qFmt": code, "qDec": ".", "qThou": ","})
+            }
             _ => json!({"qType": "U", "qnDec": 0, "qUseThou": 0}),
         }
     }
@@ -508,7 +532,14 @@ impl DocState {
         self.base.fields()[col].kind.is_numeric()
     }
 
-    fn dimension_info(&self, col: usize, title: &str, indicator: &str, cube_cardinal: usize, texts: &[&str]) -> Json {
+    fn dimension_info(
+        &self,
+        col: usize,
+        title: &str,
+        indicator: &str,
+        cube_cardinal: usize,
+        texts: &[&str],
+    ) -> Json {
         let symbols = self.base.column(col).symbols();
         let present = symbols_in(&self.base, col);
         let numbers: Vec<f64> = present
@@ -555,7 +586,8 @@ impl DocState {
         let def: HyperCubeDef = serde_json::from_value(def.clone())
             .map_err(|e| RpcError::new(codes::HC_INVALID_OBJECT, e.to_string()))?;
         check_default_state(&def.q_state_name)?;
-        if !matches!(&def.q_mode, Json::Null) && !matches!(&def.q_mode, Json::String(m) if m == "S" || m == "DATA_MODE_STRAIGHT")
+        if !matches!(&def.q_mode, Json::Null)
+            && !matches!(&def.q_mode, Json::String(m) if m == "S" || m == "DATA_MODE_STRAIGHT")
             && def.q_mode.as_i64() != Some(0)
         {
             return Err(RpcError::new(
@@ -597,14 +629,21 @@ impl DocState {
 
         let values: Vec<Vec<Value>> = groups
             .iter()
-            .map(|(_, rows)| measures.iter().map(|m| m.expr.eval(&possible, rows)).collect())
+            .map(|(_, rows)| {
+                measures
+                    .iter()
+                    .map(|m| m.expr.eval(&possible, rows))
+                    .collect()
+            })
             .collect();
         let keep = |vals: &Vec<Value>| {
             if measures.is_empty() {
                 return true;
             }
             let all_missing = vals.iter().all(Value::is_null);
-            let all_zero = vals.iter().all(|v| v.is_null() || v.as_number() == Some(0.0));
+            let all_zero = vals
+                .iter()
+                .all(|v| v.is_null() || v.as_number() == Some(0.0));
             !(def.q_suppress_missing && all_missing || def.q_suppress_zero && all_zero)
         };
         let mut order: Vec<usize> = (0..groups.len()).filter(|&g| keep(&values[g])).collect();
@@ -622,8 +661,16 @@ impl DocState {
                     let sym_b = groups[b].0[c];
                     let symbols = self.base.column(dims[c].col).symbols();
                     compare_values(
-                        (sym_a, &symbols[sym_a as usize], states[c].get(&sym_a).copied().unwrap_or("O")),
-                        (sym_b, &symbols[sym_b as usize], states[c].get(&sym_b).copied().unwrap_or("O")),
+                        (
+                            sym_a,
+                            &symbols[sym_a as usize],
+                            states[c].get(&sym_a).copied().unwrap_or("O"),
+                        ),
+                        (
+                            sym_b,
+                            &symbols[sym_b as usize],
+                            states[c].get(&sym_b).copied().unwrap_or("O"),
+                        ),
                         &dims[c].sort,
                     )
                 } else {
@@ -682,7 +729,10 @@ impl DocState {
             .enumerate()
             .map(|(i, m)| {
                 let column: Vec<&Value> = order.iter().map(|&g| &values[g][i]).collect();
-                let texts: Vec<&str> = rows.iter().map(|r| r[dims.len() + i].q_text.as_str()).collect();
+                let texts: Vec<&str> = rows
+                    .iter()
+                    .map(|r| r[dims.len() + i].q_text.as_str())
+                    .collect();
                 m.info(&column, &texts)
             })
             .collect();
@@ -762,7 +812,11 @@ impl DocState {
         json!({"qBackCount": 0, "qForwardCount": 0, "qSelections": selections})
     }
 
-    fn resolve_dimension(&self, library_id: Option<&str>, def: &InlineDimension) -> Result<ResolvedDimension, RpcError> {
+    fn resolve_dimension(
+        &self,
+        library_id: Option<&str>,
+        def: &InlineDimension,
+    ) -> Result<ResolvedDimension, RpcError> {
         let (field, label) = match library_id.filter(|id| !id.is_empty()) {
             Some(id) => {
                 let master = self
@@ -774,20 +828,30 @@ impl DocState {
             }
             None => {
                 let field = def.q_field_defs.first().cloned().unwrap_or_default();
-                let label = def.q_field_labels.first().filter(|l| !l.is_empty()).cloned();
-                let label = label.unwrap_or_else(|| strip_brackets(field.trim_start_matches('=')).to_string());
+                let label = def
+                    .q_field_labels
+                    .first()
+                    .filter(|l| !l.is_empty())
+                    .cloned();
+                let label = label
+                    .unwrap_or_else(|| strip_brackets(field.trim_start_matches('=')).to_string());
                 (field, label)
             }
         };
         if field.trim_start().starts_with('=') {
             return Err(RpcError::new(
                 codes::GENERIC_NOT_IMPLEMENTED,
-                format!("calculated dimension {field}: the test double groups by plain fields only"),
+                format!(
+                    "calculated dimension {field}: the test double groups by plain fields only"
+                ),
             ));
         }
-        let col = self
-            .column(&field)
-            .ok_or_else(|| RpcError::new(codes::HC_INVALID_OBJECT, format!("the field {field} does not exist")))?;
+        let col = self.column(&field).ok_or_else(|| {
+            RpcError::new(
+                codes::HC_INVALID_OBJECT,
+                format!("the field {field} does not exist"),
+            )
+        })?;
         let given = def.q_sort_criterias.clone().unwrap_or_default();
         let sort = if given.is_empty() {
             vec![SortCriteria {
@@ -806,25 +870,30 @@ impl DocState {
     }
 
     fn resolve_measure(&self, m: &Measure) -> Result<ResolvedMeasure, RpcError> {
-        let (expression, label, format) = match m.q_library_id.as_deref().filter(|id| !id.is_empty()) {
-            Some(id) => {
-                let master = self
-                    .app
-                    .measures
-                    .get(id)
-                    .ok_or_else(|| RpcError::new(codes::CALC_NOT_IN_LIB, id))?;
-                (master.expression.clone(), master.label.clone(), None)
-            }
-            None => (
-                m.q_def.q_def.clone(),
-                m.q_def.q_label.clone(),
-                m.q_def.q_num_format.clone(),
-            ),
-        };
+        let (expression, label, format) =
+            match m.q_library_id.as_deref().filter(|id| !id.is_empty()) {
+                Some(id) => {
+                    let master = self
+                        .app
+                        .measures
+                        .get(id)
+                        .ok_or_else(|| RpcError::new(codes::CALC_NOT_IN_LIB, id))?;
+                    (master.expression.clone(), master.label.clone(), None)
+                }
+                None => (
+                    m.q_def.q_def.clone(),
+                    m.q_def.q_label.clone(),
+                    m.q_def.q_num_format.clone(),
+                ),
+            };
         let expr = self.compile(&expression).map_err(|message| {
             RpcError::new(codes::HC_INVALID_OBJECT, format!("{expression}: {message}"))
         })?;
-        let title = if label.is_empty() { expression.clone() } else { label };
+        let title = if label.is_empty() {
+            expression.clone()
+        } else {
+            label
+        };
         Ok(ResolvedMeasure {
             expr,
             title,
@@ -959,7 +1028,11 @@ fn state_rank(state: &str) -> i32 {
 
 /// Orders two field values by the criteria, in the engine's priority: state, number, text,
 /// load order.
-fn compare_values(a: (u32, &Value, &str), b: (u32, &Value, &str), criteria: &[SortCriteria]) -> Ordering {
+fn compare_values(
+    a: (u32, &Value, &str),
+    b: (u32, &Value, &str),
+    criteria: &[SortCriteria],
+) -> Ordering {
     for c in criteria {
         let mut ord = Ordering::Equal;
         if c.q_sort_by_state != 0 {
@@ -1013,15 +1086,26 @@ fn signed(ord: Ordering, direction: i64) -> Ordering {
 /// Cuts pages out of a computed matrix, clipping each area to the matrix. Pages asking for
 /// more than [`MAX_CELLS_PER_REQUEST`] cells in total are refused with error 7009, as the
 /// engine refuses them.
-pub fn pages(rows: &[Vec<Cell>], width: usize, tails: usize, requested: &[NxPage]) -> Result<Json, RpcError> {
+pub fn pages(
+    rows: &[Vec<Cell>],
+    width: usize,
+    tails: usize,
+    requested: &[NxPage],
+) -> Result<Json, RpcError> {
     let cells: i64 = requested
         .iter()
         .map(|p| p.q_width.max(0).saturating_mul(p.q_height.max(0)))
         .fold(0i64, i64::saturating_add);
     if cells > MAX_CELLS_PER_REQUEST {
-        return Err(RpcError::new(codes::CALC_PAGES_TOO_LARGE, cells.to_string()));
+        return Err(RpcError::new(
+            codes::CALC_PAGES_TOO_LARGE,
+            cells.to_string(),
+        ));
     }
-    if let Some(p) = requested.iter().find(|p| p.q_left < 0 || p.q_top < 0 || p.q_width < 0 || p.q_height < 0) {
+    if let Some(p) = requested
+        .iter()
+        .find(|p| p.q_left < 0 || p.q_top < 0 || p.q_width < 0 || p.q_height < 0)
+    {
         return Err(RpcError::new(
             codes::GENERIC_INVALID_PARAMETERS,
             format!("negative page area {p:?}"),
@@ -1035,7 +1119,10 @@ pub fn pages(rows: &[Vec<Cell>], width: usize, tails: usize, requested: &[NxPage
             let top = (p.q_top as usize).min(height);
             let w = (p.q_width as usize).min(width - left);
             let h = (p.q_height as usize).min(height - top);
-            let matrix: Vec<&[Cell]> = rows[top..top + h].iter().map(|r| &r[left..left + w]).collect();
+            let matrix: Vec<&[Cell]> = rows[top..top + h]
+                .iter()
+                .map(|r| &r[left..left + w])
+                .collect();
             let tail = json!({"qUp": 0, "qDown": 0});
             json!({
                 "qMatrix": matrix,
@@ -1055,14 +1142,20 @@ pub fn search_matches(pattern: &str, value: &Value) -> bool {
         return false;
     }
     if pattern.starts_with('>') || pattern.starts_with('<') {
-        return value.as_number().is_some_and(|n| numeric_search(pattern, n));
+        return value
+            .as_number()
+            .is_some_and(|n| numeric_search(pattern, n));
     }
     let text = value_text(value).to_lowercase();
     let pattern_lower = pattern.to_lowercase();
     if pattern.contains('*') || pattern.contains('?') {
         return wildcard(pattern_lower.as_bytes(), text.as_bytes());
     }
-    text == pattern_lower || pattern.parse::<f64>().ok().is_some_and(|p| value.as_number() == Some(p))
+    text == pattern_lower
+        || pattern
+            .parse::<f64>()
+            .ok()
+            .is_some_and(|p| value.as_number() == Some(p))
 }
 
 fn numeric_search(pattern: &str, n: f64) -> bool {

@@ -80,7 +80,11 @@ fn expand(text: &str, variable: &dyn Fn(&str) -> Option<String>) -> Result<Strin
         };
         let name = out[start + 2..start + len].trim();
         let value = variable(name).ok_or_else(|| format!("the variable {name} does not exist"))?;
-        let value = value.trim_start().strip_prefix('=').unwrap_or(&value).to_string();
+        let value = value
+            .trim_start()
+            .strip_prefix('=')
+            .unwrap_or(&value)
+            .to_string();
         out.replace_range(start..start + len + 1, &value);
     }
     Err("variables expand into each other without end".into())
@@ -103,7 +107,9 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
         let c = chars[i];
         if c.is_whitespace() {
             i += 1;
-        } else if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
+        } else if c.is_ascii_digit()
+            || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit))
+        {
             let start = i;
             while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
                 i += 1;
@@ -267,13 +273,20 @@ impl Parser<'_> {
             "min" => Func::Min,
             "max" => Func::Max,
             "only" => Func::Only,
-            _ => return Err(format!("the function {name} is not supported by the test double")),
+            _ => {
+                return Err(format!(
+                    "the function {name} is not supported by the test double"
+                ));
+            }
         };
         if self.in_aggregate {
             return Err(format!("nested aggregation in {name}() is not allowed"));
         }
         let distinct = matches!(self.peek(), Some(Token::Name(d)) if d.eq_ignore_ascii_case("distinct"))
-            && !matches!(self.tokens.get(self.pos + 1), Some(Token::Symbol(')' | '(')) | None);
+            && !matches!(
+                self.tokens.get(self.pos + 1),
+                Some(Token::Symbol(')' | '(')) | None
+            );
         if distinct {
             self.pos += 1;
         }
@@ -282,7 +295,9 @@ impl Parser<'_> {
         self.in_aggregate = false;
         let arg = arg?;
         if self.eat(',') {
-            return Err(format!("{name}() with more than one argument is not supported"));
+            return Err(format!(
+                "{name}() with more than one argument is not supported"
+            ));
         }
         self.expect(')')?;
         Ok(Expr::Aggregate {
@@ -402,7 +417,11 @@ pub fn general_number(n: f64) -> String {
         return "NaN".into();
     }
     if n.is_infinite() {
-        return if n > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if n > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     let rounded: f64 = format!("{n:.13e}").parse().unwrap_or(n);
     let rounded = if rounded == 0.0 { 0.0 } else { rounded };
@@ -429,7 +448,11 @@ mod tests {
             cols[1].push(Value::Number(s));
             cols[2].push(Value::text(o));
         }
-        Table::new(schema, cols.into_iter().map(ColumnBuilder::finish).collect()).unwrap()
+        Table::new(
+            schema,
+            cols.into_iter().map(ColumnBuilder::finish).collect(),
+        )
+        .unwrap()
     }
 
     fn eval(text: &str) -> Value {
@@ -444,7 +467,10 @@ mod tests {
         assert_eq!(eval("Count(DISTINCT [Order ID])"), Value::Number(2.0));
         assert_eq!(eval("count([Order ID])"), Value::Number(3.0));
         assert_eq!(eval("Max(Sales) - Min(Sales)"), Value::Number(1.5));
-        assert_eq!(eval("Sum(Sales * 2) / Count(Sales)"), Value::Number(13.0 / 3.0));
+        assert_eq!(
+            eval("Sum(Sales * 2) / Count(Sales)"),
+            Value::Number(13.0 / 3.0)
+        );
         assert_eq!(eval("Region"), Value::Null);
         assert_eq!(eval("Sum(Sales)/0"), Value::Null);
     }

@@ -13,7 +13,10 @@ pub enum Fault {
     DropDuringHyperCubeData { after: usize },
     /// Holds every answer to `method` (all methods when `None`) back for `by`. A held request
     /// can be cancelled with `Global.CancelRequest`, which answers it with error 15.
-    Delay { method: Option<String>, by: Duration },
+    Delay {
+        method: Option<String>,
+        by: Duration,
+    },
     /// Answers the next call of `method` with the engine error `code` (1002, 15, 6003, ...)
     /// instead of running it.
     ErrorOnce { method: String, code: i32 },
@@ -65,7 +68,10 @@ impl Faults {
                     out.push(Trigger::Close(*code));
                     used.push(i);
                 }
-                Fault::Delay { method: m, by } if m.as_deref().is_none_or(|m| Fault::matches(m, class, method)) => {
+                Fault::Delay { method: m, by }
+                    if m.as_deref()
+                        .is_none_or(|m| Fault::matches(m, class, method)) =>
+                {
                     out.push(Trigger::Delay(*by));
                 }
                 Fault::DropDuringHyperCubeData { after } if method == "GetHyperCubeData" => {

@@ -68,11 +68,17 @@ pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<(Requ
             break pos;
         }
         if buf.len() > MAX_HEAD {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "request head too large"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "request head too large",
+            ));
         }
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in the request head"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed in the request head",
+            ));
         }
         buf.extend_from_slice(&chunk[..n]);
     };
@@ -117,18 +123,16 @@ pub fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                    }
-                    _ => {
-                        out.push(b'%');
-                        i += 1;
-                    }
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
                 }
-            }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
             b'+' => {
                 out.push(b' ');
                 i += 1;
@@ -164,7 +168,10 @@ pub async fn respond<S: AsyncWrite + Unpin>(
 }
 
 /// Accepts a WebSocket upgrade (HTTP 101).
-pub async fn accept_upgrade<S: AsyncWrite + Unpin>(stream: &mut S, head: &RequestHead) -> io::Result<()> {
+pub async fn accept_upgrade<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    head: &RequestHead,
+) -> io::Result<()> {
     let key = head.header("sec-websocket-key").unwrap_or_default();
     let accept = derive_accept_key(key.as_bytes());
     let answer = format!(
@@ -196,7 +203,10 @@ mod tests {
             "GET /hdr/app/My%20App/identity/x?qlik-csrf-token=a%2Bb HTTP/1.1\r\nHost: l\r\nCookie: a=1; X-Qlik-Session=abc",
         )
         .unwrap();
-        assert_eq!(head.segments(), vec!["hdr", "app", "My App", "identity", "x"]);
+        assert_eq!(
+            head.segments(),
+            vec!["hdr", "app", "My App", "identity", "x"]
+        );
         assert_eq!(head.query_param("qlik-csrf-token"), Some("a+b"));
         assert_eq!(head.cookie("X-Qlik-Session"), Some("abc"));
         assert_eq!(head.header("HOST"), Some("l"));

@@ -55,7 +55,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--ca-out" => options.ca_out = Some(PathBuf::from(value()?)),
             "--virtual-proxy" => options.virtual_proxy = Some(value()?),
             "--session-ttl" => {
-                options.session_ttl = value()?.parse().map_err(|_| "--session-ttl needs seconds")?
+                options.session_ttl = value()?
+                    .parse()
+                    .map_err(|_| "--session-ttl needs seconds")?
             }
             "--api-key-user" => options.api_key_user = Some(value()?),
             "--header-auth" => options.header_auth = Some(value()?),
@@ -107,7 +109,8 @@ async fn run(options: Options) -> Result<(), String> {
         ];
         for (name, content) in files {
             let path = dir.join(name);
-            std::fs::write(&path, content).map_err(|e| format!("writing {}: {e}", path.display()))?;
+            std::fs::write(&path, content)
+                .map_err(|e| format!("writing {}: {e}", path.display()))?;
         }
     }
 

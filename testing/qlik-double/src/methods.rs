@@ -64,7 +64,10 @@ pub(crate) fn call(
 ) -> Result<Reply, RpcError> {
     match kind {
         None if handle == GLOBAL => global(engine, session, method, params),
-        None => Err(RpcError::new(codes::JSON_RPC_INVALID_PARAMETERS, "Invalid handle")),
+        None => Err(RpcError::new(
+            codes::JSON_RPC_INVALID_PARAMETERS,
+            "Invalid handle",
+        )),
         Some(HandleKind::Doc) => doc(engine, session, handle, method, params),
         Some(HandleKind::Field(col)) => field(session, *col, method, params),
         Some(HandleKind::Object(id)) => object(session, handle, &id.clone(), method, params),
@@ -103,7 +106,12 @@ fn doc_interface(session: &mut Session, with_id: bool) -> Json {
 // ---------------------------------------------------------------------------------------------
 // Global
 
-fn global(engine: &Engine<'_>, session: &mut Session, method: &str, p: &Params<'_>) -> Result<Reply, RpcError> {
+fn global(
+    engine: &Engine<'_>,
+    session: &mut Session,
+    method: &str,
+    p: &Params<'_>,
+) -> Result<Reply, RpcError> {
     match method {
         "OpenDoc" => open_doc(engine, session, p.str(0)),
         "GetActiveDoc" => {
@@ -122,7 +130,9 @@ fn global(engine: &Engine<'_>, session: &mut Session, method: &str, p: &Params<'
             let handle = session.doc_handle().unwrap_or(1);
             Ok(Reply::new(json!({"qReturn": doc, "qSessionAppId": id})).changed(vec![handle]))
         }
-        "EngineVersion" => Ok(Reply::new(json!({"qVersion": {"qComponentVersion": engine.version}}))),
+        "EngineVersion" => Ok(Reply::new(
+            json!({"qVersion": {"qComponentVersion": engine.version}}),
+        )),
         "ProductVersion" | "QvVersion" => Ok(Reply::new(json!({"qReturn": engine.version}))),
         "QTProduct" => Ok(Reply::new(json!({"qReturn": "Qlik Sense"}))),
         "OSName" => Ok(Reply::new(json!({"qReturn": "linux"}))),
@@ -186,7 +196,13 @@ fn reduce(table: &Table, field: &str, allowed: &[String]) -> Table {
 // ---------------------------------------------------------------------------------------------
 // Doc
 
-fn doc(engine: &Engine<'_>, session: &mut Session, handle: i32, method: &str, p: &Params<'_>) -> Result<Reply, RpcError> {
+fn doc(
+    engine: &Engine<'_>,
+    session: &mut Session,
+    handle: i32,
+    method: &str,
+    p: &Params<'_>,
+) -> Result<Reply, RpcError> {
     doc_state(session)?;
     match method {
         "GetAppLayout" => {
@@ -194,14 +210,18 @@ fn doc(engine: &Engine<'_>, session: &mut Session, handle: i32, method: &str, p:
             let doc = doc_state(session)?;
             Ok(Reply::new(json!({"qLayout": app_layout(engine, doc)})))
         }
-        "GetLocaleInfo" => Ok(Reply::new(json!({"qReturn": locale_info(doc_state(session)?)}))),
+        "GetLocaleInfo" => Ok(Reply::new(
+            json!({"qReturn": locale_info(doc_state(session)?)}),
+        )),
         "GetField" => {
             check_state(p.str(1))?;
             let Some(col) = doc_state(session)?.column(p.str(0)) else {
                 return missing(engine, p.str(0));
             };
             let h = session.open_handle(HandleKind::Field(col));
-            Ok(Reply::new(json!({"qReturn": interface("Field", h, None, None)})))
+            Ok(Reply::new(
+                json!({"qReturn": interface("Field", h, None, None)}),
+            ))
         }
         "GetFieldDescription" => {
             let doc = doc_state(session)?;
@@ -231,23 +251,37 @@ fn doc(engine: &Engine<'_>, session: &mut Session, handle: i32, method: &str, p:
                 };
                 session.objects.insert(id.to_string(), stored.clone());
             }
-            Ok(Reply::new(json!({"qReturn": object_interface(session, id)})))
+            Ok(Reply::new(
+                json!({"qReturn": object_interface(session, id)}),
+            ))
         }
         "GetMeasure" | "GetDimension" => {
             let id = p.str(0);
             let app = &doc_state(session)?.app;
             let (exists, kind) = if method == "GetMeasure" {
-                (app.measures.contains_key(id), HandleKind::Measure(id.to_string()))
+                (
+                    app.measures.contains_key(id),
+                    HandleKind::Measure(id.to_string()),
+                )
             } else {
-                (app.dimensions.contains_key(id), HandleKind::Dimension(id.to_string()))
+                (
+                    app.dimensions.contains_key(id),
+                    HandleKind::Dimension(id.to_string()),
+                )
             };
             if !exists {
                 return missing(engine, id);
             }
             let class = kind.class();
-            let generic = if method == "GetMeasure" { "measure" } else { "dimension" };
+            let generic = if method == "GetMeasure" {
+                "measure"
+            } else {
+                "dimension"
+            };
             let h = session.open_handle(kind);
-            Ok(Reply::new(json!({"qReturn": interface(class, h, Some(generic), Some(id))})))
+            Ok(Reply::new(
+                json!({"qReturn": interface(class, h, Some(generic), Some(id))}),
+            ))
         }
         "ClearAll" => {
             check_state(p.str(1))?;
@@ -267,10 +301,14 @@ fn doc(engine: &Engine<'_>, session: &mut Session, handle: i32, method: &str, p:
             let value = match doc_state(session)?.evaluate(p.str(0)) {
                 Ok(Value::Null) => json!({"qText": "-", "qIsNumeric": false, "qNumber": "NaN"}),
                 Ok(v) => match v.as_number() {
-                    Some(n) => json!({"qText": value_text(&v), "qIsNumeric": true, "qNumber": data::num_json(Some(n))}),
+                    Some(n) => {
+                        json!({"qText": value_text(&v), "qIsNumeric": true, "qNumber": data::num_json(Some(n))})
+                    }
                     None => json!({"qText": value_text(&v), "qIsNumeric": false, "qNumber": "NaN"}),
                 },
-                Err(message) => json!({"qText": format!("Error: {message}"), "qIsNumeric": false, "qNumber": "NaN"}),
+                Err(message) => {
+                    json!({"qText": format!("Error: {message}"), "qIsNumeric": false, "qNumber": "NaN"})
+                }
             };
             Ok(Reply::new(json!({"qValue": value})))
         }
@@ -286,7 +324,9 @@ fn doc(engine: &Engine<'_>, session: &mut Session, handle: i32, method: &str, p:
                 return missing(engine, key);
             };
             let h = session.open_handle(HandleKind::Variable(id.clone()));
-            Ok(Reply::new(json!({"qReturn": interface("GenericVariable", h, Some("variable"), Some(&id))})))
+            Ok(Reply::new(
+                json!({"qReturn": interface("GenericVariable", h, Some("variable"), Some(&id))}),
+            ))
         }
         "CreateSessionVariable" => {
             let prop = p.get(0).cloned().unwrap_or(Json::Null);
@@ -310,7 +350,9 @@ fn doc(engine: &Engine<'_>, session: &mut Session, handle: i32, method: &str, p:
                 session: true,
             });
             let h = session.open_handle(HandleKind::Variable(id.clone()));
-            Ok(Reply::new(json!({"qReturn": interface("GenericVariable", h, Some("variable"), Some(&id))})))
+            Ok(Reply::new(
+                json!({"qReturn": interface("GenericVariable", h, Some("variable"), Some(&id))}),
+            ))
         }
         "DestroySessionVariable" => {
             let id = p.str(0).to_string();
@@ -351,7 +393,12 @@ fn check_state(state: &str) -> Result<(), RpcError> {
     ))
 }
 
-fn interface(class: &'static str, handle: i32, generic_type: Option<&str>, id: Option<&str>) -> Json {
+fn interface(
+    class: &'static str,
+    handle: i32,
+    generic_type: Option<&str>,
+    id: Option<&str>,
+) -> Json {
     ObjectInterface {
         q_type: class,
         q_handle: handle,
@@ -370,12 +417,19 @@ fn object_interface(session: &mut Session, id: &str) -> Json {
     interface("GenericObject", h, Some(&generic_type), Some(id))
 }
 
-fn create_session_object(engine: &Engine<'_>, session: &mut Session, prop: Option<&Json>) -> Result<Reply, RpcError> {
+fn create_session_object(
+    engine: &Engine<'_>,
+    session: &mut Session,
+    prop: Option<&Json>,
+) -> Result<Reply, RpcError> {
     let mut prop = prop.cloned().unwrap_or_else(|| json!({}));
     if !prop.is_object() {
         return Err(RpcError::new(codes::JSON_RPC_INVALID_PARAMETERS, "qProp"));
     }
-    let given = prop["qInfo"]["qId"].as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    let given = prop["qInfo"]["qId"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
     let id = given.unwrap_or_else(|| (engine.unique_id)());
     if session.objects.contains_key(&id) {
         return Err(RpcError::new(codes::GENERIC_ALREADY_EXISTS, id));
@@ -383,7 +437,9 @@ fn create_session_object(engine: &Engine<'_>, session: &mut Session, prop: Optio
     let kind = prop["qInfo"]["qType"].as_str().unwrap_or("").to_string();
     prop["qInfo"] = json!({"qId": id, "qType": kind});
     session.objects.insert(id.clone(), prop);
-    Ok(Reply::new(json!({"qReturn": object_interface(session, &id)})))
+    Ok(Reply::new(
+        json!({"qReturn": object_interface(session, &id)}),
+    ))
 }
 
 fn all_infos(session: &Session) -> Vec<Json> {
@@ -394,18 +450,40 @@ fn all_infos(session: &Session) -> Vec<Json> {
         .app
         .objects
         .iter()
-        .map(|(id, p)| (id.clone(), p["qInfo"]["qType"].as_str().unwrap_or("").to_string()))
+        .map(|(id, p)| {
+            (
+                id.clone(),
+                p["qInfo"]["qType"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect();
     for (id, p) in &session.objects {
-        infos.insert(id.clone(), p["qInfo"]["qType"].as_str().unwrap_or("").to_string());
+        infos.insert(
+            id.clone(),
+            p["qInfo"]["qType"].as_str().unwrap_or("").to_string(),
+        );
     }
     let mut out: Vec<Json> = infos
         .into_iter()
         .map(|(id, t)| json!({"qId": id, "qType": t}))
         .collect();
-    out.extend(doc.app.measures.keys().map(|id| json!({"qId": id, "qType": "measure"})));
-    out.extend(doc.app.dimensions.keys().map(|id| json!({"qId": id, "qType": "dimension"})));
-    out.extend(doc.variables.iter().map(|v| json!({"qId": v.id, "qType": "variable"})));
+    out.extend(
+        doc.app
+            .measures
+            .keys()
+            .map(|id| json!({"qId": id, "qType": "measure"})),
+    );
+    out.extend(
+        doc.app
+            .dimensions
+            .keys()
+            .map(|id| json!({"qId": id, "qType": "dimension"})),
+    );
+    out.extend(
+        doc.variables
+            .iter()
+            .map(|v| json!({"qId": v.id, "qType": "variable"})),
+    );
     out
 }
 
@@ -428,7 +506,12 @@ fn app_layout(engine: &Engine<'_>, doc: &DocState) -> Json {
 
 fn locale_info(doc: &DocState) -> Json {
     let locale = &doc.app.locale;
-    let short = |names: &[&str]| names.iter().map(|n| n.chars().take(3).collect::<String>()).collect::<Vec<_>>();
+    let short = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| n.chars().take(3).collect::<String>())
+            .collect::<Vec<_>>()
+    };
     json!({
         "qDecimalSep": locale.decimal.to_string(),
         "qThousandSep": locale.thousands.to_string(),
@@ -507,29 +590,50 @@ fn tables_and_keys(doc: &DocState) -> Json {
 // ---------------------------------------------------------------------------------------------
 // Field
 
-fn field(session: &mut Session, col: usize, method: &str, p: &Params<'_>) -> Result<Reply, RpcError> {
+fn field(
+    session: &mut Session,
+    col: usize,
+    method: &str,
+    p: &Params<'_>,
+) -> Result<Reply, RpcError> {
     let doc = doc_state_mut(session)?;
     let (ok, select) = match method {
         "GetCardinal" => return Ok(Reply::new(json!({"qReturn": doc.cardinal(col)}))),
         "GetAndMode" => return Ok(Reply::new(json!({"qReturn": false}))),
         "GetNxProperties" => return Ok(Reply::new(json!({"qProperties": {}}))),
         "SelectValues" => {
-            let wanted: Vec<Json> = p.get(0).and_then(Json::as_array).cloned().unwrap_or_default();
+            let wanted: Vec<Json> = p
+                .get(0)
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default();
             let symbols = doc.matching(col, |v| wanted.iter().any(|w| field_value_matches(w, v)));
             (doc.select(col, symbols, p.bool(1), p.bool(2)), true)
         }
         "Select" | "ToggleSelect" => {
             let pattern = p.str(0).to_string();
             let symbols = doc.matching(col, |v| search_matches(&pattern, v));
-            (doc.select(col, symbols, method == "ToggleSelect", p.bool(1)), true)
+            (
+                doc.select(col, symbols, method == "ToggleSelect", p.bool(1)),
+                true,
+            )
         }
         "LowLevelSelect" => {
             let wanted: BTreeSet<u32> = p
                 .get(0)
                 .and_then(Json::as_array)
-                .map(|a| a.iter().filter_map(|v| v.as_u64()).map(|v| v as u32).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_u64())
+                        .map(|v| v as u32)
+                        .collect()
+                })
                 .unwrap_or_default();
-            let symbols = doc.matching(col, |_| true).intersection(&wanted).copied().collect();
+            let symbols = doc
+                .matching(col, |_| true)
+                .intersection(&wanted)
+                .copied()
+                .collect();
             (doc.select(col, symbols, p.bool(1), p.bool(2)), true)
         }
         "SelectAll" | "SelectPossible" => {
@@ -579,7 +683,13 @@ fn field_value_matches(wanted: &Json, value: &Value) -> bool {
 // ---------------------------------------------------------------------------------------------
 // GenericObject
 
-fn object(session: &mut Session, handle: i32, id: &str, method: &str, p: &Params<'_>) -> Result<Reply, RpcError> {
+fn object(
+    session: &mut Session,
+    handle: i32,
+    id: &str,
+    method: &str,
+    p: &Params<'_>,
+) -> Result<Reply, RpcError> {
     let props = session
         .objects
         .get(id)
@@ -623,7 +733,14 @@ fn object(session: &mut Session, handle: i32, id: &str, method: &str, p: &Params
                 return Err(RpcError::new(codes::GENERIC_INVALID_PATH, p.str(0)));
             }
             let field = first_field(&props["qListObjectDef"]);
-            select_elements(session, &field, p.get(1), p.bool(2), p.bool(3), "GenericObject.SelectListObjectValues")
+            select_elements(
+                session,
+                &field,
+                p.get(1),
+                p.bool(2),
+                p.bool(3),
+                "GenericObject.SelectListObjectValues",
+            )
         }
         "SelectHyperCubeValues" => {
             if p.str(0) != "/qHyperCubeDef" {
@@ -631,14 +748,24 @@ fn object(session: &mut Session, handle: i32, id: &str, method: &str, p: &Params
             }
             let dim_no = p.get(1).and_then(Json::as_u64).unwrap_or(0) as usize;
             let field = first_field(&props["qHyperCubeDef"]["qDimensions"][dim_no]);
-            select_elements(session, &field, p.get(2), p.bool(3), false, "GenericObject.SelectHyperCubeValues")
+            select_elements(
+                session,
+                &field,
+                p.get(2),
+                p.bool(3),
+                false,
+                "GenericObject.SelectHyperCubeValues",
+            )
         }
         _ => Err(not_implemented("GenericObject", method)),
     }
 }
 
 fn first_field(def: &Json) -> String {
-    def["qDef"]["qFieldDefs"][0].as_str().unwrap_or("").to_string()
+    def["qDef"]["qFieldDefs"][0]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }
 
 fn select_elements(
@@ -655,9 +782,18 @@ fn select_elements(
         .ok_or_else(|| RpcError::new(codes::GENERIC_NOT_FOUND, field))?;
     let wanted: BTreeSet<u32> = values
         .and_then(Json::as_array)
-        .map(|a| a.iter().filter_map(Json::as_u64).map(|v| v as u32).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Json::as_u64)
+                .map(|v| v as u32)
+                .collect()
+        })
         .unwrap_or_default();
-    let symbols = doc.matching(col, |_| true).intersection(&wanted).copied().collect();
+    let symbols = doc
+        .matching(col, |_| true)
+        .intersection(&wanted)
+        .copied()
+        .collect();
     let ok = doc.select(col, symbols, toggle, soft_lock);
     let name = doc.field_name(col).to_string();
     let selected = doc.selected_in(col);
@@ -669,14 +805,16 @@ fn select_elements(
 /// The object's hypercube, computed once per selection state.
 fn cube(session: &mut Session, id: &str, def: &Json) -> Result<Arc<Cube>, RpcError> {
     let doc = doc_state(session)?;
-    if let Some((generation, cube)) = session.cubes.get(id) {
-        if *generation == doc.generation {
-            return Ok(cube.clone());
-        }
+    if let Some((generation, cube)) = session.cubes.get(id)
+        && *generation == doc.generation
+    {
+        return Ok(cube.clone());
     }
     let generation = doc.generation;
     let cube = Arc::new(doc.hypercube(def)?);
-    session.cubes.insert(id.to_string(), (generation, cube.clone()));
+    session
+        .cubes
+        .insert(id.to_string(), (generation, cube.clone()));
     Ok(cube)
 }
 
@@ -744,7 +882,8 @@ fn hypercube_layout(session: &mut Session, id: &str, def: &Json) -> Result<Json,
             return Ok(Json::Object(out));
         }
     };
-    let initial: Vec<NxPage> = serde_json::from_value(def["qInitialDataFetch"].clone()).unwrap_or_default();
+    let initial: Vec<NxPage> =
+        serde_json::from_value(def["qInitialDataFetch"].clone()).unwrap_or_default();
     let pages = match data::pages(&cube.rows, cube.width, cube.dimensions, &initial) {
         Ok(pages) => pages,
         Err(error) => {
@@ -752,11 +891,23 @@ fn hypercube_layout(session: &mut Session, id: &str, def: &Json) -> Result<Json,
             json!([])
         }
     };
-    out.insert("qSize".into(), json!({"qcx": cube.width, "qcy": cube.rows.len()}));
-    out.insert("qDimensionInfo".into(), Json::Array(cube.dimension_info.clone()));
-    out.insert("qMeasureInfo".into(), Json::Array(cube.measure_info.clone()));
+    out.insert(
+        "qSize".into(),
+        json!({"qcx": cube.width, "qcy": cube.rows.len()}),
+    );
+    out.insert(
+        "qDimensionInfo".into(),
+        Json::Array(cube.dimension_info.clone()),
+    );
+    out.insert(
+        "qMeasureInfo".into(),
+        Json::Array(cube.measure_info.clone()),
+    );
     out.insert("qEffectiveInterColumnSortOrder".into(), json!(cube.order));
-    out.insert("qGrandTotalRow".into(), serde_json::to_value(&cube.grand_total).unwrap_or_default());
+    out.insert(
+        "qGrandTotalRow".into(),
+        serde_json::to_value(&cube.grand_total).unwrap_or_default(),
+    );
     out.insert("qDataPages".into(), pages);
     out.insert("qPivotDataPages".into(), json!([]));
     out.insert("qStackedDataPages".into(), json!([]));
@@ -772,7 +923,8 @@ fn list_object_layout(doc: &DocState, def: &Json) -> Json {
     let mut out = Map::new();
     match doc.list_object(def) {
         Ok(list) => {
-            let initial: Vec<NxPage> = serde_json::from_value(def["qInitialDataFetch"].clone()).unwrap_or_default();
+            let initial: Vec<NxPage> =
+                serde_json::from_value(def["qInitialDataFetch"].clone()).unwrap_or_default();
             let pages = data::pages(&list.rows, 1, 1, &initial).unwrap_or_else(|e| {
                 out.insert("qError".into(), json!({"qErrorCode": e.code}));
                 json!([])
@@ -811,7 +963,8 @@ fn evaluate_expressions(doc: &DocState, value: &Json) -> Json {
             }
             if let Some(text) = expression("qValueExpression") {
                 let number = doc.evaluate(&text).ok().and_then(|v| v.as_number());
-                return serde_json::to_value(data::Num(number.unwrap_or(f64::NAN))).unwrap_or_default();
+                return serde_json::to_value(data::Num(number.unwrap_or(f64::NAN)))
+                    .unwrap_or_default();
             }
             Json::Object(
                 members
@@ -820,7 +973,9 @@ fn evaluate_expressions(doc: &DocState, value: &Json) -> Json {
                     .collect(),
             )
         }
-        Json::Array(items) => Json::Array(items.iter().map(|v| evaluate_expressions(doc, v)).collect()),
+        Json::Array(items) => {
+            Json::Array(items.iter().map(|v| evaluate_expressions(doc, v)).collect())
+        }
         other => other.clone(),
     }
 }
@@ -828,7 +983,13 @@ fn evaluate_expressions(doc: &DocState, value: &Json) -> Json {
 // ---------------------------------------------------------------------------------------------
 // GenericVariable, GenericMeasure, GenericDimension
 
-fn variable(session: &mut Session, handle: i32, id: &str, method: &str, p: &Params<'_>) -> Result<Reply, RpcError> {
+fn variable(
+    session: &mut Session,
+    handle: i32,
+    id: &str,
+    method: &str,
+    p: &Params<'_>,
+) -> Result<Reply, RpcError> {
     let doc = doc_state_mut(session)?;
     let index = doc
         .variables
@@ -840,7 +1001,8 @@ fn variable(session: &mut Session, handle: i32, id: &str, method: &str, p: &Para
         "GetLayout" => {
             let definition = doc.variables[index].definition.clone();
             let (text, number) = variable_value(doc, &definition);
-            let mut layout = json!({"qInfo": info, "qMeta": {"privileges": PRIVILEGES}, "qText": text});
+            let mut layout =
+                json!({"qInfo": info, "qMeta": {"privileges": PRIVILEGES}, "qText": text});
             if let Some(n) = number {
                 layout["qNum"] = data::num_json(Some(n));
             }
@@ -849,13 +1011,19 @@ fn variable(session: &mut Session, handle: i32, id: &str, method: &str, p: &Para
         }
         "GetProperties" => {
             let v = &doc.variables[index];
-            Ok(Reply::new(json!({"qProp": {"qInfo": info, "qMetaDef": {}, "qName": v.name, "qComment": "", "qDefinition": v.definition}})))
+            Ok(Reply::new(
+                json!({"qProp": {"qInfo": info, "qMetaDef": {}, "qName": v.name, "qComment": "", "qDefinition": v.definition}}),
+            ))
         }
         "GetInfo" => Ok(Reply::new(json!({"qInfo": info}))),
         "SetStringValue" | "SetNumValue" | "SetDualValue" => {
             let definition = match method {
                 "SetStringValue" => p.str(0).to_string(),
-                "SetNumValue" => p.get(0).and_then(Json::as_f64).map(general_number).unwrap_or_default(),
+                "SetNumValue" => p
+                    .get(0)
+                    .and_then(Json::as_f64)
+                    .map(general_number)
+                    .unwrap_or_default(),
                 _ => p.str(0).to_string(),
             };
             doc.variables[index].definition = definition;
@@ -875,7 +1043,10 @@ fn variable_value(doc: &DocState, definition: &str) -> (String, Option<f64>) {
             Err(e) => (format!("Error: {e}"), None),
         };
     }
-    (definition.to_string(), definition.trim().parse::<f64>().ok())
+    (
+        definition.to_string(),
+        definition.trim().parse::<f64>().ok(),
+    )
 }
 
 fn measure(session: &mut Session, handle: i32, id: &str, method: &str) -> Result<Reply, RpcError> {
@@ -889,16 +1060,25 @@ fn measure(session: &mut Session, handle: i32, id: &str, method: &str) -> Result
     match method {
         "GetLayout" => {
             session.validate(handle);
-            Ok(Reply::new(json!({"qLayout": {"qInfo": info, "qMeasure": def, "qMeta": {"privileges": PRIVILEGES}}})))
+            Ok(Reply::new(
+                json!({"qLayout": {"qInfo": info, "qMeasure": def, "qMeta": {"privileges": PRIVILEGES}}}),
+            ))
         }
-        "GetProperties" => Ok(Reply::new(json!({"qProp": {"qInfo": info, "qMeasure": def, "qMetaDef": {"title": m.label}}}))),
+        "GetProperties" => Ok(Reply::new(
+            json!({"qProp": {"qInfo": info, "qMeasure": def, "qMetaDef": {"title": m.label}}}),
+        )),
         "GetMeasure" => Ok(Reply::new(json!({"qMeasure": def}))),
         "GetInfo" => Ok(Reply::new(json!({"qInfo": info}))),
         _ => Err(not_implemented("GenericMeasure", method)),
     }
 }
 
-fn dimension(session: &mut Session, handle: i32, id: &str, method: &str) -> Result<Reply, RpcError> {
+fn dimension(
+    session: &mut Session,
+    handle: i32,
+    id: &str,
+    method: &str,
+) -> Result<Reply, RpcError> {
     let doc = doc_state(session)?;
     let app = doc.app.clone();
     let d = app
@@ -915,9 +1095,13 @@ fn dimension(session: &mut Session, handle: i32, id: &str, method: &str) -> Resu
                 .into_iter()
                 .collect();
             session.validate(handle);
-            Ok(Reply::new(json!({"qLayout": {"qInfo": info, "qMeta": {"privileges": PRIVILEGES}, "qDim": def, "qDimInfos": dim_infos}})))
+            Ok(Reply::new(
+                json!({"qLayout": {"qInfo": info, "qMeta": {"privileges": PRIVILEGES}, "qDim": def, "qDimInfos": dim_infos}}),
+            ))
         }
-        "GetProperties" => Ok(Reply::new(json!({"qProp": {"qInfo": info, "qDim": def, "qMetaDef": {"title": d.label}}}))),
+        "GetProperties" => Ok(Reply::new(
+            json!({"qProp": {"qInfo": info, "qDim": def, "qMetaDef": {"title": d.label}}}),
+        )),
         "GetDimension" => Ok(Reply::new(json!({"qDim": def}))),
         "GetInfo" => Ok(Reply::new(json!({"qInfo": info}))),
         _ => Err(not_implemented("GenericDimension", method)),

@@ -258,9 +258,7 @@ fn positional(
                 .map(|s| named.get(&s.name).and_then(present))
                 .collect())
         }
-        Some(other) => Err(format!(
-            "params must be an array or an object, not {other}"
-        )),
+        Some(other) => Err(format!("params must be an array or an object, not {other}")),
     }
 }
 
@@ -269,7 +267,9 @@ fn positional(
 fn check_enum(choices: &[Json], value: &Json, path: &str) -> std::result::Result<(), String> {
     let accepted = choices.iter().any(|c| match value {
         Json::String(s) => c["title"].as_str() == Some(s) || c["description"].as_str() == Some(s),
-        Json::Number(n) => c["x-qlik-const"].as_i64().is_some() && c["x-qlik-const"].as_i64() == n.as_i64(),
+        Json::Number(n) => {
+            c["x-qlik-const"].as_i64().is_some() && c["x-qlik-const"].as_i64() == n.as_i64()
+        }
         _ => false,
     });
     if accepted {
@@ -307,7 +307,11 @@ mod tests {
             .check_params("Global", "OpenDoc", Some(&json!(["x", "", "", "", false])))
             .unwrap();
         let b = s
-            .check_params("Global", "OpenDoc", Some(&json!({"qDocName": "x", "qNoData": false})))
+            .check_params(
+                "Global",
+                "OpenDoc",
+                Some(&json!({"qDocName": "x", "qNoData": false})),
+            )
             .unwrap();
         assert_eq!(a[0], b[0]);
         assert_eq!(a[4], b[4]);
@@ -317,7 +321,9 @@ mod tests {
     #[test]
     fn violations_are_named() {
         let s = schema();
-        let err = s.check_params("Global", "OpenDoc", Some(&json!([]))).unwrap_err();
+        let err = s
+            .check_params("Global", "OpenDoc", Some(&json!([])))
+            .unwrap_err();
         assert!(err.contains("qDocName"), "{err}");
         let err = s
             .check_params("Doc", "GetField", Some(&json!({"qName": "x"})))
@@ -339,6 +345,9 @@ mod tests {
                 .unwrap();
         }
         let prop = json!([{"qInfo": {"qType": "t"}, "qHyperCubeDef": {"qMode": "Q"}}]);
-        assert!(s.check_params("Doc", "CreateSessionObject", Some(&prop)).is_err());
+        assert!(
+            s.check_params("Doc", "CreateSessionObject", Some(&prop))
+                .is_err()
+        );
     }
 }

@@ -117,7 +117,11 @@ impl QlikDoubleBuilder {
             Some(schema) => schema,
             None => ProtocolSchema::bundled()?,
         };
-        let pki = if self.tls { Some(Arc::new(Pki::generate()?)) } else { None };
+        let pki = if self.tls {
+            Some(Arc::new(Pki::generate()?))
+        } else {
+            None
+        };
         let acceptor = match &pki {
             Some(pki) => {
                 let client_auth = matches!(self.auth, Auth::ClientCertificate);
@@ -133,7 +137,11 @@ impl QlikDoubleBuilder {
             .map_err(|e| Error::io("reading the listening address", e).with_backend(BACKEND))?;
         let (control, _) = broadcast::channel(16);
         let shared = Arc::new(Shared {
-            apps: self.apps.into_iter().map(|a| (a.id.clone(), Arc::new(a))).collect(),
+            apps: self
+                .apps
+                .into_iter()
+                .map(|a| (a.id.clone(), Arc::new(a)))
+                .collect(),
             schema,
             auth: self.auth,
             virtual_proxy: self.virtual_proxy,
@@ -355,7 +363,13 @@ impl Shared {
         });
     }
 
-    fn attach(&self, user: &User, target: &Target, conn: u64, tx: mpsc::UnboundedSender<Outgoing>) -> (Arc<Mutex<Session>>, bool) {
+    fn attach(
+        &self,
+        user: &User,
+        target: &Target,
+        conn: u64,
+        tx: mpsc::UnboundedSender<Outgoing>,
+    ) -> (Arc<Mutex<Session>>, bool) {
         let key = SessionKey {
             user: user.qualified(),
             app: target.app.clone().unwrap_or_default(),
@@ -365,7 +379,8 @@ impl Shared {
         let mut sessions = lock(&self.sessions);
         if let Some(existing) = sessions.get(&key).cloned() {
             let mut session = lock(&existing);
-            let expired = session.sockets.is_empty() && session.expires.is_none_or(|e| e <= Instant::now());
+            let expired =
+                session.sockets.is_empty() && session.expires.is_none_or(|e| e <= Instant::now());
             if !expired {
                 session.sockets.push((conn, tx));
                 session.expires = None;
@@ -379,7 +394,11 @@ impl Shared {
             sessions.remove(&key);
         }
         let mut session = Session::new(key.clone(), user.clone(), ttl);
-        if let Some(app) = target.app.as_deref().filter(|a| a.starts_with("SessionApp_") && !self.apps.contains_key(*a)) {
+        if let Some(app) = target
+            .app
+            .as_deref()
+            .filter(|a| a.starts_with("SessionApp_") && !self.apps.contains_key(*a))
+        {
             let app = Arc::new(App::session(app));
             session.doc = Some(crate::data::DocState::new(app.clone(), app.table.clone()));
             session.open_handle(HandleKind::Doc);
@@ -399,7 +418,10 @@ impl Shared {
             return;
         }
         if s.ttl.is_zero() {
-            if sessions.get(&s.key).is_some_and(|live| Arc::ptr_eq(live, session)) {
+            if sessions
+                .get(&s.key)
+                .is_some_and(|live| Arc::ptr_eq(live, session))
+            {
                 sessions.remove(&s.key);
                 lock(&self.stats).ended_sessions.push(s.info(true));
             }
@@ -467,8 +489,10 @@ fn route(shared: &Shared, head: &RequestHead) -> Route {
         ["qps", "csrftoken"] | ["api", "v1", "csrf-token"] => Route::CsrfToken,
         ["app", rest @ ..] => {
             let (app, mut options) = match rest {
-                [] => (None, &rest[..]),
-                [id, more @ ..] if *id == "engineData" || id.starts_with("?transient") => (None, more),
+                [] => (None, rest),
+                [id, more @ ..] if *id == "engineData" || id.starts_with("?transient") => {
+                    (None, more)
+                }
                 [id, more @ ..] => (Some(id.to_string()), more),
             };
             let mut target = Target {
@@ -497,10 +521,16 @@ fn route(shared: &Shared, head: &RequestHead) -> Route {
     }
 }
 
-async fn serve_stream(shared: Arc<Shared>, mut stream: Box<dyn Io>, has_cert: bool) -> std::io::Result<()> {
+async fn serve_stream(
+    shared: Arc<Shared>,
+    mut stream: Box<dyn Io>,
+    has_cert: bool,
+) -> std::io::Result<()> {
     let (head, rest) = http::read_head(&mut stream).await?;
     let target = match route(&shared, &head) {
-        Route::NotFound => return http::respond(&mut stream, 404, &[], "no such path on this engine").await,
+        Route::NotFound => {
+            return http::respond(&mut stream, 404, &[], "no such path on this engine").await;
+        }
         Route::CsrfToken if head.method != "GET" => {
             return http::respond(&mut stream, 405, &[], "the token endpoint answers GET").await;
         }
@@ -508,7 +538,13 @@ async fn serve_stream(shared: Arc<Shared>, mut stream: Box<dyn Io>, has_cert: bo
         Route::App(target) => target,
     };
     if !head.is_websocket_upgrade() {
-        return http::respond(&mut stream, 400, &[], "this path expects a WebSocket upgrade").await;
+        return http::respond(
+            &mut stream,
+            400,
+            &[],
+            "this path expects a WebSocket upgrade",
+        )
+        .await;
     }
     let checked = auth::check_handshake(&shared.auth, &head, has_cert, |cookie| {
         lock(&shared.proxy_sessions).get(cookie).cloned()
@@ -548,7 +584,11 @@ async fn serve_stream(shared: Arc<Shared>, mut stream: Box<dyn Io>, has_cert: bo
 }
 
 /// The token endpoint of session-cookie authentication: a session cookie and a CSRF token.
-async fn issue_proxy_session(shared: &Shared, stream: &mut Box<dyn Io>, head: &RequestHead) -> std::io::Result<()> {
+async fn issue_proxy_session(
+    shared: &Shared,
+    stream: &mut Box<dyn Io>,
+    head: &RequestHead,
+) -> std::io::Result<()> {
     let user = match auth::check_login(&shared.auth, head) {
         Ok(user) => user,
         Err(refusal) => return http::respond(stream, refusal.status, &[], &refusal.reason).await,
@@ -589,13 +629,25 @@ impl Connection {
     async fn run(&mut self, attached: bool) {
         if self.shared.auth.is_proxy() {
             let params = json!({"userId": self.user.id, "userDirectory": self.user.directory, "mustAuthenticate": false});
-            if self.send(rpc::notification("OnAuthenticationInformation", &params)).await.is_err() {
+            if self
+                .send(rpc::notification("OnAuthenticationInformation", &params))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
-        let state = if attached { "SESSION_ATTACHED" } else { "SESSION_CREATED" };
+        let state = if attached {
+            "SESSION_ATTACHED"
+        } else {
+            "SESSION_CREATED"
+        };
         let params = json!({"qSessionState": state});
-        if self.send(rpc::notification("OnConnected", &params)).await.is_err() {
+        if self
+            .send(rpc::notification("OnConnected", &params))
+            .await
+            .is_err()
+        {
             return;
         }
         loop {
@@ -660,8 +712,10 @@ impl Connection {
 
     async fn on_request(&mut self, text: &str) -> Flow {
         let Ok(request) = serde_json::from_str::<Json>(text) else {
-            self.shared.violation("", None, "the frame is not JSON", text);
-            self.send_error(&Json::Null, RpcError::new(codes::JSON_RPC_PARSE_ERROR, "")).await;
+            self.shared
+                .violation("", None, "the frame is not JSON", text);
+            self.send_error(&Json::Null, RpcError::new(codes::JSON_RPC_PARSE_ERROR, ""))
+                .await;
             return Flow::Continue;
         };
         let id = request.get("id").cloned().unwrap_or(Json::Null);
@@ -682,7 +736,8 @@ impl Connection {
         };
         if let Some(problem) = problem {
             self.shared.violation(&method, handle, problem, text);
-            self.send_error(&id, RpcError::new(codes::JSON_RPC_INVALID_REQUEST, problem)).await;
+            self.send_error(&id, RpcError::new(codes::JSON_RPC_INVALID_REQUEST, problem))
+                .await;
             return Flow::Continue;
         }
         let handle = handle.unwrap_or(0) as i32;
@@ -693,30 +748,68 @@ impl Connection {
             (None, _) => "?",
         };
         let name = format!("{class}.{method}");
-        *lock(&self.shared.stats).requests.entry(name.clone()).or_default() += 1;
+        *lock(&self.shared.stats)
+            .requests
+            .entry(name.clone())
+            .or_default() += 1;
         if class == "?" {
-            self.shared.violation(&method, Some(handle.into()), format!("the handle {handle} is not open"), text);
-            self.send_error(&id, RpcError::new(codes::JSON_RPC_INVALID_PARAMETERS, "Invalid handle")).await;
+            self.shared.violation(
+                &method,
+                Some(handle.into()),
+                format!("the handle {handle} is not open"),
+                text,
+            );
+            self.send_error(
+                &id,
+                RpcError::new(codes::JSON_RPC_INVALID_PARAMETERS, "Invalid handle"),
+            )
+            .await;
             return Flow::Continue;
         }
         if !self.shared.schema.has_method(class, &method) {
             let reason = format!("{name} does not exist in the protocol");
-            self.shared.violation(&name, Some(handle.into()), reason, text);
-            self.send_error(&id, RpcError::new(codes::JSON_RPC_METHOD_NOT_FOUND, method)).await;
+            self.shared
+                .violation(&name, Some(handle.into()), reason, text);
+            self.send_error(&id, RpcError::new(codes::JSON_RPC_METHOD_NOT_FOUND, method))
+                .await;
             return Flow::Continue;
         }
-        let params = match self.shared.schema.check_params(class, &method, request.get("params")) {
+        let params = match self
+            .shared
+            .schema
+            .check_params(class, &method, request.get("params"))
+        {
             Ok(params) => params,
             Err(reason) => {
-                self.shared.violation(&name, Some(handle.into()), reason.clone(), text);
-                self.send_error(&id, RpcError::new(codes::JSON_RPC_INVALID_PARAMETERS, reason)).await;
+                self.shared
+                    .violation(&name, Some(handle.into()), reason.clone(), text);
+                self.send_error(
+                    &id,
+                    RpcError::new(codes::JSON_RPC_INVALID_PARAMETERS, reason),
+                )
+                .await;
                 return Flow::Continue;
             }
         };
-        if class == "Global" && matches!(method.as_str(), "CancelRequest" | "AbortRequest" | "AbortAll") {
-            self.cancel_pending(&method, params.first().cloned().flatten()).await;
+        if class == "Global"
+            && matches!(
+                method.as_str(),
+                "CancelRequest" | "AbortRequest" | "AbortAll"
+            )
+        {
+            self.cancel_pending(&method, params.first().cloned().flatten())
+                .await;
         }
-        self.answer(&id, class, &method, handle, kind, &params, request["delta"] == true).await
+        self.answer(
+            &id,
+            class,
+            &method,
+            handle,
+            kind,
+            &params,
+            request["delta"] == true,
+        )
+        .await
     }
 
     /// Answers held requests that a cancel names with error 15.
@@ -727,13 +820,16 @@ impl Connection {
             _ => Vec::new(),
         };
         for key in wanted {
-            let Some(task) = self.pending.remove(&key) else { continue };
+            let Some(task) = self.pending.remove(&key) else {
+                continue;
+            };
             if task.is_finished() {
                 continue;
             }
             task.abort();
             let id: Json = serde_json::from_str(&key).unwrap_or(Json::Null);
-            self.send_error(&id, RpcError::new(codes::GENERIC_ABORTED, "Failure")).await;
+            self.send_error(&id, RpcError::new(codes::GENERIC_ABORTED, "Failure"))
+                .await;
         }
     }
 
@@ -777,11 +873,18 @@ impl Connection {
                 unique_id: &unique_id,
             };
             let mut session = lock(&self.session);
-            let outcome = methods::call(&engine, &mut session, handle, kind.as_ref(), method, &Params(params));
-            if let Ok(reply) = &outcome {
-                if !reply.change.is_empty() {
-                    session.push_to_others(self.id, &rpc::pushed_change(&reply.change));
-                }
+            let outcome = methods::call(
+                &engine,
+                &mut session,
+                handle,
+                kind.as_ref(),
+                method,
+                &Params(params),
+            );
+            if let Ok(reply) = &outcome
+                && !reply.change.is_empty()
+            {
+                session.push_to_others(self.id, &rpc::pushed_change(&reply.change));
             }
             outcome
         };
@@ -862,12 +965,21 @@ fn random_id() -> String {
         bytes = nanos.to_le_bytes();
     }
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 /// `YYYY-MM-DDThh:mm:ss.fffZ` in UTC.
 fn iso_timestamp(time: SystemTime) -> String {
-    let since = time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let since = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = since.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (proleptic Gregorian calendar).
@@ -892,7 +1004,9 @@ fn iso_timestamp(time: SystemTime) -> String {
 fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

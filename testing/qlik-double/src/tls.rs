@@ -66,10 +66,14 @@ impl Pki {
         let ca = CertifiedIssuer::self_signed(ca_params, ca_key)
             .map_err(|e| tls_error("signing the CA", e))?;
 
-        let server_key = KeyPair::generate().map_err(|e| tls_error("generating the server key", e))?;
-        let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .map_err(|e| tls_error("preparing the server certificate", e))?;
-        params.distinguished_name.push(DnType::CommonName, "localhost");
+        let server_key =
+            KeyPair::generate().map_err(|e| tls_error("generating the server key", e))?;
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                .map_err(|e| tls_error("preparing the server certificate", e))?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let cert = params
             .signed_by(&server_key, &ca)

@@ -11,7 +11,11 @@ use mad_qlik_double::{App, QlikDouble, SectionAccess};
 use serde_json::{Value as Json, json};
 
 async fn superstore_double() -> QlikDouble {
-    QlikDouble::builder().app(superstore()).start().await.unwrap()
+    QlikDouble::builder()
+        .app(superstore())
+        .start()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -34,7 +38,9 @@ async fn open_select_west_and_sum_sales_by_state() {
     );
 
     client.select(1, "Region", &["West"]).await;
-    let cube_handle = client.object(1, cube(&["State"], &["Sum([Sales])"], (2, 100))).await;
+    let cube_handle = client
+        .object(1, cube(&["State"], &["Sum([Sales])"], (2, 100)))
+        .await;
     let layout = client.ok(cube_handle, "GetLayout", json!([])).await["qLayout"].clone();
     let hc = &layout["qHyperCube"];
 
@@ -49,10 +55,17 @@ async fn open_select_west_and_sum_sales_by_state() {
         assert_eq!(row[1]["qState"], "L");
         assert_eq!(row[1]["qElemNumber"], 0);
         let sum = row[1]["qNum"].as_f64().unwrap();
-        assert!(close_enough(sum, expected[state]), "{state}: {sum} vs {}", expected[state]);
+        assert!(
+            close_enough(sum, expected[state]),
+            "{state}: {sum} vs {}",
+            expected[state]
+        );
     }
     let total: f64 = expected.values().sum();
-    assert!(close_enough(hc["qGrandTotalRow"][0]["qNum"].as_f64().unwrap(), total));
+    assert!(close_enough(
+        hc["qGrandTotalRow"][0]["qNum"].as_f64().unwrap(),
+        total
+    ));
 
     let evaluated = client.ok(1, "Evaluate", json!(["Sum(Sales)"])).await;
     let text = evaluated["qReturn"].as_str().unwrap();
@@ -67,7 +80,8 @@ async fn layout_matches_the_recorded_engine_layout() {
         let text = std::fs::read_to_string(format!("{golden_dir}/{name}")).unwrap();
         serde_json::from_str(&text).unwrap()
     };
-    let properties = read("TestObjectManagementCommands_object_properties_object-using-inline.golden");
+    let properties =
+        read("TestObjectManagementCommands_object_properties_object-using-inline.golden");
     let recorded = read("TestObjectManagementCommands_object_layout_object-using-inline.golden");
 
     // The data behind the recording: three xyz values counted 1, 3 and 1 times.
@@ -89,7 +103,9 @@ async fn layout_matches_the_recorded_engine_layout() {
         .unwrap();
     let mut client = connect(double.addr(), &double.app_url("corectl")).await;
     let doc = client.open("corectl").await;
-    let object = client.ok(doc, "GetObject", json!(["object-using-inline"])).await;
+    let object = client
+        .ok(doc, "GetObject", json!(["object-using-inline"]))
+        .await;
     assert_eq!(object["qReturn"]["qType"], "GenericObject");
     assert_eq!(object["qReturn"]["qGenericType"], "my-hypercube");
     let handle = object["qReturn"]["qHandle"].as_i64().unwrap();
@@ -102,7 +118,9 @@ async fn paging_clips_to_the_cube_and_refuses_more_than_10000_cells() {
     let double = superstore_double().await;
     let mut client = connect(double.addr(), &double.app_url("superstore")).await;
     let doc = client.open("superstore").await;
-    let handle = client.object(doc, cube(&["Row ID"], &["Sum(Sales)"], (0, 0))).await;
+    let handle = client
+        .object(doc, cube(&["Row ID"], &["Sum(Sales)"], (0, 0)))
+        .await;
     let layout = client.ok(handle, "GetLayout", json!([])).await["qLayout"].clone();
     let rows = layout["qHyperCube"]["qSize"]["qcy"].as_i64().unwrap();
     assert_eq!(rows, 9994);
@@ -112,7 +130,9 @@ async fn paging_clips_to_the_cube_and_refuses_more_than_10000_cells() {
     let mut pages = 0;
     loop {
         let page = json!([{"qLeft": 0, "qTop": top, "qWidth": 2, "qHeight": 5000}]);
-        let result = client.ok(handle, "GetHyperCubeData", json!(["/qHyperCubeDef", page])).await;
+        let result = client
+            .ok(handle, "GetHyperCubeData", json!(["/qHyperCubeDef", page]))
+            .await;
         let page = &result["qDataPages"][0];
         let height = page["qArea"]["qHeight"].as_i64().unwrap();
         if height == 0 {
@@ -131,7 +151,9 @@ async fn paging_clips_to_the_cube_and_refuses_more_than_10000_cells() {
     assert!(close_enough(sum, total), "{sum} vs {total}");
 
     let wide = json!([{"qLeft": 1, "qTop": 9990, "qWidth": 10, "qHeight": 100}]);
-    let clipped = client.ok(handle, "GetHyperCubeData", json!(["/qHyperCubeDef", wide])).await;
+    let clipped = client
+        .ok(handle, "GetHyperCubeData", json!(["/qHyperCubeDef", wide]))
+        .await;
     assert_eq!(
         clipped["qDataPages"][0]["qArea"],
         json!({"qLeft": 1, "qTop": 9990, "qWidth": 1, "qHeight": 4})
@@ -141,7 +163,9 @@ async fn paging_clips_to_the_cube_and_refuses_more_than_10000_cells() {
         json!([{"qLeft": 0, "qTop": 0, "qWidth": 2, "qHeight": 5001}]),
         json!([{"qLeft": 0, "qTop": 0, "qWidth": 2, "qHeight": 5000}, {"qLeft": 0, "qTop": 5000, "qWidth": 1, "qHeight": 1}]),
     ] {
-        let response = client.call(handle, "GetHyperCubeData", json!(["/qHyperCubeDef", pages])).await;
+        let response = client
+            .call(handle, "GetHyperCubeData", json!(["/qHyperCubeDef", pages]))
+            .await;
         assert_eq!(response["error"]["code"], 7009, "{response}");
         assert_eq!(response["error"]["message"], "Calculation pages too large");
     }
@@ -166,11 +190,16 @@ async fn engine_errors_have_the_engine_codes_and_violations_are_recorded() {
         again["error"],
         json!({"code": 1002, "parameter": "superstore", "message": "App already open"})
     );
-    assert!(double.violations().is_empty(), "engine errors are not violations");
+    assert!(
+        double.violations().is_empty(),
+        "engine errors are not violations"
+    );
 
     let unknown = client.call(doc, "OpenApp", json!([])).await;
     assert_eq!(unknown["error"]["code"], -32601);
-    let bad = client.call(doc, "GetField", json!({"qName": "Region"})).await;
+    let bad = client
+        .call(doc, "GetField", json!({"qName": "Region"}))
+        .await;
     assert_eq!(bad["error"]["code"], -32602);
     let typed = client.call(doc, "Evaluate", json!([42])).await;
     assert_eq!(typed["error"]["code"], -32602);
@@ -178,17 +207,34 @@ async fn engine_errors_have_the_engine_codes_and_violations_are_recorded() {
     assert_eq!(too_many["error"]["code"], -32602);
     let handle = client.call(99, "GetLayout", json!([])).await;
     assert_eq!(handle["error"]["code"], -32602);
-    client.send_raw(r#"{"jsonrpc":"2.0","id":77,"method":"GetActiveDoc","params":[]}"#).await;
+    client
+        .send_raw(r#"{"jsonrpc":"2.0","id":77,"method":"GetActiveDoc","params":[]}"#)
+        .await;
     assert_eq!(client.response(77).await["error"]["code"], -32600);
 
     let violations = double.violations();
     let methods: Vec<&str> = violations.iter().map(|v| v.method.as_str()).collect();
     assert_eq!(
         methods,
-        ["Doc.OpenApp", "Doc.GetField", "Doc.Evaluate", "Global.EngineVersion", "GetLayout", "GetActiveDoc"]
+        [
+            "Doc.OpenApp",
+            "Doc.GetField",
+            "Doc.Evaluate",
+            "Global.EngineVersion",
+            "GetLayout",
+            "GetActiveDoc"
+        ]
     );
-    assert!(violations[1].reason.contains("qName"), "{:?}", violations[1]);
-    assert!(violations[2].reason.contains("qExpression"), "{:?}", violations[2]);
+    assert!(
+        violations[1].reason.contains("qName"),
+        "{:?}",
+        violations[1]
+    );
+    assert!(
+        violations[2].reason.contains("qExpression"),
+        "{:?}",
+        violations[2]
+    );
 
     let object = client.ok(doc, "GetObject", json!(["no-such-object"])).await;
     assert_eq!(object["qReturn"], json!({"qType": null, "qHandle": null}));
@@ -200,7 +246,9 @@ async fn engine_errors_have_the_engine_codes_and_violations_are_recorded() {
         .unwrap();
     let mut client = connect(strict.addr(), &strict.app_url("superstore")).await;
     let doc = client.open("superstore").await;
-    let object = client.call(doc, "GetObject", json!(["no-such-object"])).await;
+    let object = client
+        .call(doc, "GetObject", json!(["no-such-object"]))
+        .await;
     assert_eq!(object["error"]["code"], 2);
 }
 
@@ -208,9 +256,13 @@ async fn engine_errors_have_the_engine_codes_and_violations_are_recorded() {
 async fn named_and_positional_params_and_enum_spellings_are_accepted() {
     let double = superstore_double().await;
     let mut client = connect(double.addr(), &double.app_url("superstore")).await;
-    let opened = client.ok(-1, "OpenDoc", json!({"qDocName": "superstore"})).await;
+    let opened = client
+        .ok(-1, "OpenDoc", json!({"qDocName": "superstore"}))
+        .await;
     let doc = opened["qReturn"]["qHandle"].as_i64().unwrap();
-    let field = client.ok(doc, "GetField", json!({"qFieldName": "Region"})).await;
+    let field = client
+        .ok(doc, "GetField", json!({"qFieldName": "Region"}))
+        .await;
     assert_eq!(field["qReturn"]["qType"], "Field");
     for mode in [json!("S"), json!("DATA_MODE_STRAIGHT"), json!(0)] {
         let mut props = cube(&["Region"], &["Count(DISTINCT [Order ID])"], (2, 10));
@@ -238,20 +290,31 @@ async fn sessions_keep_selections_per_identity_and_reattach_within_the_ttl() {
     let doc = a.open("superstore").await;
     a.select(doc, "Region", &["West"]).await;
     let mut b = connect(double.addr(), &url_b).await;
-    assert_eq!(b.frame().await["params"]["qSessionState"], "SESSION_CREATED");
+    assert_eq!(
+        b.frame().await["params"]["qSessionState"],
+        "SESSION_CREATED"
+    );
     let doc_b = b.open("superstore").await;
     let regions = |n: usize| cube(&["Region"], &["Sum(Sales)"], (2, n as i64));
     let hb = b.object(doc_b, regions(10)).await;
     let layout_b = b.ok(hb, "GetLayout", json!([])).await;
-    assert_eq!(layout_b["qLayout"]["qHyperCube"]["qSize"]["qcy"], 4, "identity b has no selection");
+    assert_eq!(
+        layout_b["qLayout"]["qHyperCube"]["qSize"]["qcy"], 4,
+        "identity b has no selection"
+    );
     drop(a);
 
     // Reconnecting as a within the TTL re-attaches: the doc and the selection are still there.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut a = connect(double.addr(), &url_a).await;
-    assert_eq!(a.frame().await["params"]["qSessionState"], "SESSION_ATTACHED");
-    a.send_raw(r#"{"jsonrpc":"2.0","delta":false,"method":"GetActiveDoc","handle":-1,"id":1,"params":[]}"#)
-        .await;
+    assert_eq!(
+        a.frame().await["params"]["qSessionState"],
+        "SESSION_ATTACHED"
+    );
+    a.send_raw(
+        r#"{"jsonrpc":"2.0","delta":false,"method":"GetActiveDoc","handle":-1,"id":1,"params":[]}"#,
+    )
+    .await;
     let active = a.frame().await;
     assert_eq!(
         active,
@@ -267,10 +330,16 @@ async fn sessions_keep_selections_per_identity_and_reattach_within_the_ttl() {
     assert_eq!(double.sessions_opened(), 2);
     assert_eq!(double.sessions_attached(), 1);
     let sessions = double.sessions();
-    let a_info = sessions.iter().find(|s| s.identity.as_deref() == Some("a")).unwrap();
+    let a_info = sessions
+        .iter()
+        .find(|s| s.identity.as_deref() == Some("a"))
+        .unwrap();
     assert_eq!(a_info.selections["Region"], vec!["West".to_string()]);
     assert_eq!(a_info.history[0].method, "Field.SelectValues");
-    let b_info = sessions.iter().find(|s| s.identity.as_deref() == Some("b")).unwrap();
+    let b_info = sessions
+        .iter()
+        .find(|s| s.identity.as_deref() == Some("b"))
+        .unwrap();
     assert!(b_info.selections.is_empty());
     assert_eq!(double.request_count("OpenDoc"), 2);
     assert_eq!(double.request_counts()["Field.SelectValues"], 1);
@@ -282,11 +351,16 @@ async fn shared_sessions_push_changes_to_the_other_socket() {
     let url = double.app_url("superstore");
     let mut first = connect(double.addr(), &url).await;
     let doc = first.open("superstore").await;
-    let handle = first.object(doc, cube(&["Region"], &["Sum(Sales)"], (2, 10))).await;
+    let handle = first
+        .object(doc, cube(&["Region"], &["Sum(Sales)"], (2, 10)))
+        .await;
     first.ok(handle, "GetLayout", json!([])).await;
 
     let mut second = connect(double.addr(), &url).await;
-    assert_eq!(second.frame().await["params"]["qSessionState"], "SESSION_ATTACHED");
+    assert_eq!(
+        second.frame().await["params"]["qSessionState"],
+        "SESSION_ATTACHED"
+    );
     second.select(1, "Region", &["East"]).await;
     let pushed = first.frame().await;
     assert!(pushed.get("id").is_none());
@@ -314,12 +388,22 @@ async fn list_objects_show_states_and_duals_keep_numbers() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r[0]["qText"].as_str().unwrap().into(), r[0]["qState"].as_str().unwrap().into()))
+        .map(|r| {
+            (
+                r[0]["qText"].as_str().unwrap().into(),
+                r[0]["qState"].as_str().unwrap().into(),
+            )
+        })
         .collect();
-    let expected: Vec<(String, String)> = [("West", "S"), ("Central", "A"), ("East", "A"), ("South", "A")]
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
+    let expected: Vec<(String, String)> = [
+        ("West", "S"),
+        ("Central", "A"),
+        ("East", "A"),
+        ("South", "A"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
     assert_eq!(cells, expected);
     assert_eq!(lo["qDimensionInfo"]["qStateCounts"]["qSelected"], 1);
 
@@ -328,7 +412,9 @@ async fn list_objects_show_states_and_duals_keep_numbers() {
     assert_eq!(data["qDataPages"][0]["qMatrix"][0][0]["qText"], "Central");
 
     client.ok(doc, "ClearAll", json!([false])).await;
-    let dates = client.object(doc, cube(&["Order Date"], &["Count([Order ID])"], (2, 1))).await;
+    let dates = client
+        .object(doc, cube(&["Order Date"], &["Count([Order ID])"], (2, 1)))
+        .await;
     let layout = client.ok(dates, "GetLayout", json!([])).await;
     let first = &layout["qLayout"]["qHyperCube"]["qDataPages"][0]["qMatrix"][0][0];
     assert_eq!(first["qText"], "2016-11-08", "dates keep their text");
@@ -367,20 +453,38 @@ async fn master_items_variables_and_delta_answers() {
     assert_eq!(hc["qMeasureInfo"][0]["qFallbackTitle"], "Total sales");
     let sums = csv_sums("Region", "Sales", None);
     let best = sums.iter().max_by(|a, b| a.1.total_cmp(b.1)).unwrap();
-    assert_eq!(hc["qDataPages"][0]["qMatrix"][0][0]["qText"], best.0.as_str(), "sorted by sales, descending");
+    assert_eq!(
+        hc["qDataPages"][0]["qMatrix"][0][0]["qText"],
+        best.0.as_str(),
+        "sorted by sales, descending"
+    );
 
-    let variable = client.ok(doc, "GetVariableByName", json!(["vRegionCount"])).await;
+    let variable = client
+        .ok(doc, "GetVariableByName", json!(["vRegionCount"]))
+        .await;
     let vh = variable["qReturn"]["qHandle"].as_i64().unwrap();
     let vlayout = client.ok(vh, "GetLayout", json!([])).await;
     assert_eq!(vlayout["qLayout"]["qText"], "4");
     assert_eq!(vlayout["qLayout"]["qNum"], 4.0);
-    let evaluated = client.ok(doc, "EvaluateEx", json!(["$(vRegionCount) * 2"])).await;
-    assert_eq!(evaluated["qValue"], json!({"qText": "8", "qIsNumeric": true, "qNumber": 8}));
+    let evaluated = client
+        .ok(doc, "EvaluateEx", json!(["$(vRegionCount) * 2"]))
+        .await;
+    assert_eq!(
+        evaluated["qValue"],
+        json!({"qText": "8", "qIsNumeric": true, "qNumber": 8})
+    );
     let created = client
-        .ok(doc, "CreateSessionVariable", json!([{"qInfo": {"qType": "variable"}, "qName": "vMine", "qDefinition": "=1+1"}]))
+        .ok(
+            doc,
+            "CreateSessionVariable",
+            json!([{"qInfo": {"qType": "variable"}, "qName": "vMine", "qDefinition": "=1+1"}]),
+        )
         .await;
     assert_eq!(created["qReturn"]["qType"], "GenericVariable");
-    assert_eq!(client.ok(doc, "GetVariableByName", json!(["nope"])).await["qReturn"]["qHandle"], Json::Null);
+    assert_eq!(
+        client.ok(doc, "GetVariableByName", json!(["nope"])).await["qReturn"]["qHandle"],
+        Json::Null
+    );
 
     let id = 900;
     let frame = json!({"jsonrpc": "2.0", "delta": true, "method": "GetActiveDoc", "handle": -1, "id": id, "params": []});
@@ -403,24 +507,42 @@ async fn section_access_gives_each_user_their_rows() {
         .await
         .unwrap();
     let url = double.app_url("superstore");
-    let as_user = |id: &str| Connect::default().header("X-Qlik-User", &format!("UserDirectory=CORP; UserId={id}"));
+    let as_user = |id: &str| {
+        Connect::default().header("X-Qlik-User", &format!("UserDirectory=CORP; UserId={id}"))
+    };
 
-    let mut alice = try_connect(double.addr(), &url, &as_user("alice")).await.unwrap();
+    let mut alice = try_connect(double.addr(), &url, &as_user("alice"))
+        .await
+        .unwrap();
     let doc = alice.open("superstore").await;
     let user = alice.ok(-1, "GetAuthenticatedUser", json!([])).await;
     assert_eq!(user["qReturn"], "UserDirectory=CORP; UserId=alice");
-    let h = alice.object(doc, cube(&["Region"], &["Sum(Sales)"], (2, 10))).await;
+    let h = alice
+        .object(doc, cube(&["Region"], &["Sum(Sales)"], (2, 10)))
+        .await;
     let layout = alice.ok(h, "GetLayout", json!([])).await;
-    let matrix = layout["qLayout"]["qHyperCube"]["qDataPages"][0]["qMatrix"].as_array().unwrap().clone();
+    let matrix = layout["qLayout"]["qHyperCube"]["qDataPages"][0]["qMatrix"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(matrix.len(), 1);
     assert_eq!(matrix[0][0]["qText"], "West");
 
-    let mut bob = try_connect(double.addr(), &url, &as_user("bob")).await.unwrap();
+    let mut bob = try_connect(double.addr(), &url, &as_user("bob"))
+        .await
+        .unwrap();
     let doc = bob.open("superstore").await;
-    let cardinal_field = bob.ok(doc, "GetField", json!(["Region"])).await["qReturn"]["qHandle"].as_i64().unwrap();
-    assert_eq!(bob.ok(cardinal_field, "GetCardinal", json!([])).await["qReturn"], 2);
+    let cardinal_field = bob.ok(doc, "GetField", json!(["Region"])).await["qReturn"]["qHandle"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        bob.ok(cardinal_field, "GetCardinal", json!([])).await["qReturn"],
+        2
+    );
 
-    let mut eve = try_connect(double.addr(), &url, &as_user("eve")).await.unwrap();
+    let mut eve = try_connect(double.addr(), &url, &as_user("eve"))
+        .await
+        .unwrap();
     let denied = eve.call(-1, "OpenDoc", json!(["superstore"])).await;
     assert_eq!(denied["error"]["code"], 5);
 }
@@ -434,7 +556,10 @@ async fn session_apps_follow_the_recorded_shape() {
         .send_raw(r#"{"jsonrpc":"2.0","delta":false,"method":"CreateSessionApp","handle":-1,"id":1,"params":[]}"#)
         .await;
     let response = client.response(1).await;
-    assert_eq!(response["result"]["qReturn"], json!({"qType": "Doc", "qHandle": 1}));
+    assert_eq!(
+        response["result"]["qReturn"],
+        json!({"qType": "Doc", "qHandle": 1})
+    );
     assert_eq!(response["change"], json!([1]));
     let id = response["result"]["qSessionAppId"].as_str().unwrap();
     assert!(id.starts_with("SessionApp_"), "{id}");

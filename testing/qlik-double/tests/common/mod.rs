@@ -22,7 +22,10 @@ pub const SUPERSTORE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../shared/data/superstore/superstore.csv"
 );
-pub const TRAFFIC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/qlik/traffic");
+pub const TRAFFIC: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/qlik/traffic"
+);
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -41,10 +44,10 @@ pub fn csv_sums(key: &str, value: &str, filter: Option<(&str, &str)>) -> BTreeMa
     let mut sums = BTreeMap::new();
     for record in reader.records() {
         let record = record.unwrap();
-        if let Some((fc, wanted)) = &f {
-            if &record[*fc] != wanted {
-                continue;
-            }
+        if let Some((fc, wanted)) = &f
+            && &record[*fc] != wanted
+        {
+            continue;
         }
         *sums.entry(record[k].to_string()).or_insert(0.0) += record[v].parse::<f64>().unwrap();
     }
@@ -84,7 +87,10 @@ impl Connect {
     }
 }
 
-pub async fn transport(addr: std::net::SocketAddr, connect: &Connect) -> std::io::Result<Box<dyn Io>> {
+pub async fn transport(
+    addr: std::net::SocketAddr,
+    connect: &Connect,
+) -> std::io::Result<Box<dyn Io>> {
     let tcp = TcpStream::connect(addr).await?;
     let Some(ca) = &connect.ca_pem else {
         return Ok(Box::new(tcp));
@@ -119,7 +125,8 @@ pub struct Client {
     pub other_frames: Vec<Json>,
 }
 
-/// Opens a WebSocket; a refused handshake comes back as its HTTP status.
+/// Opens a WebSocket; a refused handshake comes back as its HTTP status, a failed TLS
+/// handshake as 0.
 pub async fn try_connect(
     addr: std::net::SocketAddr,
     url: &str,
@@ -129,7 +136,9 @@ pub async fn try_connect(
     let mut request = url.into_client_request().unwrap();
     for (name, value) in &connect.headers {
         let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
-        request.headers_mut().insert(name, HeaderValue::from_str(value).unwrap());
+        request
+            .headers_mut()
+            .insert(name, HeaderValue::from_str(value).unwrap());
     }
     match client_async(request, stream).await {
         Ok((ws, _)) => Ok(Client {
@@ -138,12 +147,16 @@ pub async fn try_connect(
             other_frames: Vec::new(),
         }),
         Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        // With TLS 1.3 a refused client certificate surfaces after the TLS handshake.
+        Err(tungstenite::Error::Io(_)) => Err(0),
         Err(e) => panic!("handshake failed: {e}"),
     }
 }
 
 pub async fn connect(addr: std::net::SocketAddr, url: &str) -> Client {
-    try_connect(addr, url, &Connect::default()).await.expect("handshake accepted")
+    try_connect(addr, url, &Connect::default())
+        .await
+        .expect("handshake accepted")
 }
 
 impl Client {
@@ -163,7 +176,10 @@ impl Client {
 
     /// Sends a raw frame.
     pub async fn send_raw(&mut self, frame: &str) {
-        self.ws.send(Message::text(frame.to_string())).await.unwrap();
+        self.ws
+            .send(Message::text(frame.to_string()))
+            .await
+            .unwrap();
     }
 
     /// Sends a request shaped as enigma-go sends them and returns its id.
@@ -177,6 +193,9 @@ impl Client {
 
     /// Waits for the response with `id`, keeping other frames.
     pub async fn response(&mut self, id: i64) -> Json {
+        if let Some(i) = self.other_frames.iter().position(|f| f["id"] == id) {
+            return self.other_frames.remove(i);
+        }
         loop {
             let frame = self.frame().await;
             if frame["id"] == id {
@@ -195,19 +214,26 @@ impl Client {
     /// Sends a request and returns its `result`, failing on an error answer.
     pub async fn ok(&mut self, handle: i64, method: &str, params: Json) -> Json {
         let response = self.call(handle, method, params).await;
-        assert!(response.get("error").is_none(), "{method} failed: {response}");
+        assert!(
+            response.get("error").is_none(),
+            "{method} failed: {response}"
+        );
         response["result"].clone()
     }
 
     /// Opens `app` and returns the Doc handle.
     pub async fn open(&mut self, app: &str) -> i64 {
-        let result = self.ok(-1, "OpenDoc", json!([app, "", "", "", false])).await;
+        let result = self
+            .ok(-1, "OpenDoc", json!([app, "", "", "", false]))
+            .await;
         result["qReturn"]["qHandle"].as_i64().unwrap()
     }
 
     /// Creates a session object and returns its handle.
     pub async fn object(&mut self, doc: i64, properties: Json) -> i64 {
-        let result = self.ok(doc, "CreateSessionObject", json!([properties])).await;
+        let result = self
+            .ok(doc, "CreateSessionObject", json!([properties]))
+            .await;
         result["qReturn"]["qHandle"].as_i64().unwrap()
     }
 
@@ -217,7 +243,9 @@ impl Client {
             .as_i64()
             .unwrap();
         let values: Vec<Json> = values.iter().map(|v| json!({"qText": v})).collect();
-        let result = self.ok(field, "SelectValues", json!([values, false, false])).await;
+        let result = self
+            .ok(field, "SelectValues", json!([values, false, false]))
+            .await;
         assert_eq!(result["qReturn"], true);
     }
 }
@@ -228,7 +256,10 @@ pub fn cube(dimensions: &[&str], measures: &[&str], fetch: (i64, i64)) -> Json {
         .iter()
         .map(|d| json!({"qDef": {"qFieldDefs": [d]}}))
         .collect();
-    let meas: Vec<Json> = measures.iter().map(|m| json!({"qDef": {"qDef": m}})).collect();
+    let meas: Vec<Json> = measures
+        .iter()
+        .map(|m| json!({"qDef": {"qDef": m}}))
+        .collect();
     json!({
         "qInfo": {"qType": "my-cube"},
         "qHyperCubeDef": {
@@ -256,7 +287,14 @@ pub async fn http_get(
     stream.read_to_string(&mut answer).await.unwrap();
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
