@@ -694,7 +694,8 @@ impl DocState {
                     .zip(&states)
                     .map(|((&sym, dim), st)| {
                         let state = match st.get(&sym).copied().unwrap_or("O") {
-                            "S" | "L" => "S",
+                            "S" => "S",
+                            "L" => "L",
                             _ => "O",
                         };
                         self.value_cell(dim.col, sym, state)

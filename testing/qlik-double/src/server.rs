@@ -354,7 +354,7 @@ impl std::fmt::Debug for Shared {
 impl Shared {
     fn violation(&self, method: &str, handle: Option<i64>, reason: impl Into<String>, frame: &str) {
         let reason = reason.into();
-        tracing::debug!(method, reason = %reason, "protocol violation");
+        tracing::debug!(method, "protocol violation");
         lock(&self.stats).violations.push(Violation {
             method: method.to_string(),
             handle,

@@ -568,3 +568,78 @@ async fn session_apps_follow_the_recorded_shape() {
     let version = client.ok(-1, "EngineVersion", json!([])).await;
     assert_eq!(version["qVersion"]["qComponentVersion"], "12.2528.0");
 }
+
+#[tokio::test]
+async fn nulls_formats_and_suppression() {
+    let schema = Schema::new(vec![
+        Field::new("Team", FieldKind::Text),
+        Field::new("Amount", FieldKind::Number),
+    ]);
+    let mut team = ColumnBuilder::default();
+    let mut amount = ColumnBuilder::default();
+    for (t, a) in [
+        (Value::text("A"), Value::Number(1234.5)),
+        (Value::Null, Value::Number(2.0)),
+        (Value::text("B"), Value::Null),
+        (Value::text("C"), Value::Number(0.0)),
+    ] {
+        team.push(t);
+        amount.push(a);
+    }
+    let table = Table::new(schema, vec![team.finish(), amount.finish()]).unwrap();
+    let double = QlikDouble::builder()
+        .app(App::new("teams", table))
+        .start()
+        .await
+        .unwrap();
+    let mut client = connect(double.addr(), &double.app_url("teams")).await;
+    let doc = client.open("teams").await;
+
+    let mut props = cube(&["Team"], &["Avg(Amount)"], (2, 10));
+    props["qHyperCubeDef"]["qMeasures"][0]["qDef"]["qNumFormat"] = json!({"qType": "F", "qnDec": 2, "qUseThou": 1, "qFmt": "#,##0.00", "qDec": ".", "qThou": ","});
+    let handle = client.object(doc, props.clone()).await;
+    let layout = client.ok(handle, "GetLayout", json!([])).await;
+    let matrix = layout["qLayout"]["qHyperCube"]["qDataPages"][0]["qMatrix"].clone();
+    assert_eq!(matrix.as_array().unwrap().len(), 4);
+    assert_eq!(
+        matrix[0][1],
+        json!({"qText": "1,234.50", "qNum": 1234.5, "qElemNumber": 0, "qState": "L"})
+    );
+    assert_eq!(
+        matrix[1][0],
+        json!({"qText": "-", "qNum": "NaN", "qElemNumber": -2, "qState": "O", "qIsNull": true})
+    );
+    assert_eq!(
+        matrix[2][1],
+        json!({"qText": "-", "qNum": "NaN", "qElemNumber": 0, "qState": "L", "qIsNull": true})
+    );
+
+    props["qHyperCubeDef"]["qSuppressMissing"] = json!(true);
+    props["qHyperCubeDef"]["qDimensions"][0]["qNullSuppression"] = json!(true);
+    let handle = client.object(doc, props.clone()).await;
+    let layout = client.ok(handle, "GetLayout", json!([])).await;
+    assert_eq!(
+        layout["qLayout"]["qHyperCube"]["qSize"]["qcy"], 2,
+        "A and C remain"
+    );
+    props["qHyperCubeDef"]["qSuppressZero"] = json!(true);
+    let handle = client.object(doc, props).await;
+    let layout = client.ok(handle, "GetLayout", json!([])).await;
+    assert_eq!(
+        layout["qLayout"]["qHyperCube"]["qSize"]["qcy"], 1,
+        "only A remains"
+    );
+
+    let bad = client
+        .object(doc, cube(&["Team"], &["Rank(Amount)"], (2, 10)))
+        .await;
+    let layout = client.ok(bad, "GetLayout", json!([])).await;
+    assert_eq!(
+        layout["qLayout"]["qHyperCube"]["qError"]["qErrorCode"],
+        6000
+    );
+    let data = client
+        .call(bad, "GetHyperCubeData", json!(["/qHyperCubeDef", []]))
+        .await;
+    assert_eq!(data["error"]["code"], 6000);
+}
