@@ -4,11 +4,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use lopdf::encryption::crypt_filters::{Aes256CryptFilter, CryptFilter};
-use lopdf::{Dictionary, Document, EncryptionState, EncryptionVersion, Object, Permissions};
+use lopdf::{
+    Dictionary, Document, EncryptionState, EncryptionVersion, Object, Permissions, StringFormat,
+};
 use mad_core::{Error, ErrorKind, Passwords, Result};
 use rand::Rng;
 
 use super::{BACKEND, crypto_failure};
+
+/// Poppler (up to at least 22.12) refuses revision 6 user passwords longer than this, although
+/// the standard allows 127 bytes.
+const POPPLER_PASSWORD_BYTES: usize = 32;
 
 /// What a reader may do without the password to edit: print at low resolution and extract text
 /// for accessibility tools. Printing in high quality, changing the document, its pages, forms or
@@ -32,6 +38,12 @@ pub(super) fn protect(bytes: &[u8], passwords: &Passwords) -> Result<Vec<u8>> {
         (open, Some(edit)) => (open.unwrap_or(""), edit, restricted_permissions()),
         (None, None) => return Err(Error::internal("no password reached the pdf protection")),
     };
+    if user_password.len() > POPPLER_PASSWORD_BYTES {
+        tracing::warn!(
+            "a pdf password to open is longer than {POPPLER_PASSWORD_BYTES} bytes; readers built on \
+             poppler (Evince, Okular, pdftotext) may refuse it"
+        );
+    }
     let mut file_key = [0u8; 32];
     rand::rng().fill(&mut file_key);
     let aes: Arc<dyn CryptFilter> = Arc::new(Aes256CryptFilter);
@@ -55,6 +67,7 @@ pub(super) fn protect(bytes: &[u8], passwords: &Passwords) -> Result<Vec<u8>> {
     })?;
 
     declare_aes256(&mut document)?;
+    identify(&mut document);
     document
         .encrypt(&state)
         .map_err(|e| crypto_failure("encrypting the pdf document").with_source(e))?;
@@ -83,6 +96,20 @@ fn load(bytes: &[u8]) -> Result<Document> {
         .with_backend(BACKEND));
     }
     Ok(document)
+}
+
+/// An encrypted document must carry a file identifier; one is made up when it has none.
+fn identify(document: &mut Document) {
+    let valid = matches!(document.trailer.get(b"ID"), Ok(Object::Array(ids)) if ids.len() == 2);
+    if valid {
+        return;
+    }
+    let mut id = [0u8; 16];
+    rand::rng().fill(&mut id);
+    let id = Object::String(id.to_vec(), StringFormat::Hexadecimal);
+    document
+        .trailer
+        .set("ID", Object::Array(vec![id.clone(), id]));
 }
 
 /// AES-256 with revision 6 belongs to PDF 2.0; for older headers it is declared as Adobe's
