@@ -2,6 +2,7 @@
 //! encryption (AES-256, SHA-512, 100,000 rounds) for the password to open.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::{Cursor, Read, Write};
 
 use mad_core::{Error, ErrorKind, Passwords, Result, Secret};
@@ -45,7 +46,7 @@ pub(super) fn protect(bytes: &[u8], passwords: &Passwords) -> Result<Vec<u8>> {
     let package: Cow<'_, [u8]> = match &passwords.edit {
         Some(edit) => Cow::Owned(lock(bytes, edit)?),
         None => {
-            parts(&mut open_package(bytes)?)?;
+            check_workbook(bytes)?;
             Cow::Borrowed(bytes)
         }
     };
@@ -59,24 +60,28 @@ pub(super) fn protect(bytes: &[u8], passwords: &Passwords) -> Result<Vec<u8>> {
 /// hashed once for all of them. Parts left alone are copied without recompression.
 fn lock(bytes: &[u8], password: &Secret) -> Result<Vec<u8>> {
     let mut archive = open_package(bytes)?;
-    let parts = parts(&mut archive)?;
+    let types = content_types(&mut archive)?;
     let hash = PasswordHash::new(password);
 
     let mut writer = ZipWriter::new(Cursor::new(Vec::with_capacity(bytes.len() + 4096)));
+    let mut workbooks = 0;
     for index in 0..archive.len() {
         let name = archive
             .name_for_index(index)
             .and_then(|n| n.ok())
             .map(|n| n.into_owned())
             .unwrap_or_default();
-        let protect = if name == parts.workbook {
-            ooxml::protect_workbook
-        } else if parts.worksheets.contains(&name) {
-            ooxml::protect_worksheet
-        } else {
-            let entry = archive.by_index_raw(index).map_err(damaged)?;
-            writer.raw_copy_file(entry).map_err(rewrite_failed)?;
-            continue;
+        let protect = match types.of(&name) {
+            Some(Part::Workbook) => {
+                workbooks += 1;
+                ooxml::protect_workbook
+            }
+            Some(Part::Worksheet) => ooxml::protect_worksheet,
+            None => {
+                let entry = archive.by_index_raw(index).map_err(damaged)?;
+                writer.raw_copy_file(entry).map_err(rewrite_failed)?;
+                continue;
+            }
         };
         let mut entry = archive.by_index(index).map_err(damaged)?;
         let modified = entry.last_modified().unwrap_or_default();
@@ -90,6 +95,11 @@ fn lock(bytes: &[u8], password: &Secret) -> Result<Vec<u8>> {
         writer
             .write_all(&protect(&name, &xml, &hash)?)
             .map_err(|e| rewrite_failed(e.into()))?;
+    }
+    if workbooks != 1 {
+        return Err(not_a_workbook(&format!(
+            "it has {workbooks} workbook parts instead of one"
+        )));
     }
     let out = writer.finish().map_err(rewrite_failed)?;
     Ok(out.into_inner())
@@ -105,19 +115,62 @@ fn encrypt(package: &[u8], password: &Secret) -> Result<Vec<u8>> {
     Ok(writer.into_inner().map_err(failed)?.into_inner())
 }
 
+/// Refuses anything but an Open XML workbook, so no other file is encrypted as one.
+fn check_workbook(bytes: &[u8]) -> Result<()> {
+    let mut archive = open_package(bytes)?;
+    let types = content_types(&mut archive)?;
+    let workbooks = archive
+        .file_names()
+        .filter_map(|name| name.ok())
+        .filter(|name| types.of(name) == Some(Part::Workbook))
+        .count();
+    match workbooks {
+        1 => Ok(()),
+        n => Err(not_a_workbook(&format!(
+            "it has {n} workbook parts instead of one"
+        ))),
+    }
+}
+
 fn open_package(bytes: &[u8]) -> Result<ZipArchive<Cursor<&[u8]>>> {
     ZipArchive::new(Cursor::new(bytes)).map_err(damaged)
 }
 
-/// The zip entry names of the workbook part and of its worksheets.
-struct Parts {
-    workbook: String,
-    worksheets: Vec<String>,
+/// The parts protection changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Workbook,
+    Worksheet,
 }
 
-/// Finds the workbook and worksheet parts through the package's content types, so parts with
-/// unusual names are found too.
-fn parts(archive: &mut ZipArchive<Cursor<&[u8]>>) -> Result<Parts> {
+/// The package's content types: per part name, and per file extension for the rest. Part names
+/// compare without regard to ASCII case, as Open Packaging requires.
+struct ContentTypes {
+    overrides: HashMap<String, String>,
+    defaults: HashMap<String, String>,
+}
+
+impl ContentTypes {
+    /// What a zip entry is, as far as protection is concerned.
+    fn of(&self, entry: &str) -> Option<Part> {
+        let entry = entry.to_ascii_lowercase();
+        let extension = entry.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
+        let content_type = self
+            .overrides
+            .get(&entry)
+            .or_else(|| self.defaults.get(extension))?;
+        if content_type == WORKSHEET_TYPE {
+            return Some(Part::Worksheet);
+        }
+        let is_workbook = content_type.starts_with(WORKBOOK_TYPE_START)
+            && content_type.contains(".spreadsheetml.")
+            && content_type.ends_with(WORKBOOK_TYPE_END);
+        is_workbook.then_some(Part::Workbook)
+    }
+}
+
+/// Reads the package's content types, so parts are known by what they are, whatever their names.
+fn content_types(archive: &mut ZipArchive<Cursor<&[u8]>>) -> Result<ContentTypes> {
     let mut entry = archive.by_name(CONTENT_TYPES).map_err(|_| {
         not_a_workbook(&format!(
             "it has no {CONTENT_TYPES}, so it is not an Open XML package"
@@ -127,8 +180,10 @@ fn parts(archive: &mut ZipArchive<Cursor<&[u8]>>) -> Result<Parts> {
     let text =
         std::str::from_utf8(&xml).map_err(|_| not_a_workbook("its content types are not UTF-8"))?;
 
-    let mut workbook = None;
-    let mut worksheets = Vec::new();
+    let mut types = ContentTypes {
+        overrides: HashMap::new(),
+        defaults: HashMap::new(),
+    };
     let mut reader = Reader::from_str(text);
     loop {
         let event = reader
@@ -139,34 +194,22 @@ fn parts(archive: &mut ZipArchive<Cursor<&[u8]>>) -> Result<Parts> {
             Event::Eof => break,
             _ => continue,
         };
-        if tag.local_name().as_ref() != "Override" {
-            continue;
-        }
         let attribute = |key: &str| {
             tag.try_get_attribute(key)
                 .ok()
                 .flatten()
-                .map(|a| a.value.into_owned())
+                .map(|a| a.value.to_ascii_lowercase())
         };
-        let (Some(part), Some(content_type)) = (attribute("PartName"), attribute("ContentType"))
-        else {
-            continue;
+        let (key, map) = match tag.local_name().as_ref() {
+            "Override" => (attribute("PartName"), &mut types.overrides),
+            "Default" => (attribute("Extension"), &mut types.defaults),
+            _ => continue,
         };
-        let name = part.trim_start_matches('/').to_string();
-        if content_type == WORKSHEET_TYPE {
-            worksheets.push(name);
-        } else if content_type.starts_with(WORKBOOK_TYPE_START)
-            && content_type.contains("spreadsheetml")
-            && content_type.ends_with(WORKBOOK_TYPE_END)
-        {
-            workbook = Some(name);
+        if let (Some(key), Some(content_type)) = (key, attribute("ContentType")) {
+            map.insert(key.trim_start_matches('/').to_string(), content_type);
         }
     }
-    let workbook = workbook.ok_or_else(|| not_a_workbook("it has no workbook part"))?;
-    Ok(Parts {
-        workbook,
-        worksheets,
-    })
+    Ok(types)
 }
 
 fn read_part(name: &str, entry: &mut impl Read) -> Result<Vec<u8>> {
