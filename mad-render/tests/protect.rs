@@ -339,6 +339,21 @@ fn xlsx_that_is_not_a_workbook_is_refused() {
             assert!(err.to_string().contains("xlsx"), "{err}");
         }
     }
+
+    let encrypted = protector()
+        .protect(
+            &document(OutputFormat::Xlsx, &workbook(false)),
+            &passwords(Some(&open), None),
+        )
+        .unwrap();
+    let err = protector()
+        .protect(
+            &document(OutputFormat::Xlsx, &encrypted),
+            &passwords(None, Some(&open)),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("already encrypted"), "{err}");
 }
 
 #[test]

@@ -33,7 +33,8 @@ pub(super) fn protect(bytes: &[u8], passwords: &Passwords) -> Result<Vec<u8>> {
     if bytes.starts_with(&COMPOUND_FILE_SIGNATURE) {
         return Err(Error::new(
             ErrorKind::InvalidInput,
-            "the xlsx document is already encrypted; protect the unprotected original",
+            "the xlsx document is an OLE compound file (an already encrypted workbook, or an old \
+             .xls one), not an Open XML package; protect the unprotected xlsx original",
         )
         .with_backend(BACKEND));
     }
