@@ -191,6 +191,18 @@ fn pdf_that_is_damaged_or_already_encrypted_is_refused() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert!(err.to_string().contains("already encrypted"), "{err}");
+
+    // Encrypted with an empty user password, it opens freely, and is still refused.
+    let edit_only = protector()
+        .protect(
+            &document(OutputFormat::Pdf, &text_pdf(&REPORT_LINES)),
+            &self::passwords(None, Some(&open)),
+        )
+        .unwrap();
+    let err = protector()
+        .protect(&document(OutputFormat::Pdf, &edit_only), &passwords)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -103,8 +103,8 @@ fn protect_bytes(format: OutputFormat, bytes: &[u8], passwords: &Passwords) -> R
         OutputFormat::Html | OutputFormat::Csv => Err(Error::new(
             ErrorKind::Unsupported,
             format!(
-                "a {format} document cannot carry a password; set `bundle = true` in the \
-                 report's protection to deliver it in an encrypted zip (with an open password \
+                "{format} documents cannot carry a password; set `bundle = true` in the \
+                 report's protection to deliver them in an encrypted zip (with an open password \
                  only, since zip has no password to edit)"
             ),
         )
@@ -125,9 +125,10 @@ fn lock_for_bundle(document: &Document, edit: &Secret) -> Result<Vec<u8>> {
         return Err(Error::new(
             ErrorKind::Unsupported,
             format!(
-                "a {} document cannot carry a password to edit, even in a bundle; remove the \
-                 edit password from the report's protection or the {} format from the report",
-                document.format, document.format
+                "{format} documents cannot carry a password to edit, even in a bundle; remove \
+                 the edit password from the report's protection or the {format} format from the \
+                 report",
+                format = document.format
             ),
         )
         .with_backend(BACKEND));

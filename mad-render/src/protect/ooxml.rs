@@ -314,3 +314,64 @@ fn damaged(part: &str, why: &str) -> Error {
     )
     .with_backend(BACKEND)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash() -> PasswordHash {
+        PasswordHash::new(&Secret::new("unit-test-throwaway"))
+    }
+
+    fn sheet(xml: &str) -> Result<String> {
+        protect_worksheet("sheet.xml", xml.as_bytes(), &hash())
+            .map(|b| String::from_utf8(b).unwrap())
+    }
+
+    #[test]
+    fn prefixed_worksheet_gets_a_prefixed_element_after_its_data() {
+        let xml = r#"<x:worksheet xmlns:x="s"><x:sheetData><x:row/></x:sheetData><x:pageMargins/></x:worksheet>"#;
+        let out = sheet(xml).unwrap();
+        let at = out.find("<x:sheetProtection ").unwrap();
+        assert!(out.find("</x:sheetData>").unwrap() < at, "{out}");
+        assert!(at < out.find("<x:pageMargins").unwrap(), "{out}");
+    }
+
+    #[test]
+    fn earlier_protection_with_content_is_replaced_and_quotes_stay_escaped() {
+        let xml = r#"<worksheet><sheetData/><sheetProtection password='CC1A' sheet='1' sort='0' x='a"b'></sheetProtection><mergeCells/></worksheet>"#;
+        let out = sheet(xml).unwrap();
+        assert_eq!(out.matches("sheetProtection").count(), 1, "{out}");
+        assert!(!out.contains("CC1A"), "{out}");
+        assert!(out.contains(r#" sort="0""#), "{out}");
+        assert!(out.contains(r#" x="a&quot;b""#), "{out}");
+        assert!(out.ends_with("/><mergeCells/></worksheet>"), "{out}");
+    }
+
+    #[test]
+    fn damaged_parts_are_refused() {
+        for xml in [
+            "<worksheet><sheetViews/></worksheet>",
+            "<workbook><sheetData/></workbook>",
+            "<worksheet><sheetData></worksheet>",
+            "",
+        ] {
+            let err = sheet(xml).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{xml}: {err}");
+        }
+        let err = protect_worksheet("s.xml", &[0xff, 0xfe, b'<'], &hash()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        let err = protect_workbook("w.xml", b"<workbook><workbookPr/></workbook>", &hash());
+        assert_eq!(err.unwrap_err().kind(), ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn workbook_protection_goes_before_the_views_and_sheets() {
+        let xml = br#"<workbook><fileVersion/><workbookPr/><xr:revisionPtr/><bookViews/><sheets/></workbook>"#;
+        let out = String::from_utf8(protect_workbook("w.xml", xml, &hash()).unwrap()).unwrap();
+        let at = out.find("<workbookProtection ").unwrap();
+        assert!(out.find("<xr:revisionPtr/>").unwrap() < at, "{out}");
+        assert!(at < out.find("<bookViews/>").unwrap(), "{out}");
+        assert!(out.contains(r#"lockStructure="1""#), "{out}");
+    }
+}
