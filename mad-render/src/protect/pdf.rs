@@ -19,7 +19,7 @@ const POPPLER_PASSWORD_BYTES: usize = 32;
 /// What a reader may do without the password to edit: print at low resolution and extract text
 /// for accessibility tools. Printing in high quality, changing the document, its pages, forms or
 /// annotations, and copying are refused.
-pub(super) fn restricted_permissions() -> Permissions {
+fn restricted_permissions() -> Permissions {
     Permissions::PRINTABLE | Permissions::COPYABLE_FOR_ACCESSIBILITY
 }
 
