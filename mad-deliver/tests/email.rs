@@ -20,8 +20,9 @@ use mad_deliver::email::{BodyFormat, EmailChannel, EmailOptions, Security, SmtpO
 
 use conformance::{ArrivalLog, Arrived, Harness};
 use support::{
-    HTML, SUBJECT, SmtpConfig, SmtpMode, SmtpServer, TestCertificates, closed_port, delivery,
-    document, parse_message, pdf_bytes, recipient, report_delivery, secret_file, throwaway,
+    HTML, SUBJECT, SmtpConfig, SmtpFaults, SmtpMode, SmtpServer, TestCertificates, closed_port,
+    delivery, document, parse_message, pdf_bytes, recipient, report_delivery, secret_file,
+    throwaway,
 };
 
 const FROM: &str = "Reports <reports@example.com>";
@@ -36,7 +37,11 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn start(mode: SmtpMode, reject_auth: u32) -> Self {
+    fn start(mode: SmtpMode) -> Self {
+        Fixture::with_faults(mode, SmtpFaults::default())
+    }
+
+    fn with_faults(mode: SmtpMode, faults: SmtpFaults) -> Self {
         let certificates = TestCertificates::generate();
         let user = throwaway("user");
         let password = throwaway("pw");
@@ -45,7 +50,7 @@ impl Fixture {
             certificates: (mode != SmtpMode::Plain).then_some(&certificates),
             user: &user,
             password: &password,
-            reject_auth,
+            faults,
         });
         Fixture {
             certificates,
@@ -180,7 +185,7 @@ async fn pickup_conformance() {
 
 #[tokio::test]
 async fn smtp_conformance() {
-    let fixture = Fixture::start(SmtpMode::Starttls, 0);
+    let fixture = Fixture::start(SmtpMode::Starttls);
     let channel = fixture.channel(EmailOptions::new(FROM), Security::Starttls);
     let harness = SmtpHarness {
         channel: Arc::new(channel),
@@ -211,7 +216,7 @@ async fn send_many(channel: &EmailChannel, n: usize) -> Vec<String> {
 }
 
 async fn happy_path(mode: SmtpMode, security: Security, n: usize) {
-    let fixture = Fixture::start(mode, 0);
+    let fixture = Fixture::start(mode);
     let channel = fixture.channel(html_options(), security);
 
     let mut expected = send_many(&channel, n).await;
@@ -242,7 +247,7 @@ async fn implicit_tls_delivers_every_message_intact() {
 
 #[tokio::test]
 async fn plain_local_server_without_tls() {
-    let fixture = Fixture::start(SmtpMode::Plain, 0);
+    let fixture = Fixture::start(SmtpMode::Plain);
     let options = SmtpOptions::new("localhost")
         .with_port(fixture.server.port)
         .with_security(Security::None)
@@ -262,7 +267,7 @@ async fn plain_local_server_without_tls() {
 
 #[tokio::test]
 async fn bcc_goes_in_the_envelope_not_the_header() {
-    let fixture = Fixture::start(SmtpMode::Starttls, 0);
+    let fixture = Fixture::start(SmtpMode::Starttls);
     let channel = fixture.channel(html_options(), Security::Starttls);
     let mut ann = recipient("ann");
     ann.cc = vec!["boss@example.com".into()];
@@ -498,7 +503,7 @@ fn inconsistent_options_are_refused_when_built() {
 
 #[tokio::test]
 async fn wrong_password_is_unauthenticated_and_never_shown() {
-    let fixture = Fixture::start(SmtpMode::Starttls, 0);
+    let fixture = Fixture::start(SmtpMode::Starttls);
     let wrong = throwaway("wrong-pw");
     let options = html_options().with_smtp(fixture.smtp(Security::Starttls, &wrong));
     let channel = EmailChannel::new(options.clone()).unwrap();
@@ -526,7 +531,7 @@ async fn wrong_password_is_unauthenticated_and_never_shown() {
 
 #[tokio::test]
 async fn missing_credentials_are_unauthenticated() {
-    let fixture = Fixture::start(SmtpMode::Starttls, 0);
+    let fixture = Fixture::start(SmtpMode::Starttls);
     let smtp = SmtpOptions::new("127.0.0.1")
         .with_port(fixture.server.port)
         .with_ca_file(&fixture.certificates.ca);
@@ -542,7 +547,7 @@ async fn missing_credentials_are_unauthenticated() {
 
 #[tokio::test]
 async fn untrusted_certificate_fails_without_sending() {
-    let fixture = Fixture::start(SmtpMode::Tls, 0);
+    let fixture = Fixture::start(SmtpMode::Tls);
     let mut smtp = fixture.smtp(Security::Tls, &fixture.password);
     smtp.ca_file = None;
     let channel = EmailChannel::new(html_options().with_smtp(smtp)).unwrap();
@@ -559,7 +564,7 @@ async fn untrusted_certificate_fails_without_sending() {
 
 #[tokio::test]
 async fn server_replies_map_to_kinds() {
-    let fixture = Fixture::start(SmtpMode::Starttls, 0);
+    let fixture = Fixture::start(SmtpMode::Starttls);
     let channel = fixture.channel(html_options(), Security::Starttls);
 
     let rejected = Recipient::new("x", "X").with_email("reject-x@example.com");
@@ -675,13 +680,20 @@ fn task(channel: Arc<dyn Channel>, ids: &[&str]) -> Task {
         filters: FilterSet::all(),
         channels: vec![TaskChannel::new(channel)],
         renderers,
+        protector: None,
         on_empty: OnEmpty::Skip,
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_records_one_refused_login_and_delivers_the_rest() {
-    let fixture = Fixture::start(SmtpMode::Starttls, 1);
+    let fixture = Fixture::with_faults(
+        SmtpMode::Starttls,
+        SmtpFaults {
+            reject_auth: 1,
+            ..SmtpFaults::default()
+        },
+    );
     let channel = Arc::new(fixture.channel(html_options(), Security::Starttls));
     let ids = ["ann", "bob", "cyd", "dan"];
 
@@ -713,7 +725,7 @@ async fn engine_records_one_refused_login_and_delivers_the_rest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_with_a_wrong_password_fails_everyone_cleanly() {
-    let fixture = Fixture::start(SmtpMode::Starttls, 0);
+    let fixture = Fixture::start(SmtpMode::Starttls);
     let wrong = throwaway("wrong-pw");
     let options = html_options().with_smtp(fixture.smtp(Security::Starttls, &wrong));
     let channel = Arc::new(EmailChannel::new(options).unwrap());
@@ -739,7 +751,7 @@ async fn engine_with_a_wrong_password_fails_everyone_cleanly() {
 
 #[test]
 fn a_channel_outliving_its_runtime_drops_cleanly() {
-    let fixture = Fixture::start(SmtpMode::Starttls, 0);
+    let fixture = Fixture::start(SmtpMode::Starttls);
     let channel = fixture.channel(html_options(), Security::Starttls);
     let runtime = tokio::runtime::Runtime::new().unwrap();
 
@@ -754,7 +766,7 @@ fn a_channel_outliving_its_runtime_drops_cleanly() {
 
 #[tokio::test]
 async fn one_connection_serves_consecutive_messages() {
-    let fixture = Fixture::start(SmtpMode::Starttls, 0);
+    let fixture = Fixture::start(SmtpMode::Starttls);
     let channel = fixture.channel(html_options(), Security::Starttls);
 
     for id in ["ann", "bob", "cyd"] {
