@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use lettre::Message;
 use lettre::address::Envelope;
 use lettre::message::header::ContentType;
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment, Mailbox, MessageBuilder, MultiPart, SinglePart};
 use mad_core::{Delivery, Document, Error, OutputFormat, Placeholders, Recipient, Result};
 
 use super::body::{self, BodyTemplate, InlineImage, LOGO_ID};
@@ -150,7 +150,6 @@ impl Composer {
     ) -> Result<Composed> {
         let recipient = &delivery.recipient;
         let placeholders = placeholders_of(delivery);
-        let to = recipient_mailbox(recipient)?;
         let subject = render_line(BACKEND, "subject", &self.subject, &placeholders)?;
         let link = match (&self.hub, linked) {
             (Some(hub), true) => Some(body::hub_link(
@@ -168,36 +167,10 @@ impl Composer {
         let attached = !attachments.is_empty();
         let id = self.message_id(delivery);
 
-        let mut builder = Message::builder()
-            .from(self.from.clone())
+        let builder = self
+            .addressed(recipient, keep_bcc)?
             .subject(subject)
             .message_id(Some(id.clone()));
-        if let Some(reply_to) = &self.reply_to {
-            builder = builder.reply_to(reply_to.clone());
-        }
-        let mut seen = Vec::new();
-        let mut first = |mailbox: &Mailbox| {
-            let address = mailbox.email.to_string().to_lowercase();
-            let new = !seen.contains(&address);
-            seen.push(address);
-            new
-        };
-        first(&to);
-        builder = builder.to(to);
-        for mailbox in self.copies(recipient, &recipient.cc, &self.cc, "cc")? {
-            if first(&mailbox) {
-                builder = builder.cc(mailbox);
-            }
-        }
-        for mailbox in self.copies(recipient, &recipient.bcc, &self.bcc, "bcc")? {
-            if first(&mailbox) {
-                builder = builder.bcc(mailbox);
-            }
-        }
-        if keep_bcc {
-            builder = builder.keep_bcc();
-        }
-
         let message = if attachments.is_empty() {
             match body {
                 Body::Single(part) => builder.singlepart(part),
@@ -217,6 +190,38 @@ impl Composer {
             bytes: message.formatted(),
             id,
             attached,
+        })
+    }
+
+    /// A message from the sender to the recipient and the copies, each address once.
+    fn addressed(&self, recipient: &Recipient, keep_bcc: bool) -> Result<MessageBuilder> {
+        let to = recipient_mailbox(recipient)?;
+        let mut builder = Message::builder().from(self.from.clone());
+        if let Some(reply_to) = &self.reply_to {
+            builder = builder.reply_to(reply_to.clone());
+        }
+        let mut seen = vec![to.email.to_string().to_lowercase()];
+        let mut first = |mailbox: &Mailbox| {
+            let address = mailbox.email.to_string().to_lowercase();
+            let new = !seen.contains(&address);
+            seen.push(address);
+            new
+        };
+        builder = builder.to(to);
+        for mailbox in self.copies(recipient, &recipient.cc, &self.cc, "cc")? {
+            if first(&mailbox) {
+                builder = builder.cc(mailbox);
+            }
+        }
+        for mailbox in self.copies(recipient, &recipient.bcc, &self.bcc, "bcc")? {
+            if first(&mailbox) {
+                builder = builder.bcc(mailbox);
+            }
+        }
+        Ok(if keep_bcc {
+            builder.keep_bcc()
+        } else {
+            builder
         })
     }
 

@@ -15,7 +15,7 @@ use super::config::{Security, SmtpOptions};
 use super::error::{self, BACKEND, SMTP};
 use super::message::Composed;
 use super::server::{SendFailure, Server, ServerSettings};
-use crate::common::StagedFile;
+use crate::common::{StagedFile, sanitize_file_name};
 
 /// How a message leaves the channel.
 pub(super) enum Transport {
@@ -105,15 +105,12 @@ fn pickup_path(dir: &Path, id: &str) -> PathBuf {
     let stem: String = id
         .trim_matches(['<', '>'])
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' => c,
+            _ => '_',
         })
         .collect();
-    dir.join(format!("{stem}.eml"))
+    dir.join(sanitize_file_name(&format!("{stem}.eml")))
 }
 
 async fn write_pickup(dir: PathBuf, message: &Composed) -> Result<String> {
@@ -384,6 +381,36 @@ mod tests {
         assert!(is_local("[::1]"));
         assert!(!is_local("mail.example.com"));
         assert!(!is_local("10.0.0.1"));
+    }
+
+    #[test]
+    fn pickup_names_come_from_the_message_id() {
+        let dir = Path::new("/out");
+        assert_eq!(
+            pickup_path(dir, "<mad.0a1b@example.com>"),
+            dir.join("mad.0a1b_example.com.eml")
+        );
+        assert_eq!(pickup_path(dir, "<../x/y>"), dir.join("_x_y.eml"));
+    }
+
+    #[test]
+    fn only_complete_messages_count() {
+        let id = "<mad.1@example.com>";
+        let single = format!("Message-ID: {id}\r\nSubject: x\r\n\r\nbody\r\n");
+        assert!(is_complete_message(single.as_bytes(), id));
+        assert!(!is_complete_message(
+            single.as_bytes(),
+            "<other@example.com>"
+        ));
+        assert!(!is_complete_message(b"Message-ID: <mad.1@example.com>", id));
+
+        let multi = format!(
+            "Message-ID: {id}\r\nContent-Type: multipart/mixed;\r\n boundary=\"b1\"\r\n\r\n\
+             --b1\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b1--\r\n"
+        );
+        assert!(is_complete_message(multi.as_bytes(), id));
+        let cut = &multi.as_bytes()[..multi.len() - 8];
+        assert!(!is_complete_message(cut, id));
     }
 
     #[test]
