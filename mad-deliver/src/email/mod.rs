@@ -1,6 +1,11 @@
 //! The e-mail channel: one message per delivery, to the recipient's address, through an SMTP
 //! server or into a pickup folder as `.eml` files.
 //!
+//! `message.rs` builds the MIME message (addresses, subject, attachments, the size-limit
+//! fallback), `body.rs` its body (templates, inline images, the hub link), `transport.rs` sends
+//! it or writes it as a pickup file, and `server.rs` keeps one pool of connections and one send
+//! pace per SMTP server for the whole process.
+//!
 //! Messages are built and sent with lettre, without its `tracing` feature: that feature logs
 //! every SMTP line, the `AUTH` command with its credentials included.
 
