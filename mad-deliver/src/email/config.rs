@@ -11,10 +11,15 @@ use serde::{Deserialize, Serialize};
 /// [channels.mail]
 /// kind = "email"
 /// from = "Reports <reports@example.com>"
+/// bcc = ["archive@example.com"]
 /// subject = "{report.name} for {recipient.name}"
-/// body_format = "html"            # the HTML document becomes the message body
+/// body_format = "html"
+/// body_template = "mail/report.html"   # minijinja, HTML-escaped; else the HTML document
+/// logo = "mail/logo.png"               # shown where the body says <img src="cid:logo">
 /// attach = ["pdf"]
-/// smtp = { host = "mail.example.com", security = "starttls", username = "reports", password = "env:SMTP_PASSWORD" }
+/// fallback = "hub_link"                # when the message is too big for the server
+/// hub_link_base = "https://reports.example.com/hub"
+/// smtp = { host = "mail.example.com", username = "reports", password = "env:SMTP_PASSWORD", max_message_bytes = 10_000_000 }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +28,12 @@ pub struct EmailOptions {
     pub from: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
+    /// Copies to these addresses on every message, besides the recipient's own `cc`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cc: Vec<String>,
+    /// Blind copies to these addresses on every message, besides the recipient's own `bcc`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bcc: Vec<String>,
     /// The subject, with placeholders.
     #[serde(default = "default_subject")]
     pub subject: String,
@@ -33,6 +44,15 @@ pub struct EmailOptions {
     /// alternative of the HTML body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// A body template file (minijinja syntax); relative paths are resolved against the
+    /// definitions' folder. With `body_format = "html"` it makes the HTML body and every value
+    /// it prints is HTML-escaped; with `"text"` it makes the text body, unescaped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_template: Option<PathBuf>,
+    /// An image file (PNG, JPEG, GIF or SVG) the HTML body can show as `<img src="cid:logo">`;
+    /// it is sent as an inline part only when the body refers to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo: Option<PathBuf>,
     /// The formats to attach; every document except the one used as body when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attach: Option<Vec<OutputFormat>>,
@@ -42,6 +62,21 @@ pub struct EmailOptions {
     /// Send messages to an SMTP server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp: Option<SmtpOptions>,
+    /// What to do with a message larger than `smtp.max_message_bytes`, or one the server
+    /// refuses as too large.
+    #[serde(default)]
+    pub fallback: Fallback,
+    /// The address of the hub the documents are also delivered to, such as
+    /// `https://reports.example.com/hub`; needed by `fallback = "hub_link"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub_link_base: Option<String>,
+    /// The name of the hub channel in the same task, whose copy the link points to.
+    #[serde(default = "default_hub_channel")]
+    pub hub_channel: String,
+}
+
+fn default_hub_channel() -> String {
+    "hub".to_string()
 }
 
 fn default_subject() -> String {
@@ -53,13 +88,54 @@ impl EmailOptions {
         EmailOptions {
             from: from.into(),
             reply_to: None,
+            cc: Vec::new(),
+            bcc: Vec::new(),
             subject: default_subject(),
             body_format: BodyFormat::default(),
             body: None,
+            body_template: None,
+            logo: None,
             attach: None,
             pickup: None,
             smtp: None,
+            fallback: Fallback::default(),
+            hub_link_base: None,
+            hub_channel: default_hub_channel(),
         }
+    }
+
+    /// Adds a copy to every message.
+    pub fn with_cc(mut self, address: impl Into<String>) -> Self {
+        self.cc.push(address.into());
+        self
+    }
+
+    /// Adds a blind copy to every message.
+    pub fn with_bcc(mut self, address: impl Into<String>) -> Self {
+        self.bcc.push(address.into());
+        self
+    }
+
+    pub fn with_body_template(mut self, path: impl Into<PathBuf>) -> Self {
+        self.body_template = Some(path.into());
+        self
+    }
+
+    pub fn with_logo(mut self, path: impl Into<PathBuf>) -> Self {
+        self.logo = Some(path.into());
+        self
+    }
+
+    /// Sends a link to the hub copy instead of the attachments when a message is too large.
+    pub fn with_hub_link(
+        mut self,
+        base: impl Into<String>,
+        hub_channel: impl Into<String>,
+    ) -> Self {
+        self.fallback = Fallback::HubLink;
+        self.hub_link_base = Some(base.into());
+        self.hub_channel = hub_channel.into();
+        self
     }
 
     pub fn with_reply_to(mut self, address: impl Into<String>) -> Self {
@@ -107,6 +183,18 @@ pub enum BodyFormat {
     Text,
     /// The delivery's HTML document, shown inline.
     Html,
+}
+
+/// What happens to a message that is too large for the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fallback {
+    /// The delivery fails with a `Delivery` error naming the size and the limit.
+    #[default]
+    Fail,
+    /// The message goes without its attachments and with a link to the copy the hub channel
+    /// of the same task keeps.
+    HubLink,
 }
 
 /// Messages written as files for a mail server or another program to pick up.
@@ -157,6 +245,20 @@ pub struct SmtpOptions {
     /// the password and the reports unencrypted over the network.
     #[serde(default)]
     pub allow_insecure_remote: bool,
+    /// The most messages sent to this server per minute, evenly spaced; unlimited when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_minute: Option<u32>,
+    /// The most connections open to this server at once; they are kept and reused.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// The largest message the server takes, in bytes, as sent (attachments are base64
+    /// encoded, so about 4/3 of their size). Larger messages follow `fallback`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_message_bytes: Option<u64>,
+}
+
+fn default_max_connections() -> u32 {
+    4
 }
 
 fn default_timeout_secs() -> u64 {
@@ -174,7 +276,25 @@ impl SmtpOptions {
             timeout_secs: default_timeout_secs(),
             ca_file: None,
             allow_insecure_remote: false,
+            max_per_minute: None,
+            max_connections: default_max_connections(),
+            max_message_bytes: None,
         }
+    }
+
+    pub fn with_max_per_minute(mut self, messages: u32) -> Self {
+        self.max_per_minute = Some(messages);
+        self
+    }
+
+    pub fn with_max_connections(mut self, connections: u32) -> Self {
+        self.max_connections = connections;
+        self
+    }
+
+    pub fn with_max_message_bytes(mut self, bytes: u64) -> Self {
+        self.max_message_bytes = Some(bytes);
+        self
     }
 
     pub fn with_port(mut self, port: u16) -> Self {

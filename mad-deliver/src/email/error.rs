@@ -60,6 +60,23 @@ pub(super) fn smtp(err: SmtpError, server: &str, password: Option<&Secret>) -> E
         .with_source(Scrubbed(detail))
 }
 
+/// Whether the server refused the message as too large (552, or the enhanced status 5.3.4).
+pub(super) fn is_too_large(err: &SmtpError) -> bool {
+    err.status().map(u16::from) == Some(552) || err.to_string().contains("5.3.4")
+}
+
+/// A message larger than the server takes, with no fallback left.
+pub(super) fn too_large(size: u64, limit: u64, target: &str, advice: &str) -> Error {
+    Error::new(
+        ErrorKind::Delivery,
+        format!(
+            "the message is {size} bytes, more than the {limit} bytes {target} takes \
+             (smtp.max_message_bytes); {advice}"
+        ),
+    )
+    .with_backend(BACKEND)
+}
+
 /// The whole delivery took longer than allowed.
 pub(super) fn timed_out(server: &str, limit: Duration) -> Error {
     Error::new(

@@ -1,12 +1,19 @@
 //! The e-mail channel: one message per delivery, to the recipient's address, through an SMTP
 //! server or into a pickup folder as `.eml` files.
 //!
+//! `message.rs` builds the MIME message (addresses, subject, attachments, the size-limit
+//! fallback), `body.rs` its body (templates, inline images, the hub link), `transport.rs` sends
+//! it or writes it as a pickup file, and `server.rs` keeps one pool of connections and one send
+//! pace per SMTP server for the whole process.
+//!
 //! Messages are built and sent with lettre, without its `tracing` feature: that feature logs
 //! every SMTP line, the `AUTH` command with its credentials included.
 
+mod body;
 mod config;
 mod error;
 mod message;
+mod server;
 mod transport;
 
 use std::fmt;
@@ -18,10 +25,10 @@ use mad_core::{
     parse_options,
 };
 
-pub use config::{BodyFormat, EmailOptions, PickupOptions, Security, SmtpOptions};
+pub use config::{BodyFormat, EmailOptions, Fallback, PickupOptions, Security, SmtpOptions};
 use error::BACKEND;
-use message::Composer;
-use transport::{Smtp, Transport};
+use message::{Composed, Composer};
+use transport::{Refused, Smtp, Transport};
 
 /// The kind name definitions use for this channel.
 pub const KIND: &str = "email";
@@ -40,8 +47,8 @@ pub struct EmailChannel {
 }
 
 impl EmailChannel {
-    /// A channel sending with `options`. The password is read now; the SMTP server is first
-    /// contacted at the first delivery.
+    /// A channel sending with `options`. The password, the body template and the logo are
+    /// read now; the SMTP server is first contacted at the first delivery.
     pub fn new(options: EmailOptions) -> Result<Self> {
         let composer = Composer::new(&options)?;
         let transport = match (&options.smtp, &options.pickup) {
@@ -72,7 +79,70 @@ impl EmailChannel {
         if let Some(ca_file) = options.smtp.as_mut().and_then(|s| s.ca_file.as_mut()) {
             *ca_file = ctx.resolve(ca_file);
         }
+        for path in [&mut options.body_template, &mut options.logo]
+            .into_iter()
+            .flatten()
+        {
+            *path = ctx.resolve(path);
+        }
         EmailChannel::new(options)
+    }
+
+    /// The message for `delivery`, within the size limit: with its attachments when it fits,
+    /// else (with `fallback = "hub_link"`) with a link to the hub copy instead.
+    fn compose(&self, delivery: &Delivery) -> Result<Composed> {
+        let keep_bcc = self.transport.is_pickup();
+        let message = self.composer.compose(delivery, keep_bcc, false)?;
+        let Some(limit) = self.transport.max_message_bytes() else {
+            return Ok(message);
+        };
+        if message.len() <= limit {
+            return Ok(message);
+        }
+        if !self.composer.links_to_hub() || !message.attached {
+            return Err(self.too_large(&message, limit));
+        }
+
+        let linked = self.composer.compose(delivery, keep_bcc, true)?;
+        if linked.len() > limit {
+            return Err(self.too_large(&linked, limit));
+        }
+        tracing::warn!(recipient = %delivery.recipient.id, bytes = message.len(), limit, "message too large, sending a hub link instead of the attachments");
+        Ok(linked)
+    }
+
+    fn too_large(&self, message: &Composed, limit: u64) -> Error {
+        let advice = if message.attached {
+            "make the documents smaller, raise the limit if the server takes more, or set \
+             fallback = \"hub_link\" to send a link to the hub copy instead"
+        } else {
+            "even without attachments; make the body smaller (fewer or smaller images)"
+        };
+        error::too_large(message.len(), limit, &self.transport.describe(), advice)
+    }
+
+    /// Sends `message`; when the server refuses it as too large and the channel links to the
+    /// hub, sends the linked message instead (a fallback, not a retry: the first one was
+    /// refused for good).
+    async fn send(&self, delivery: &Delivery, message: &Composed) -> Result<(String, u64)> {
+        let refused = match self.transport.send(message).await {
+            Ok(location) => return Ok((location, message.len())),
+            Err(refused) => refused,
+        };
+        if !(refused.too_large && message.attached && self.composer.links_to_hub()) {
+            return Err(refused.error);
+        }
+
+        tracing::warn!(recipient = %delivery.recipient.id, bytes = message.len(), "the server refused the message as too large, sending a hub link instead of the attachments");
+        let linked = self
+            .composer
+            .compose(delivery, self.transport.is_pickup(), true)?;
+        let location = self
+            .transport
+            .send(&linked)
+            .await
+            .map_err(|Refused { error, .. }| error)?;
+        Ok((location, linked.len()))
     }
 }
 
@@ -92,27 +162,29 @@ impl Channel for EmailChannel {
     }
 
     fn capabilities(&self) -> ChannelCapabilities {
+        let max_bytes = if self.composer.links_to_hub() {
+            None
+        } else {
+            self.transport.max_message_bytes()
+        };
         ChannelCapabilities {
             attachments: true,
             inline_html: true,
+            max_bytes,
             ..ChannelCapabilities::default()
         }
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
         let recipient = &delivery.recipient;
-        let message = self
-            .composer
-            .compose(delivery, self.transport.is_pickup())?;
-        let bytes = message.formatted();
-        let size = bytes.len() as u64;
-
-        let location = self.transport.send(&message, bytes).await.map_err(|e| {
+        let context = |e: Error| {
             e.context(format!(
                 "sending report '{}' to recipient '{}'",
                 delivery.report.name, recipient.id
             ))
-        })?;
+        };
+        let message = self.compose(delivery).map_err(context)?;
+        let (location, size) = self.send(delivery, &message).await.map_err(context)?;
 
         tracing::debug!(recipient = %recipient.id, bytes = size, "e-mail delivered");
         Ok(Receipt {
@@ -120,5 +192,12 @@ impl Channel for EmailChannel {
             locations: vec![location],
             bytes: size,
         })
+    }
+
+    /// Finds the pickup file an interrupted attempt left, by its message id; over SMTP the
+    /// server cannot be asked, so this is `Unsupported`.
+    async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {
+        let id = self.composer.message_id(delivery);
+        self.transport.confirm(&id).await
     }
 }

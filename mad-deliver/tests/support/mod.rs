@@ -171,8 +171,31 @@ pub struct SmtpConfig<'a> {
     pub certificates: Option<&'a TestCertificates>,
     pub user: &'a str,
     pub password: &'a str,
+    pub faults: SmtpFaults,
+}
+
+/// What the SMTP server does wrong on purpose.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SmtpFaults {
     /// Refuse this many AUTH attempts first, whatever the credentials.
     pub reject_auth: u32,
+    /// Answer the first this many messages with 451 once their data is in.
+    pub defer_data: u32,
+    /// Cut the connection in the middle of the first this many messages' data.
+    pub drop_data: u32,
+    /// Refuse messages larger than this with 552.
+    pub size_limit: Option<u64>,
+}
+
+/// What the SMTP server counted (`stats.json` in its folder).
+#[derive(Debug, Default)]
+pub struct SmtpStats {
+    pub connections: u64,
+    /// RCPT commands per address, refused ones included.
+    pub rcpt: std::collections::BTreeMap<String, u64>,
+    pub data: u64,
+    pub deferred: u64,
+    pub dropped: u64,
 }
 
 /// A message the server received.
@@ -205,12 +228,19 @@ impl SmtpServer {
             .arg("--maildir")
             .arg(maildir.path())
             .arg("--reject-auth")
-            .arg(config.reject_auth.to_string())
+            .arg(config.faults.reject_auth.to_string())
+            .arg("--defer-data")
+            .arg(config.faults.defer_data.to_string())
+            .arg("--drop-data")
+            .arg(config.faults.drop_data.to_string())
             .env("MAD_SMTP_USER", config.user)
             .env("MAD_SMTP_PASSWORD", config.password)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        if let Some(limit) = config.faults.size_limit {
+            command.arg("--size-limit").arg(limit.to_string());
+        }
         if let Some(certificates) = config.certificates {
             command
                 .arg("--cert")
@@ -276,6 +306,29 @@ impl SmtpServer {
             .collect()
     }
 
+    /// What the server counted so far.
+    pub fn stats(&self) -> SmtpStats {
+        let Ok(bytes) = std::fs::read(self.maildir.path().join("stats.json")) else {
+            return SmtpStats::default();
+        };
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let count = |name: &str| json[name].as_u64().unwrap_or(0);
+        SmtpStats {
+            connections: count("connections"),
+            rcpt: json["rcpt"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            data: count("data"),
+            deferred: count("deferred"),
+            dropped: count("dropped"),
+        }
+    }
+
     /// Waits until at least `n` messages have arrived (they are saved before the server
     /// answers, so this returns at once after a successful send).
     pub fn wait_for(&self, n: usize) -> Vec<Received> {
@@ -306,6 +359,8 @@ pub fn closed_port() -> u16 {
 
 /// A message as an independent MIME parser reads it.
 pub struct Parsed {
+    pub message_id: String,
+    pub reply_to: Vec<String>,
     pub to: Vec<String>,
     pub cc: Vec<String>,
     pub bcc: Vec<String>,
@@ -313,8 +368,19 @@ pub struct Parsed {
     pub subject: String,
     pub html: Option<String>,
     pub text: Option<String>,
-    /// (file name, bytes)
+    /// (file name, bytes), inline parts left out
     pub attachments: Vec<(String, Vec<u8>)>,
+    pub inline: Vec<InlinePart>,
+}
+
+/// A part shown inside the HTML body, referred to by its Content-ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlinePart {
+    pub content_id: String,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+    /// The subtype of the multipart that holds it (`related` for a proper inline image).
+    pub parent: String,
 }
 
 pub fn parse_message(raw: &[u8]) -> Parsed {
@@ -329,7 +395,37 @@ pub fn parse_message(raw: &[u8]) -> Parsed {
         })
         .unwrap_or_default()
     };
+    let mut parents = std::collections::HashMap::new();
+    for part in &message.parts {
+        if let mail_parser::PartType::Multipart(children) = &part.body {
+            let subtype = part
+                .content_type()
+                .and_then(|ct| ct.subtype())
+                .unwrap_or_default()
+                .to_string();
+            for child in children {
+                parents.insert(*child, subtype.clone());
+            }
+        }
+    }
+    let inline: Vec<InlinePart> = message
+        .parts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, part)| {
+            let content_id = part.content_id()?.to_string();
+            let ct = part.content_type()?;
+            Some(InlinePart {
+                content_id,
+                media_type: format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or_default()),
+                bytes: part.contents().to_vec(),
+                parent: parents.get(&(i as u32)).cloned().unwrap_or_default(),
+            })
+        })
+        .collect();
     Parsed {
+        message_id: message.message_id().unwrap_or_default().to_string(),
+        reply_to: addresses(message.reply_to()),
         to: addresses(message.to()),
         cc: addresses(message.cc()),
         bcc: addresses(message.bcc()),
@@ -339,6 +435,7 @@ pub fn parse_message(raw: &[u8]) -> Parsed {
         text: body_of(message.text_bodies(), "plain"),
         attachments: message
             .attachments()
+            .filter(|a| a.content_id().is_none())
             .map(|a| {
                 (
                     a.attachment_name().unwrap_or_default().to_string(),
@@ -346,6 +443,7 @@ pub fn parse_message(raw: &[u8]) -> Parsed {
                 )
             })
             .collect(),
+        inline,
     }
 }
 
