@@ -2,19 +2,22 @@
 
 use mad_core::Registry;
 
+pub mod r#box;
 pub mod common;
 pub mod dropbox;
 pub mod email;
 pub mod folder;
+pub mod gdrive;
 pub mod graph;
-pub mod r#box;
 mod http;
 
-/// Registers the channel kinds of this crate (`folder`, `email`).
+/// Registers the channel kinds of this crate (`folder`, `email`, `graph`, `dropbox`, `box`,
+/// `gdrive`).
 pub fn register(registry: &mut Registry) {
     folder::register(registry);
     email::register(registry);
     graph::register(registry);
     dropbox::register(registry);
     r#box::register(registry);
+    gdrive::register(registry);
 }

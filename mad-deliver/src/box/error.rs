@@ -72,7 +72,10 @@ mod tests {
         );
         let (id, sha1) = conflicting_file(body).unwrap();
         assert_eq!(id, "12345");
-        assert_eq!(sha1.as_deref(), Some("85136c79cbf9fe36bb9d05d0639c70c265c18d37"));
+        assert_eq!(
+            sha1.as_deref(),
+            Some("85136c79cbf9fe36bb9d05d0639c70c265c18d37")
+        );
         assert_eq!(conflict_type(body).as_deref(), Some("file"));
         let folders = r#"{"code": "item_name_in_use", "context_info": {"conflicts": [{"type": "folder", "id": "7"}]}}"#;
         assert_eq!(conflicting_file(folders).unwrap().0, "7");

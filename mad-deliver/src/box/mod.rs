@@ -25,12 +25,12 @@ use mad_core::{
 use reqwest::Url;
 
 use crate::common::{check_path_template, versioned_file_name};
+pub use crate::http::IfExists;
 use crate::http::client::{Api, build_client, endpoint};
 use crate::http::oauth::{Grant, TokenSource};
 use crate::http::remote::{file_names, subfolder};
-pub use crate::http::IfExists;
-pub use config::{BoxOptions, BoxSubject};
 use config::MIN_CHUNKED;
+pub use config::{BoxOptions, BoxSubject};
 use error::BACKEND;
 use upload::{BoxFile, Uploaded, sha1_hex};
 
@@ -102,7 +102,14 @@ impl BoxChannel {
             .map_err(|e| e.with_backend(BACKEND).context("the client_secret"))?;
 
         let http = build_client(BACKEND, Duration::from_secs(options.timeout_secs.max(1)))?;
-        let tokens = TokenSource::new(BACKEND, http.clone(), token_url, &options.client_id, secret, grant);
+        let tokens = TokenSource::new(
+            BACKEND,
+            http.clone(),
+            token_url,
+            &options.client_id,
+            secret,
+            grant,
+        );
         Ok(BoxChannel {
             api: Api::new(BACKEND, http, tokens, error::read_refusal),
             api_url,
@@ -132,7 +139,12 @@ impl BoxChannel {
     /// Puts one document in `folder` following `if_exists`.
     async fn place(&self, folder: &str, name: &str, doc: &Document) -> Result<Uploaded> {
         let taken = match self.upload_new(folder, name, doc).await? {
-            Ok(file) => return Ok(Uploaded { file, created: true }),
+            Ok(file) => {
+                return Ok(Uploaded {
+                    file,
+                    created: true,
+                });
+            }
             Err(taken) => taken,
         };
         match self.if_exists {
@@ -146,13 +158,19 @@ impl BoxChannel {
             .with_backend(BACKEND)),
             IfExists::Replace => {
                 let file = self.upload_version(&taken.id, name, doc).await?;
-                Ok(Uploaded { file, created: false })
+                Ok(Uploaded {
+                    file,
+                    created: false,
+                })
             }
             IfExists::Rename => {
                 for n in 2..=MAX_VERSIONS {
                     let candidate = versioned_file_name(name, n);
                     if let Ok(file) = self.upload_new(folder, &candidate, doc).await? {
-                        return Ok(Uploaded { file, created: true });
+                        return Ok(Uploaded {
+                            file,
+                            created: true,
+                        });
                     }
                 }
                 Err(Error::new(
@@ -166,7 +184,11 @@ impl BoxChannel {
 }
 
 fn grant(options: &BoxOptions) -> Result<Grant> {
-    match (&options.subject_type, &options.subject_id, &options.refresh_token) {
+    match (
+        &options.subject_type,
+        &options.subject_id,
+        &options.refresh_token,
+    ) {
         (Some(subject), Some(id), None) => Ok(Grant::ClientCredentials {
             params: vec![
                 ("box_subject_type", subject.as_str().to_string()),
@@ -221,7 +243,11 @@ impl Channel for BoxChannel {
 
         let mut uploaded: Vec<Uploaded> = Vec::with_capacity(names.len());
         for (doc, name) in delivery.documents.iter().zip(&names) {
-            match self.place(&folder, name, doc).await.and_then(|up| verify(up, doc)) {
+            match self
+                .place(&folder, name, doc)
+                .await
+                .and_then(|up| verify(up, doc))
+            {
                 Ok(up) => uploaded.push(up),
                 Err(err) => {
                     for up in uploaded.iter().filter(|u| u.created) {

@@ -56,7 +56,10 @@ pub(super) struct Taken {
 
 /// The SHA-1 of `bytes` in hex, as Box reports it.
 pub(super) fn sha1_hex(bytes: &[u8]) -> String {
-    Sha1::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha1::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn digest_header(bytes: &[u8]) -> String {
@@ -67,7 +70,12 @@ impl BoxChannel {
     /// The folder `name` in `parent`, created when missing.
     pub(super) async fn folder(&self, parent: &str, name: &str) -> Result<String> {
         let key = (parent.to_string(), name.to_lowercase());
-        if let Some(id) = self.folders.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(id) = self
+            .folders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return Ok(id.clone());
         }
 
@@ -121,7 +129,12 @@ impl BoxChannel {
     }
 
     /// Uploads `doc` as a new version of the file `id`.
-    pub(super) async fn upload_version(&self, id: &str, name: &str, doc: &Document) -> Result<BoxFile> {
+    pub(super) async fn upload_version(
+        &self,
+        id: &str,
+        name: &str,
+        doc: &Document,
+    ) -> Result<BoxFile> {
         let taken = |_| {
             Error::new(
                 ErrorKind::AlreadyExists,
@@ -155,7 +168,10 @@ impl BoxChannel {
             )
             .part(
                 &[
-                    format!("Content-Disposition: form-data; name=\"file\"; filename={}", quoted(name)),
+                    format!(
+                        "Content-Disposition: form-data; name=\"file\"; filename={}",
+                        quoted(name)
+                    ),
                     "Content-Type: application/octet-stream".to_string(),
                 ],
                 &doc.bytes,
@@ -176,8 +192,11 @@ impl BoxChannel {
         }
         let mut files: Entries<BoxFile> = self.api.json(what, resp).await?;
         files.entries.pop().map(Ok).ok_or_else(|| {
-            Error::new(ErrorKind::Delivery, format!("{what}: the answer lists no file"))
-                .with_backend(BACKEND)
+            Error::new(
+                ErrorKind::Delivery,
+                format!("{what}: the answer lists no file"),
+            )
+            .with_backend(BACKEND)
         })
     }
 
@@ -197,7 +216,9 @@ impl BoxChannel {
         }
         let session: Value = self.api.json(what, resp).await?;
         let endpoint = |name: &str| -> Result<Url> {
-            let value = session["session_endpoints"][name].as_str().unwrap_or_default();
+            let value = session["session_endpoints"][name]
+                .as_str()
+                .unwrap_or_default();
             let url = server_address(BACKEND, what, value)?;
             if !same_origin(&url, &self.upload_url) {
                 return Err(Error::new(
@@ -211,10 +232,16 @@ impl BoxChannel {
             }
             Ok(url)
         };
-        let part_size = session["part_size"].as_u64().filter(|s| *s > 0).ok_or_else(|| {
-            Error::new(ErrorKind::Delivery, format!("{what}: the answer has no part_size"))
+        let part_size = session["part_size"]
+            .as_u64()
+            .filter(|s| *s > 0)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Delivery,
+                    format!("{what}: the answer has no part_size"),
+                )
                 .with_backend(BACKEND)
-        })?;
+            })?;
 
         let mut upload = BoxSession {
             channel: self,
@@ -231,13 +258,20 @@ impl BoxChannel {
     }
 
     /// Whether the name is taken in `folder` (Box's pre-flight check), and by which file.
-    pub(super) async fn preflight(&self, folder: &str, name: &str, size: u64) -> Result<Option<Taken>> {
+    pub(super) async fn preflight(
+        &self,
+        folder: &str,
+        name: &str,
+        size: u64,
+    ) -> Result<Option<Taken>> {
         let what = "checking a file name";
         let url = join(&self.api_url, ["files", "content"]);
         let body = json!({"name": name, "parent": {"id": folder}, "size": size});
         let resp = self
             .api
-            .send(what, |http| http.request(Method::OPTIONS, url.clone()).json(&body))
+            .send(what, |http| {
+                http.request(Method::OPTIONS, url.clone()).json(&body)
+            })
             .await?;
         if resp.status() == StatusCode::CONFLICT {
             return read_taken(self, what, resp).await.map(Some);
@@ -254,8 +288,13 @@ impl BoxChannel {
             .await;
         match result {
             Ok(resp) if resp.status().is_success() => {}
-            Ok(resp) => tracing::debug!(status = resp.status().as_u16(), "could not remove a file of a failed delivery"),
-            Err(err) => tracing::debug!(kind = %err.kind(), "could not remove a file of a failed delivery"),
+            Ok(resp) => tracing::debug!(
+                status = resp.status().as_u16(),
+                "could not remove a file of a failed delivery"
+            ),
+            Err(err) => {
+                tracing::debug!(kind = %err.kind(), "could not remove a file of a failed delivery")
+            }
         }
     }
 }
@@ -313,7 +352,12 @@ impl UploadSession for BoxSession<'_> {
         self.part_size
     }
 
-    async fn send_chunk(&mut self, offset: u64, chunk: Bytes, _last: bool) -> Result<Step<BoxFile>> {
+    async fn send_chunk(
+        &mut self,
+        offset: u64,
+        chunk: Bytes,
+        _last: bool,
+    ) -> Result<Step<BoxFile>> {
         let what = "uploading a part of a file";
         let end = offset + chunk.len() as u64;
         let range = format!("bytes {offset}-{}/{}", end.saturating_sub(1), self.total);
@@ -338,7 +382,11 @@ impl UploadSession for BoxSession<'_> {
     async fn resume(&mut self, _total: u64) -> Result<Step<BoxFile>> {
         let what = "asking an upload session which parts it holds";
         let url = self.list_parts.clone();
-        let resp = self.channel.api.send(what, |http| http.get(url.clone())).await?;
+        let resp = self
+            .channel
+            .api
+            .send(what, |http| http.get(url.clone()))
+            .await?;
         let listed: Entries<Value> = self.channel.api.json(what, resp).await?;
         self.parts.clear();
         for part in listed.entries {
@@ -370,8 +418,11 @@ impl UploadSession for BoxSession<'_> {
             }
             let mut files: Entries<BoxFile> = self.channel.api.json(what, resp).await?;
             return files.entries.pop().ok_or_else(|| {
-                Error::new(ErrorKind::Delivery, format!("{what}: the answer lists no file"))
-                    .with_backend(BACKEND)
+                Error::new(
+                    ErrorKind::Delivery,
+                    format!("{what}: the answer lists no file"),
+                )
+                .with_backend(BACKEND)
             });
         }
         Err(Error::new(
@@ -386,7 +437,9 @@ impl UploadSession for BoxSession<'_> {
         let result = self
             .channel
             .api
-            .send("cancelling an upload session", |http| http.delete(url.clone()))
+            .send("cancelling an upload session", |http| {
+                http.delete(url.clone())
+            })
             .await;
         if let Err(err) = result {
             tracing::debug!(kind = %err.kind(), "could not cancel an upload session");

@@ -92,7 +92,11 @@ fn default_timeout_secs() -> u64 {
 }
 
 impl DropboxOptions {
-    pub fn new(app_key: impl Into<String>, app_secret: SecretRef, refresh_token: SecretRef) -> Self {
+    pub fn new(
+        app_key: impl Into<String>,
+        app_secret: SecretRef,
+        refresh_token: SecretRef,
+    ) -> Self {
         DropboxOptions {
             app_key: app_key.into(),
             app_secret,

@@ -21,12 +21,19 @@ pub(super) fn read_refusal(status: StatusCode, body: &str) -> Refusal {
         };
     };
     let summary = value["error_summary"].as_str().unwrap_or_default();
-    let code = summary.trim_end_matches(|c| c == '.' || c == '/').to_string();
-    let retry_after = value["error"]["retry_after"].as_u64().map(Duration::from_secs);
+    let code = summary
+        .trim_end_matches(|c| c == '.' || c == '/')
+        .to_string();
+    let retry_after = value["error"]["retry_after"]
+        .as_u64()
+        .map(Duration::from_secs);
     Refusal {
         kind: kind_of(status, &code),
         code,
-        message: value["user_message"]["text"].as_str().unwrap_or_default().to_string(),
+        message: value["user_message"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         retry_after,
     }
 }
@@ -83,6 +90,9 @@ mod tests {
         assert_eq!(correct_offset(body), Some(8_388_608));
         let body = r#"{"error_summary": "lookup_failed/incorrect_offset/..", "error": {".tag": "lookup_failed", "lookup_failed": {".tag": "incorrect_offset", "correct_offset": 4}}}"#;
         assert_eq!(correct_offset(body), Some(4));
-        assert_eq!(read_refusal(StatusCode::BAD_REQUEST, "Error in call").kind, None);
+        assert_eq!(
+            read_refusal(StatusCode::BAD_REQUEST, "Error in call").kind,
+            None
+        );
     }
 }

@@ -22,11 +22,11 @@ use mad_core::{
 use reqwest::Url;
 
 use crate::common::check_path_template;
+pub use crate::http::IfExists;
 use crate::http::client::{Api, build_client, endpoint};
 use crate::http::oauth::{Grant, TokenSource};
 use crate::http::remote::{base_folder, file_names, subfolder};
 use crate::http::upload::check_chunk_size;
-pub use crate::http::IfExists;
 pub use config::DropboxOptions;
 use config::{CHUNK_UNIT, MAX_CHUNK, MAX_SIMPLE_UPLOAD};
 use error::BACKEND;
@@ -92,7 +92,14 @@ impl DropboxChannel {
             .map_err(|e| e.with_backend(BACKEND).context("the refresh_token"))?;
 
         let http = build_client(BACKEND, Duration::from_secs(options.timeout_secs.max(1)))?;
-        let tokens = TokenSource::new(BACKEND, http.clone(), token_url, &options.app_key, secret, grant);
+        let tokens = TokenSource::new(
+            BACKEND,
+            http.clone(),
+            token_url,
+            &options.app_key,
+            secret,
+            grant,
+        );
         Ok(DropboxChannel {
             api: Api::new(BACKEND, http, tokens, error::read_refusal),
             api_url,

@@ -103,7 +103,12 @@ impl DropboxChannel {
         let what = "uploading a file";
         let metadata = if doc.len() as u64 <= self.simple_upload_max {
             let resp = self
-                .content_call(what, "files/upload", &self.commit_info(path), doc.bytes.clone())
+                .content_call(
+                    what,
+                    "files/upload",
+                    &self.commit_info(path),
+                    doc.bytes.clone(),
+                )
                 .await?;
             self.api.json(what, resp).await?
         } else {
@@ -116,12 +121,20 @@ impl DropboxChannel {
     async fn upload_in_chunks(&self, path: &str, doc: &Document) -> Result<FileMetadata> {
         let what = "starting an upload session";
         let resp = self
-            .content_call(what, "files/upload_session/start", &json!({"close": false}), Bytes::new())
+            .content_call(
+                what,
+                "files/upload_session/start",
+                &json!({"close": false}),
+                Bytes::new(),
+            )
             .await?;
         let started: Value = self.api.json(what, resp).await?;
         let session_id = started["session_id"].as_str().ok_or_else(|| {
-            Error::new(ErrorKind::Delivery, format!("{what}: the answer has no session_id"))
-                .with_backend(BACKEND)
+            Error::new(
+                ErrorKind::Delivery,
+                format!("{what}: the answer has no session_id"),
+            )
+            .with_backend(BACKEND)
         })?;
 
         let mut session = DropboxSession {
@@ -179,8 +192,13 @@ impl DropboxChannel {
             .await;
         match result {
             Ok(resp) if resp.status().is_success() => {}
-            Ok(resp) => tracing::debug!(status = resp.status().as_u16(), "could not remove a file of a failed delivery"),
-            Err(err) => tracing::debug!(kind = %err.kind(), "could not remove a file of a failed delivery"),
+            Ok(resp) => tracing::debug!(
+                status = resp.status().as_u16(),
+                "could not remove a file of a failed delivery"
+            ),
+            Err(err) => {
+                tracing::debug!(kind = %err.kind(), "could not remove a file of a failed delivery")
+            }
         }
     }
 }
@@ -229,14 +247,22 @@ impl UploadSession for DropboxSession<'_> {
         self.channel.chunk_size
     }
 
-    async fn send_chunk(&mut self, offset: u64, chunk: Bytes, last: bool) -> Result<Step<FileMetadata>> {
+    async fn send_chunk(
+        &mut self,
+        offset: u64,
+        chunk: Bytes,
+        last: bool,
+    ) -> Result<Step<FileMetadata>> {
         if !last {
-            let next = self.append("uploading a part of a file", offset, chunk).await?;
+            let next = self
+                .append("uploading a part of a file", offset, chunk)
+                .await?;
             return Ok(Step::Next(next));
         }
 
         let what = "finishing an upload session";
-        let arg = json!({"cursor": self.cursor(offset), "commit": self.channel.commit_info(&self.path)});
+        let arg =
+            json!({"cursor": self.cursor(offset), "commit": self.channel.commit_info(&self.path)});
         let resp = self
             .channel
             .content_call(what, "files/upload_session/finish", &arg, chunk)

@@ -23,11 +23,11 @@ use mad_core::{
 use reqwest::Url;
 
 use crate::common::check_path_template;
+pub use crate::http::IfExists;
 use crate::http::client::{Api, build_client, endpoint};
 use crate::http::oauth::{Grant, TokenSource};
 use crate::http::remote::{base_folder, file_names, subfolder};
 use crate::http::upload::check_chunk_size;
-pub use crate::http::IfExists;
 pub use config::GraphOptions;
 use config::{CHUNK_UNIT, MAX_CHUNK};
 use error::BACKEND;

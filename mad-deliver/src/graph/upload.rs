@@ -144,7 +144,10 @@ impl GraphChannel {
             match result {
                 Ok(resp) if resp.status().is_success() => {}
                 Ok(resp) => {
-                    tracing::debug!(status = resp.status().as_u16(), "could not remove a file of a failed delivery")
+                    tracing::debug!(
+                        status = resp.status().as_u16(),
+                        "could not remove a file of a failed delivery"
+                    )
                 }
                 Err(err) => {
                     tracing::debug!(kind = %err.kind(), "could not remove a file of a failed delivery")
@@ -190,7 +193,12 @@ impl UploadSession for GraphSession<'_> {
         self.channel.chunk_size
     }
 
-    async fn send_chunk(&mut self, offset: u64, chunk: Bytes, _last: bool) -> Result<Step<Uploaded>> {
+    async fn send_chunk(
+        &mut self,
+        offset: u64,
+        chunk: Bytes,
+        _last: bool,
+    ) -> Result<Step<Uploaded>> {
         let what = "uploading a part of a file";
         let end = offset + chunk.len() as u64;
         let total = self.total;

@@ -316,7 +316,10 @@ impl Api {
             return Ok(resp);
         }
 
-        tracing::debug!(backend = self.backend, "access token refused; fetching a new one");
+        tracing::debug!(
+            backend = self.backend,
+            "access token refused; fetching a new one"
+        );
         let token = self.tokens.renew(&token).await?;
         self.send_with(what, &build, &token).await
     }
@@ -336,7 +339,11 @@ impl Api {
 
     /// Sends a request that carries its own authorisation (an upload session address): no
     /// access token goes with it.
-    pub(crate) async fn send_anonymous(&self, what: &str, request: RequestBuilder) -> Result<Response> {
+    pub(crate) async fn send_anonymous(
+        &self,
+        what: &str,
+        request: RequestBuilder,
+    ) -> Result<Response> {
         request
             .send()
             .await

@@ -32,7 +32,10 @@ pub(crate) enum Grant {
     ClientCredentials { params: Vec<(&'static str, String)> },
     /// `grant_type=refresh_token`. When the provider hands out a new refresh token and the
     /// old one came from a file, the new one is written back to that file.
-    RefreshToken { token: Secret, file: Option<PathBuf> },
+    RefreshToken {
+        token: Secret,
+        file: Option<PathBuf>,
+    },
 }
 
 impl Grant {
@@ -164,7 +167,9 @@ impl TokenSource {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn cached(&self) -> Option<Secret> {
@@ -225,7 +230,11 @@ impl TokenSource {
             drop(state);
             self.keep_refresh_token(&new);
         }
-        tracing::debug!(backend = self.backend, lifetime_s = lifetime.as_secs(), "fetched an access token");
+        tracing::debug!(
+            backend = self.backend,
+            lifetime_s = lifetime.as_secs(),
+            "fetched an access token"
+        );
         Ok(token)
     }
 
@@ -245,7 +254,14 @@ impl TokenSource {
                 message: parsed.error_description,
                 ..Refusal::default()
             };
-            return refused(self.backend, "getting an access token", status, wait, refusal, &secrets);
+            return refused(
+                self.backend,
+                "getting an access token",
+                status,
+                wait,
+                refusal,
+                &secrets,
+            );
         }
 
         let check = if refreshing {

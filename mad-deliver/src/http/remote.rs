@@ -37,7 +37,12 @@ pub(crate) fn subfolder(
     let Some(template) = template else {
         return Ok(Vec::new());
     };
-    let path = render_path(backend, "subfolder pattern", template, &delivery.placeholders)?;
+    let path = render_path(
+        backend,
+        "subfolder pattern",
+        template,
+        &delivery.placeholders,
+    )?;
     path.components()
         .map(|c| match c {
             Component::Normal(part) => Ok(part.to_string_lossy().into_owned()),

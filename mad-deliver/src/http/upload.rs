@@ -37,7 +37,12 @@ pub(crate) trait UploadSession: Send {
     fn chunk_size(&self) -> usize;
 
     /// Sends `chunk`, the bytes of the file from `offset`; `last` when it ends the file.
-    async fn send_chunk(&mut self, offset: u64, chunk: Bytes, last: bool) -> Result<Step<Self::Item>>;
+    async fn send_chunk(
+        &mut self,
+        offset: u64,
+        chunk: Bytes,
+        last: bool,
+    ) -> Result<Step<Self::Item>>;
 
     /// Where the server stands after a failed chunk: the offset to send from next, or the
     /// committed file when the chunk that failed on our side completed it on the server's.
@@ -122,8 +127,10 @@ pub(crate) fn check_chunk_size(
         .with_backend(backend));
     }
     usize::try_from(requested).map_err(|_| {
-        Error::invalid_config(format!("chunk_size {requested} is too large for this machine"))
-            .with_backend(backend)
+        Error::invalid_config(format!(
+            "chunk_size {requested} is too large for this machine"
+        ))
+        .with_backend(backend)
     })
 }
 
@@ -147,7 +154,12 @@ mod tests {
             4
         }
 
-        async fn send_chunk(&mut self, offset: u64, chunk: Bytes, _last: bool) -> Result<Step<Vec<u8>>> {
+        async fn send_chunk(
+            &mut self,
+            offset: u64,
+            chunk: Bytes,
+            _last: bool,
+        ) -> Result<Step<Vec<u8>>> {
             if let Some(i) = self.fail_at.iter().position(|o| *o == offset) {
                 self.fail_at.remove(i);
                 return Err(Error::new(ErrorKind::Transient, "dropped"));

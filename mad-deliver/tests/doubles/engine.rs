@@ -8,8 +8,8 @@ use std::time::Duration;
 use mad_core::source::TableSource;
 use mad_core::table::ColumnBuilder;
 use mad_core::{
-    Engine, EngineOptions, Field, FieldKind, FilterSet, OnEmpty, OutputFormat, RenderJob,
-    Renderer, ReportDef, RunInfo, RunSummary, Schema, Table, Task, TaskChannel, Value,
+    Engine, EngineOptions, Field, FieldKind, FilterSet, OnEmpty, OutputFormat, RenderJob, Renderer,
+    ReportDef, RunInfo, RunSummary, Schema, Table, Task, TaskChannel, Value,
 };
 
 use crate::support::recipient;
@@ -32,7 +32,12 @@ impl Renderer for FixedRenderer {
 pub const REPORT: &str = "Umsatz";
 
 /// A task sending one `format` document of `bytes` to each of `ids` through `channels`.
-pub fn task(channels: Vec<TaskChannel>, ids: &[&str], format: OutputFormat, bytes: Vec<u8>) -> Task {
+pub fn task(
+    channels: Vec<TaskChannel>,
+    ids: &[&str],
+    format: OutputFormat,
+    bytes: Vec<u8>,
+) -> Task {
     let schema = Schema::new(vec![Field::new("Region", FieldKind::Text)]);
     let mut region = ColumnBuilder::default();
     region.push(Value::text("Zürich"));

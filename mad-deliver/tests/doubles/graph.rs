@@ -104,7 +104,12 @@ impl GraphDouble {
     }
 
     pub fn file(&self, path: &str) -> Option<StoredFile> {
-        self.state.files.lock().unwrap().get(&path.to_lowercase()).cloned()
+        self.state
+            .files
+            .lock()
+            .unwrap()
+            .get(&path.to_lowercase())
+            .cloned()
     }
 
     /// Puts a file in place, as if someone else had uploaded it.
@@ -118,7 +123,13 @@ impl GraphDouble {
     }
 
     pub fn calls(&self, route: &str) -> usize {
-        self.state.calls.lock().unwrap().iter().filter(|c| *c == route).count()
+        self.state
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| *c == route)
+            .count()
     }
 
     /// The `tempauth` values of every session ever handed out.
@@ -141,7 +152,10 @@ fn graph_error(status: u16, code: &str, message: &str) -> Reply {
 /// What a route's fault says to do: answer now, drop after some bytes, or lose the answer.
 enum Plan {
     Answer(Reply),
-    Proceed { drop_after: Option<usize>, lose_answer: bool },
+    Proceed {
+        drop_after: Option<usize>,
+        lose_answer: bool,
+    },
 }
 
 fn plan(state: &GraphState, route: &str) -> Plan {
@@ -191,7 +205,11 @@ async fn handle(state: Arc<GraphState>, req: Request) -> Result<Reply, Dropped> 
         return session_request(state, id.to_string(), req).await;
     }
     let Some(rest) = path.strip_prefix("/v1.0/") else {
-        return Ok(graph_error(404, "BadRequest", "Resource not found for the segment."));
+        return Ok(graph_error(
+            404,
+            "BadRequest",
+            "Resource not found for the segment.",
+        ));
     };
     if !state.auth.check(&req) {
         return Ok(graph_error(
@@ -217,7 +235,11 @@ async fn api_request(
         _ => return Ok(graph_error(400, "invalidRequest", "Invalid request")),
     };
     if drive_id != state.drive_id {
-        return Ok(graph_error(404, "itemNotFound", "The resource could not be found."));
+        return Ok(graph_error(
+            404,
+            "itemNotFound",
+            "The resource could not be found.",
+        ));
     }
 
     if rest.len() == 2 && rest[0] == "items" && req.method == "DELETE" {
@@ -254,7 +276,10 @@ async fn api_request(
         }
         _ => None,
     };
-    if path.iter().any(|p| p.is_empty() || p == ".." || p.contains(['/', '\\'])) {
+    if path
+        .iter()
+        .any(|p| p.is_empty() || p == ".." || p.contains(['/', '\\']))
+    {
         return Ok(graph_error(400, "invalidRequest", "The path is not valid."));
     }
 
@@ -293,11 +318,18 @@ async fn api_request(
                 .unwrap_or("fail")
                 .to_string();
             if behavior == "fail" && find(&state, &path).is_some() {
-                return Ok(graph_error(409, "nameAlreadyExists", "The specified item name already exists."));
+                return Ok(graph_error(
+                    409,
+                    "nameAlreadyExists",
+                    "The specified item name already exists.",
+                ));
             }
             let id = token_string("session");
             let tempauth = token_string("tempauth");
-            let upload_url = format!("{}/upload/{id}?tempauth={tempauth}", state.base.get().unwrap());
+            let upload_url = format!(
+                "{}/upload/{id}?tempauth={tempauth}",
+                state.base.get().unwrap()
+            );
             state.sessions.lock().unwrap().insert(
                 id,
                 Session {
@@ -322,11 +354,19 @@ async fn api_request(
                 None => graph_error(404, "itemNotFound", "The resource could not be found."),
             })
         }
-        _ => Ok(graph_error(405, "invalidRequest", "The method is not allowed here.")),
+        _ => Ok(graph_error(
+            405,
+            "invalidRequest",
+            "The method is not allowed here.",
+        )),
     }
 }
 
-async fn session_request(state: Arc<GraphState>, id: String, req: Request) -> Result<Reply, Dropped> {
+async fn session_request(
+    state: Arc<GraphState>,
+    id: String,
+    req: Request,
+) -> Result<Reply, Dropped> {
     if req.header("authorization").is_some() {
         return Ok(graph_error(
             401,
@@ -337,9 +377,19 @@ async fn session_request(state: Arc<GraphState>, id: String, req: Request) -> Re
     {
         let sessions = state.sessions.lock().unwrap();
         match sessions.get(&id) {
-            None => return Ok(graph_error(404, "itemNotFound", "The upload session was not found.")),
+            None => {
+                return Ok(graph_error(
+                    404,
+                    "itemNotFound",
+                    "The upload session was not found.",
+                ));
+            }
             Some(s) if req.query.get("tempauth") != Some(&s.tempauth) => {
-                return Ok(graph_error(401, "unauthenticated", "The tempauth token is not valid."));
+                return Ok(graph_error(
+                    401,
+                    "unauthenticated",
+                    "The tempauth token is not valid.",
+                ));
             }
             Some(_) => {}
         }
@@ -363,7 +413,11 @@ async fn session_request(state: Arc<GraphState>, id: String, req: Request) -> Re
             Ok(Reply::empty(204))
         }
         "PUT" => fragment(state, id, req).await,
-        _ => Ok(graph_error(405, "invalidRequest", "The method is not allowed here.")),
+        _ => Ok(graph_error(
+            405,
+            "invalidRequest",
+            "The method is not allowed here.",
+        )),
     }
 }
 
@@ -377,7 +431,11 @@ async fn fragment(state: Arc<GraphState>, id: String, req: Request) -> Result<Re
     };
     let Some((Some((first, last)), total)) = req.header("content-range").and_then(content_range)
     else {
-        return Ok(graph_error(400, "invalidRequest", "A Content-Range header is required."));
+        return Ok(graph_error(
+            400,
+            "invalidRequest",
+            "A Content-Range header is required.",
+        ));
     };
     let length = last + 1 - first;
     let declared: Option<u64> = req.header("content-length").and_then(|v| v.parse().ok());
@@ -392,11 +450,19 @@ async fn fragment(state: Arc<GraphState>, id: String, req: Request) -> Result<Re
             ));
         }
         if session.total.is_some_and(|t| t != total) || last >= total {
-            return Ok(graph_error(400, "invalidRequest", "The Content-Range total changed."));
+            return Ok(graph_error(
+                400,
+                "invalidRequest",
+                "The Content-Range total changed.",
+            ));
         }
     }
     if declared != Some(length) {
-        return Ok(graph_error(400, "invalidRequest", "Content-Length does not match Content-Range."));
+        return Ok(graph_error(
+            400,
+            "invalidRequest",
+            "Content-Length does not match Content-Range.",
+        ));
     }
     if last + 1 != total && length % FRAGMENT_UNIT != 0 {
         return Ok(graph_error(
@@ -407,7 +473,11 @@ async fn fragment(state: Arc<GraphState>, id: String, req: Request) -> Result<Re
     }
     let body = req.body_or_drop(drop_after).await?;
     if body.len() as u64 != length {
-        return Ok(graph_error(400, "invalidRequest", "The fragment is shorter than its range."));
+        return Ok(graph_error(
+            400,
+            "invalidRequest",
+            "The fragment is shorter than its range.",
+        ));
     }
 
     let finished = {
@@ -438,7 +508,12 @@ async fn fragment(state: Arc<GraphState>, id: String, req: Request) -> Result<Re
 }
 
 fn find(state: &GraphState, path: &[String]) -> Option<StoredFile> {
-    state.files.lock().unwrap().get(&path.join("/").to_lowercase()).cloned()
+    state
+        .files
+        .lock()
+        .unwrap()
+        .get(&path.join("/").to_lowercase())
+        .cloned()
 }
 
 fn item_json(state: &GraphState, file: &StoredFile) -> Value {
@@ -456,14 +531,23 @@ fn item_json(state: &GraphState, file: &StoredFile) -> Value {
 
 /// Puts a complete file in place following the conflict behaviour: the reply for the client,
 /// or a 409 reply when the name is taken and `behavior` is `fail`.
-fn commit(state: &GraphState, path: &[String], bytes: Vec<u8>, behavior: &str) -> Result<Reply, Reply> {
+fn commit(
+    state: &GraphState,
+    path: &[String],
+    bytes: Vec<u8>,
+    behavior: &str,
+) -> Result<Reply, Reply> {
     let mut files = state.files.lock().unwrap();
     let mut path = path.to_vec();
     let key = |p: &[String]| p.join("/").to_lowercase();
     if let Some(existing) = files.get_mut(&key(&path)) {
         match behavior {
             "fail" => {
-                return Err(graph_error(409, "nameAlreadyExists", "The specified item name already exists."));
+                return Err(graph_error(
+                    409,
+                    "nameAlreadyExists",
+                    "The specified item name already exists.",
+                ));
             }
             "replace" => {
                 existing.bytes = bytes;
@@ -473,7 +557,9 @@ fn commit(state: &GraphState, path: &[String], bytes: Vec<u8>, behavior: &str) -
             }
             _ => {
                 let name = path.pop().unwrap();
-                let (stem, ext) = name.rsplit_once('.').map_or((name.as_str(), None), |(s, e)| (s, Some(e)));
+                let (stem, ext) = name
+                    .rsplit_once('.')
+                    .map_or((name.as_str(), None), |(s, e)| (s, Some(e)));
                 let mut n = 1;
                 loop {
                     let candidate = match ext {

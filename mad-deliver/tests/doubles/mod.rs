@@ -83,6 +83,7 @@ impl std::fmt::Display for Dropped {
 impl std::error::Error for Dropped {}
 
 /// An answer.
+#[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
     pub headers: Vec<(String, String)>,
@@ -365,10 +366,15 @@ impl Auth {
     }
 
     /// Answers a token request (`application/x-www-form-urlencoded`, RFC 6749).
-    pub async fn token(&self, req: Request, extra_checks: impl Fn(&HashMap<String, String>) -> Option<Reply>) -> Result<Reply, Dropped> {
+    pub async fn token(
+        &self,
+        req: Request,
+        extra_checks: impl Fn(&HashMap<String, String>) -> Option<Reply>,
+    ) -> Result<Reply, Dropped> {
         self.token_requests.fetch_add(1, Ordering::SeqCst);
         let body = req.body().await?;
-        let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+        let form: HashMap<String, String> =
+            url::form_urlencoded::parse(&body).into_owned().collect();
         let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
 
         let d = &self.dialect;
@@ -376,7 +382,10 @@ impl Auth {
             .refuse_next
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
-        if refuse || field("client_id") != self.client_id || field("client_secret") != self.client_secret {
+        if refuse
+            || field("client_id") != self.client_id
+            || field("client_secret") != self.client_secret
+        {
             return Ok(Reply::json(
                 d.invalid_client_status,
                 json!({"error": "invalid_client", "error_description": d.invalid_client_description}),
@@ -390,7 +399,9 @@ impl Auth {
             "client_credentials" => {}
             "refresh_token" => {
                 let mut current = self.refresh_token.lock().unwrap();
-                if current.as_deref() != Some(field("refresh_token")) || field("refresh_token").is_empty() {
+                if current.as_deref() != Some(field("refresh_token"))
+                    || field("refresh_token").is_empty()
+                {
                     return Ok(Reply::json(
                         d.invalid_grant_status,
                         json!({"error": "invalid_grant", "error_description": d.invalid_grant_description}),
@@ -436,7 +447,10 @@ pub fn token_string(prefix: &str) -> String {
 
 /// Splits a multipart body (`multipart/form-data` or `multipart/related`) into its parts:
 /// each part's headers (names in lower case) and content.
-pub fn multipart(content_type: &str, body: &[u8]) -> Option<Vec<(HashMap<String, String>, Vec<u8>)>> {
+pub fn multipart(
+    content_type: &str,
+    body: &[u8],
+) -> Option<Vec<(HashMap<String, String>, Vec<u8>)>> {
     let boundary = content_type
         .split(';')
         .map(str::trim)
