@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde_json::{Value, json};
 
 use super::{
-    Auth, Dropped, Fault, Faults, Reply, Request, Server, TokenDialect, content_range, decode,
-    refusal, token_string,
+    Auth, Dropped, Fault, Faults, Plan, Reply, Request, Server, TokenDialect, content_range,
+    decode, token_string,
 };
 
 /// Fragments must be multiples of this, except the last.
@@ -149,36 +149,8 @@ fn graph_error(status: u16, code: &str, message: &str) -> Reply {
     )
 }
 
-/// What a route's fault says to do: answer now, drop after some bytes, or lose the answer.
-enum Plan {
-    Answer(Reply),
-    Proceed {
-        drop_after: Option<usize>,
-        lose_answer: bool,
-    },
-}
-
 fn plan(state: &GraphState, route: &str) -> Plan {
-    state.calls.lock().unwrap().push(route.to_string());
-    match state.faults.take(route) {
-        Some(Fault::Refuse {
-            status,
-            retry_after,
-            body,
-        }) => Plan::Answer(refusal(status, retry_after, body)),
-        Some(Fault::DropAfter(n)) => Plan::Proceed {
-            drop_after: Some(n),
-            lose_answer: false,
-        },
-        Some(Fault::LoseAnswer) => Plan::Proceed {
-            drop_after: None,
-            lose_answer: true,
-        },
-        Some(Fault::Pass) | None => Plan::Proceed {
-            drop_after: None,
-            lose_answer: false,
-        },
-    }
+    super::plan(&state.faults, &state.calls, route)
 }
 
 async fn handle(state: Arc<GraphState>, req: Request) -> Result<Reply, Dropped> {

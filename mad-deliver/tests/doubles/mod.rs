@@ -7,7 +7,7 @@
 #![allow(dead_code)] // each test file uses one double
 
 // pub mod r#box;
-// pub mod dropbox;
+pub mod dropbox;
 pub mod engine;
 // pub mod gdrive;
 pub mod graph;
@@ -495,4 +495,37 @@ pub fn content_range(value: &str) -> Option<(Option<(u64, u64)>, u64)> {
     }
     let (first, last) = range.split_once('-')?;
     Some((Some((first.parse().ok()?, last.parse().ok()?)), total))
+}
+
+/// What a route's fault says to do: answer now, drop after some bytes, or lose the answer.
+pub enum Plan {
+    Answer(Reply),
+    Proceed {
+        drop_after: Option<usize>,
+        lose_answer: bool,
+    },
+}
+
+/// Records a call to `route` and takes the fault waiting for it.
+pub fn plan(faults: &Faults, calls: &Mutex<Vec<String>>, route: &str) -> Plan {
+    calls.lock().unwrap().push(route.to_string());
+    match faults.take(route) {
+        Some(Fault::Refuse {
+            status,
+            retry_after,
+            body,
+        }) => Plan::Answer(refusal(status, retry_after, body)),
+        Some(Fault::DropAfter(n)) => Plan::Proceed {
+            drop_after: Some(n),
+            lose_answer: false,
+        },
+        Some(Fault::LoseAnswer) => Plan::Proceed {
+            drop_after: None,
+            lose_answer: true,
+        },
+        Some(Fault::Pass) | None => Plan::Proceed {
+            drop_after: None,
+            lose_answer: false,
+        },
+    }
 }
