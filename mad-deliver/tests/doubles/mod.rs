@@ -6,7 +6,7 @@
 //! after the work was done.
 #![allow(dead_code)] // each test file uses one double
 
-// pub mod r#box;
+pub mod r#box;
 pub mod dropbox;
 pub mod engine;
 // pub mod gdrive;
