@@ -9,7 +9,7 @@
 pub mod r#box;
 pub mod dropbox;
 pub mod engine;
-// pub mod gdrive;
+pub mod gdrive;
 pub mod graph;
 
 use std::collections::{HashMap, HashSet};
