@@ -675,6 +675,7 @@ fn task(channel: Arc<dyn Channel>, ids: &[&str]) -> Task {
         filters: FilterSet::all(),
         channels: vec![TaskChannel::new(channel)],
         renderers,
+        protector: None,
         on_empty: OnEmpty::Skip,
     }
 }

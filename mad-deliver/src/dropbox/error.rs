@@ -21,9 +21,7 @@ pub(super) fn read_refusal(status: StatusCode, body: &str) -> Refusal {
         };
     };
     let summary = value["error_summary"].as_str().unwrap_or_default();
-    let code = summary
-        .trim_end_matches(|c| c == '.' || c == '/')
-        .to_string();
+    let code = summary.trim_end_matches(['.', '/']).to_string();
     let retry_after = value["error"]["retry_after"]
         .as_u64()
         .map(Duration::from_secs);

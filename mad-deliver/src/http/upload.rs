@@ -120,7 +120,7 @@ pub(crate) fn check_chunk_size(
     unit: u64,
     max: u64,
 ) -> Result<usize> {
-    if requested == 0 || requested % unit != 0 || requested > max {
+    if requested == 0 || !requested.is_multiple_of(unit) || requested > max {
         return Err(Error::invalid_config(format!(
             "chunk_size {requested} must be a multiple of {unit} bytes and at most {max} bytes"
         ))

@@ -382,9 +382,9 @@ fn create(state: &GdriveState, meta: &Value, mime: &str, bytes: Vec<u8>) -> Repl
     let name = meta["name"].as_str().unwrap_or("Untitled").to_string();
     let parent = meta["parents"][0].as_str().unwrap_or("root").to_string();
     let mut files = state.files.lock().unwrap();
-    if !files
+    if files
         .get(&parent)
-        .is_some_and(|f| f.mime_type == FOLDER_TYPE)
+        .is_none_or(|f| f.mime_type != FOLDER_TYPE)
     {
         return google_error(404, "notFound", &format!("File not found: {parent}."));
     }

@@ -445,12 +445,11 @@ pub fn token_string(prefix: &str) -> String {
     format!("{prefix}-{:016x}", h.finish())
 }
 
-/// Splits a multipart body (`multipart/form-data` or `multipart/related`) into its parts:
-/// each part's headers (names in lower case) and content.
-pub fn multipart(
-    content_type: &str,
-    body: &[u8],
-) -> Option<Vec<(HashMap<String, String>, Vec<u8>)>> {
+/// One part of a multipart body: its headers (names in lower case) and content.
+pub type Part = (HashMap<String, String>, Vec<u8>);
+
+/// Splits a multipart body (`multipart/form-data` or `multipart/related`) into its parts.
+pub fn multipart(content_type: &str, body: &[u8]) -> Option<Vec<Part>> {
     let boundary = content_type
         .split(';')
         .map(str::trim)
