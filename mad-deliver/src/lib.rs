@@ -11,8 +11,7 @@ pub mod gdrive;
 pub mod graph;
 mod http;
 
-/// Registers the channel kinds of this crate (`folder`, `email`, `graph`, `dropbox`, `box`,
-/// `gdrive`).
+/// Registers the channel kinds of this crate (`folder`, `email`).
 pub fn register(registry: &mut Registry) {
     folder::register(registry);
     email::register(registry);

@@ -50,12 +50,18 @@ pub(crate) fn build_client(backend: &'static str, timeout: Duration) -> Result<C
 /// doubles and gateways). User names and passwords in the URL are refused: secrets are never
 /// written into definitions.
 pub(crate) fn endpoint(backend: &'static str, option: &str, value: &str) -> Result<Url> {
+    // A URL holding credentials is not repeated in the message.
+    let shown = if value.contains('@') {
+        "(hidden)"
+    } else {
+        value
+    };
     let url = Url::parse(value.trim()).map_err(|e| {
-        Error::invalid_config(format!("the {option} \"{value}\" is not a URL: {e}"))
+        Error::invalid_config(format!("the {option} \"{shown}\" is not a URL: {e}"))
             .with_backend(backend)
     })?;
     check_address(&url).map_err(|problem| {
-        Error::invalid_config(format!("the {option} \"{value}\" {problem}")).with_backend(backend)
+        Error::invalid_config(format!("the {option} \"{shown}\" {problem}")).with_backend(backend)
     })?;
     Ok(url)
 }
