@@ -1,0 +1,312 @@
+//! The Box channel: each document becomes a file in a Box folder.
+//!
+//! The app signs in with client credentials (as the enterprise's service account or a managed
+//! user) or with a refresh token. Documents below `chunked_from` go up in one multipart
+//! request; larger ones through a chunked upload session (parts of the size Box chooses, each
+//! with its SHA-1 `Digest`, committed with the list of parts and the whole file's SHA-1),
+//! resumed from the parts Box lists after a dropped part. Box shows the file only once
+//! committed; a failed session is cancelled, and a delivery whose later document fails
+//! removes the files it created before.
+
+mod config;
+mod error;
+mod upload;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mad_core::{
+    BuildContext, Channel, ChannelCapabilities, Delivery, Document, Error, ErrorKind, Receipt,
+    Registry, Result, parse_options,
+};
+use reqwest::Url;
+
+use crate::common::{check_path_template, versioned_file_name};
+pub use crate::http::IfExists;
+use crate::http::client::{Api, build_client, endpoint};
+use crate::http::oauth::{Grant, TokenSource};
+use crate::http::remote::{file_names, subfolder};
+use config::MIN_CHUNKED;
+pub use config::{BoxOptions, BoxSubject};
+use error::BACKEND;
+use upload::{BoxFile, Uploaded, sha1_hex};
+
+/// The kind name definitions use for this channel.
+pub const KIND: &str = "box";
+
+/// How many numbered names `if_exists = "rename"` tries.
+const MAX_VERSIONS: u32 = 100;
+
+/// Registers the `box` channel kind.
+pub fn register(registry: &mut Registry) {
+    registry.register_channel(KIND, |options, ctx| {
+        Ok(Arc::new(BoxChannel::from_options(options, ctx)?))
+    });
+}
+
+/// Uploads documents to Box.
+pub struct BoxChannel {
+    api: Api,
+    api_url: Url,
+    upload_url: Url,
+    folder_id: String,
+    subfolder: Option<String>,
+    if_exists: IfExists,
+    chunked_from: u64,
+    /// Folder ids by (parent id, lower-case name), so each folder is created or found once.
+    folders: Mutex<HashMap<(String, String), String>>,
+}
+
+impl fmt::Debug for BoxChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoxChannel")
+            .field("folder_id", &self.folder_id)
+            .field("subfolder", &self.subfolder)
+            .field("if_exists", &self.if_exists)
+            .field("api", &self.api)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BoxChannel {
+    /// A channel uploading with `options`. The secrets are read now; Box is first contacted
+    /// at the first delivery.
+    pub fn new(options: BoxOptions) -> Result<Self> {
+        if let Some(template) = &options.subfolder {
+            check_path_template(BACKEND, "subfolder pattern", template)?;
+        }
+        if options.folder_id.is_empty() || !options.folder_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::invalid_config(format!(
+                "the folder_id \"{}\" is not a Box folder id (digits; \"0\" is the root)",
+                options.folder_id
+            ))
+            .with_backend(BACKEND));
+        }
+        if options.chunked_from < MIN_CHUNKED {
+            return Err(Error::invalid_config(format!(
+                "chunked_from must be at least {MIN_CHUNKED} bytes, the smallest file Box accepts \
+                 in an upload session"
+            ))
+            .with_backend(BACKEND));
+        }
+        let api_url = endpoint(BACKEND, "api_url", &options.api_url)?;
+        let upload_url = endpoint(BACKEND, "upload_url", &options.upload_url)?;
+        let token_url = endpoint(BACKEND, "token_url", &options.token_url)?;
+        let grant = grant(&options)?;
+        let secret = options
+            .client_secret
+            .resolve()
+            .map_err(|e| e.with_backend(BACKEND).context("the client_secret"))?;
+
+        let http = build_client(BACKEND, Duration::from_secs(options.timeout_secs.max(1)))?;
+        let tokens = TokenSource::new(
+            BACKEND,
+            http.clone(),
+            token_url,
+            &options.client_id,
+            secret,
+            grant,
+        );
+        Ok(BoxChannel {
+            api: Api::new(BACKEND, http, tokens, error::read_refusal),
+            api_url,
+            upload_url,
+            folder_id: options.folder_id,
+            subfolder: options.subfolder,
+            if_exists: options.if_exists,
+            chunked_from: options.chunked_from,
+            folders: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A channel from a definition's options.
+    pub fn from_options(options: &serde_json::Value, _ctx: &BuildContext) -> Result<Self> {
+        BoxChannel::new(parse_options(KIND, options)?)
+    }
+
+    /// The id of the folder a delivery's documents go to, its subfolders created.
+    async fn folder_for(&self, delivery: &Delivery) -> Result<String> {
+        let mut folder = self.folder_id.clone();
+        for name in subfolder(BACKEND, self.subfolder.as_deref(), delivery)? {
+            folder = self.folder(&folder, &name).await?;
+        }
+        Ok(folder)
+    }
+
+    /// Puts one document in `folder` following `if_exists`.
+    async fn place(&self, folder: &str, name: &str, doc: &Document) -> Result<Uploaded> {
+        let taken = match self.upload_new(folder, name, doc).await? {
+            Ok(file) => {
+                return Ok(Uploaded {
+                    file,
+                    created: true,
+                });
+            }
+            Err(taken) => taken,
+        };
+        match self.if_exists {
+            IfExists::Fail => Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!(
+                    "{name} is already in the folder and if_exists is \"fail\"; nothing was \
+                     replaced. Set if_exists to \"replace\" or \"rename\" to allow this"
+                ),
+            )
+            .with_backend(BACKEND)),
+            IfExists::Replace => {
+                let file = self.upload_version(&taken.id, name, doc).await?;
+                Ok(Uploaded {
+                    file,
+                    created: false,
+                })
+            }
+            IfExists::Rename => {
+                for n in 2..=MAX_VERSIONS {
+                    let candidate = versioned_file_name(name, n);
+                    if let Ok(file) = self.upload_new(folder, &candidate, doc).await? {
+                        return Ok(Uploaded {
+                            file,
+                            created: true,
+                        });
+                    }
+                }
+                Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!("{name} and {MAX_VERSIONS} numbered copies are already in the folder"),
+                )
+                .with_backend(BACKEND))
+            }
+        }
+    }
+}
+
+fn grant(options: &BoxOptions) -> Result<Grant> {
+    match (
+        &options.subject_type,
+        &options.subject_id,
+        &options.refresh_token,
+    ) {
+        (Some(subject), Some(id), None) => Ok(Grant::ClientCredentials {
+            params: vec![
+                ("box_subject_type", subject.as_str().to_string()),
+                ("box_subject_id", id.clone()),
+            ],
+        }),
+        (None, None, Some(token)) => Grant::refresh_token(token)
+            .map_err(|e| e.with_backend(BACKEND).context("the refresh_token")),
+        _ => Err(Error::invalid_config(
+            "set either subject_type and subject_id (client credentials) or refresh_token",
+        )
+        .with_backend(BACKEND)),
+    }
+}
+
+/// Checks the SHA-1 Box reports for a new file against the bytes sent.
+fn verify(up: Uploaded, doc: &Document) -> Result<Uploaded> {
+    match &up.file.sha1 {
+        Some(sha1) if *sha1 != sha1_hex(&doc.bytes) => Err(Error::new(
+            ErrorKind::Transient,
+            format!(
+                "the SHA-1 Box reports for {} differs from the bytes sent; the upload was \
+                 damaged on the way",
+                up.file.name
+            ),
+        )
+        .with_backend(BACKEND)),
+        _ => Ok(up),
+    }
+}
+
+fn location(file: &BoxFile) -> String {
+    format!("box:file/{}/{}", file.id, file.name)
+}
+
+#[async_trait]
+impl Channel for BoxChannel {
+    fn name(&self) -> &str {
+        KIND
+    }
+
+    fn capabilities(&self) -> ChannelCapabilities {
+        ChannelCapabilities {
+            attachments: true,
+            ..ChannelCapabilities::default()
+        }
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
+        let folder = self.folder_for(delivery).await?;
+        let names = file_names(delivery);
+
+        let mut uploaded: Vec<Uploaded> = Vec::with_capacity(names.len());
+        for (doc, name) in delivery.documents.iter().zip(&names) {
+            match self
+                .place(&folder, name, doc)
+                .await
+                .and_then(|up| verify(up, doc))
+            {
+                Ok(up) => uploaded.push(up),
+                Err(err) => {
+                    for up in uploaded.iter().filter(|u| u.created) {
+                        self.remove(&up.file.id).await;
+                    }
+                    return Err(err.context(format!(
+                        "uploading report '{}' for recipient '{}'",
+                        delivery.report.name, delivery.recipient.id
+                    )));
+                }
+            }
+        }
+
+        tracing::debug!(recipient = %delivery.recipient.id, files = uploaded.len(), "delivered to Box");
+        Ok(Receipt {
+            channel: KIND.to_string(),
+            locations: uploaded.iter().map(|u| location(&u.file)).collect(),
+            bytes: delivery.bytes(),
+        })
+    }
+
+    async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {
+        let folder = self.folder_for(delivery).await?;
+        let names = file_names(delivery);
+
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        for (doc, name) in delivery.documents.iter().zip(names) {
+            match self.preflight(&folder, &name, doc.len() as u64).await? {
+                Some(taken) if taken.sha1.as_deref() == Some(&sha1_hex(&doc.bytes)) => {
+                    found.push(location(&BoxFile {
+                        id: taken.id,
+                        name,
+                        sha1: taken.sha1,
+                    }));
+                }
+                _ => missing.push(name),
+            }
+        }
+
+        if missing.is_empty() {
+            return Ok(Some(Receipt {
+                channel: KIND.to_string(),
+                locations: found,
+                bytes: delivery.bytes(),
+            }));
+        }
+        if found.is_empty() || self.if_exists == IfExists::Replace {
+            return Ok(None);
+        }
+        Err(Error::new(
+            ErrorKind::Delivery,
+            format!(
+                "an interrupted delivery left {} but not {}; remove the files that arrived (or \
+                 set if_exists = \"replace\") and resume the run",
+                found.join(", "),
+                missing.join(", ")
+            ),
+        )
+        .with_backend(BACKEND))
+    }
+}

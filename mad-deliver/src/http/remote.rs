@@ -1,0 +1,93 @@
+//! Remote folder paths and file names: a base folder from the options, a subfolder from a
+//! placeholder pattern, and a safe name per document. Nothing a recipient's values contain can
+//! make a path leave the base folder.
+
+use std::collections::HashSet;
+use std::path::Component;
+
+use mad_core::{Delivery, Error, Result};
+
+use crate::common::{render_path, sanitize_file_name, versioned_file_name};
+
+/// The parts of a base folder such as `Reports/Monthly` (leading and trailing `/` ignored).
+/// A `.` or `..` part, a backslash or a control character is refused.
+pub(crate) fn base_folder(backend: &'static str, option: &str, value: &str) -> Result<Vec<String>> {
+    let mut parts = Vec::new();
+    for part in value.split('/').map(str::trim).filter(|p| !p.is_empty()) {
+        if part == "." || part == ".." || part.contains('\\') || part.chars().any(char::is_control)
+        {
+            return Err(Error::invalid_config(format!(
+                "the {option} \"{value}\" may not contain '.', '..', backslashes or control \
+                 characters; write a plain folder path such as \"Reports/Monthly\""
+            ))
+            .with_backend(backend));
+        }
+        parts.push(part.to_string());
+    }
+    Ok(parts)
+}
+
+/// The folder parts a subfolder pattern gives for one delivery: each a safe file name, none
+/// climbing.
+pub(crate) fn subfolder(
+    backend: &'static str,
+    template: Option<&str>,
+    delivery: &Delivery,
+) -> Result<Vec<String>> {
+    let Some(template) = template else {
+        return Ok(Vec::new());
+    };
+    let path = render_path(
+        backend,
+        "subfolder pattern",
+        template,
+        &delivery.placeholders,
+    )?;
+    path.components()
+        .map(|c| match c {
+            Component::Normal(part) => Ok(part.to_string_lossy().into_owned()),
+            _ => Err(Error::internal(format!(
+                "the subfolder {} is not a plain relative path",
+                path.display()
+            ))
+            .with_backend(backend)),
+        })
+        .collect()
+}
+
+/// A safe file name per document, in order; a repeated name (compared without case, as the
+/// providers do) is numbered so two documents never land on one file.
+pub(crate) fn file_names(delivery: &Delivery) -> Vec<String> {
+    let mut seen = HashSet::new();
+    delivery
+        .documents
+        .iter()
+        .map(|doc| {
+            let name = sanitize_file_name(&doc.file_name);
+            let mut candidate = name.clone();
+            let mut n = 1;
+            while !seen.insert(candidate.to_lowercase()) {
+                n += 1;
+                candidate = versioned_file_name(&name, n);
+            }
+            candidate
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_folders_are_plain() {
+        assert_eq!(
+            base_folder("t", "folder", "/Reports/Monthly/").unwrap(),
+            ["Reports", "Monthly"]
+        );
+        assert!(base_folder("t", "folder", "").unwrap().is_empty());
+        for bad in ["a/../b", "./a", "a\\b", "a/\u{1}"] {
+            assert!(base_folder("t", "folder", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! The Google Drive channel against a local double of the Drive API and Google's token
+//! endpoint, with every upload read back from the double's store.
+
+mod conformance;
+mod doubles;
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use mad_core::{Channel, ErrorKind, OutputFormat, Status, TaskChannel};
+use mad_deliver::gdrive::{GdriveChannel, GdriveOptions, IfExists};
+use serde_json::json;
+
+use conformance::{ArrivalLog, Arrived, Harness};
+use doubles::gdrive::{CHUNK_UNIT, GdriveDouble};
+use doubles::{Fault, engine};
+use support::{delivery, document, pdf_bytes, recipient, secret_file, throwaway};
+
+const FOLDER: &str = "1ReportsFolder";
+
+struct Fixture {
+    double: GdriveDouble,
+    client_id: String,
+    secret: String,
+    refresh: String,
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn start() -> Self {
+        let client_id = throwaway("client");
+        let secret = throwaway("gdrive-secret");
+        let refresh = throwaway("gdrive-refresh");
+        Fixture {
+            double: GdriveDouble::start(&client_id, &secret, &refresh, FOLDER),
+            client_id,
+            secret,
+            refresh,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn options_with_secret(&self, secret: &str) -> GdriveOptions {
+        let base = self.double.base();
+        GdriveOptions::new(
+            &self.client_id,
+            secret_file(self.dir.path(), secret),
+            secret_file(self.dir.path(), &self.refresh),
+            FOLDER,
+        )
+        .with_subfolder("{recipient.id}")
+        .with_token_url(format!("{base}/token"))
+        .with_api_url(format!("{base}/drive/v3"))
+        .with_upload_url(format!("{base}/upload/drive/v3"))
+        .with_timeout_secs(20)
+    }
+
+    fn options(&self) -> GdriveOptions {
+        self.options_with_secret(&self.secret)
+    }
+
+    fn channel(&self, options: GdriveOptions) -> Arc<GdriveChannel> {
+        Arc::new(GdriveChannel::new(options).unwrap())
+    }
+
+    fn only(&self, path: &str) -> doubles::gdrive::StoredFile {
+        let mut files = self.double.files_at(path);
+        assert_eq!(files.len(), 1, "one file at {path}");
+        files.remove(0)
+    }
+}
+
+fn large(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 17 + i / 263) as u8).collect()
+}
+
+fn pdf(name: &str) -> Vec<mad_core::Document> {
+    vec![document(OutputFormat::Pdf, name, pdf_bytes())]
+}
+
+struct GdriveHarness {
+    fixture: Fixture,
+    channel: Arc<GdriveChannel>,
+    log: ArrivalLog,
+}
+
+impl Harness for GdriveHarness {
+    fn channel(&self) -> Arc<dyn Channel> {
+        self.channel.clone()
+    }
+
+    fn arrived(&self) -> Vec<Arrived> {
+        let current = self
+            .fixture
+            .double
+            .files()
+            .into_iter()
+            .map(|f| {
+                (
+                    f.id.clone(),
+                    Arrived {
+                        name: f.name,
+                        bytes: f.bytes,
+                    },
+                )
+            })
+            .collect();
+        self.log.update(current)
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        let mut secrets = vec![self.fixture.secret.clone(), self.fixture.refresh.clone()];
+        secrets.extend(self.fixture.double.state.auth.issued());
+        secrets
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gdrive_conformance() {
+    let fixture = Fixture::start();
+    let channel = fixture.channel(fixture.options());
+    let harness = GdriveHarness {
+        fixture,
+        channel,
+        log: ArrivalLog::default(),
+    };
+    conformance::run(&harness).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_file_lands_in_a_created_subfolder() {
+    let fixture = Fixture::start();
+    let channel = fixture.channel(fixture.options());
+
+    let receipt = channel
+        .deliver(&delivery(recipient("ann"), pdf("O'Brien Zürich.pdf")))
+        .await
+        .unwrap();
+    channel
+        .deliver(&delivery(recipient("ann"), pdf("second.pdf")))
+        .await
+        .unwrap();
+
+    let file = fixture.only("Reports/ann/O'Brien Zürich.pdf");
+    assert_eq!(file.bytes, pdf_bytes());
+    assert_eq!(file.mime_type, "application/pdf");
+    assert_eq!(
+        receipt.locations,
+        [format!("gdrive:file/{}/O'Brien Zürich.pdf", file.id)]
+    );
+    assert_eq!(
+        fixture.double.calls("create"),
+        1,
+        "the folder is created once"
+    );
+    assert_eq!(fixture.double.calls("token"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_file_goes_through_a_resumable_upload() {
+    let fixture = Fixture::start();
+    let chunk = 4 * CHUNK_UNIT;
+    let channel = fixture.channel(
+        fixture
+            .options()
+            .with_simple_upload_max(1024 * 1024)
+            .with_chunk_size(chunk),
+    );
+    let bytes = large(3 * 1024 * 1024 + 999);
+
+    channel
+        .deliver(&delivery(
+            recipient("ann"),
+            vec![document(OutputFormat::Pdf, "big.pdf", bytes.clone())],
+        ))
+        .await
+        .unwrap();
+
+    let file = fixture.only("Reports/ann/big.pdf");
+    assert!(file.bytes == bytes, "the bytes arrive unchanged");
+    let chunks = fixture.double.state.chunks.lock().unwrap().clone();
+    assert_eq!(chunks.len(), bytes.len().div_ceil(chunk as usize));
+    assert!(
+        chunks[..chunks.len() - 1].iter().all(|c| *c == chunk),
+        "{chunks:?}"
+    );
+    assert_eq!(fixture.double.calls("multipart"), 0);
+    assert_eq!(fixture.double.open_sessions(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_exists_fail_replace_and_rename() {
+    let fixture = Fixture::start();
+    let d = delivery(recipient("ann"), pdf("r.pdf"));
+    fixture
+        .channel(fixture.options())
+        .deliver(&d)
+        .await
+        .unwrap();
+
+    let err = fixture
+        .channel(fixture.options())
+        .deliver(&d)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+
+    let receipt = fixture
+        .channel(fixture.options().with_if_exists(IfExists::Rename))
+        .deliver(&d)
+        .await
+        .unwrap();
+    assert!(receipt.locations[0].ends_with("/r (2).pdf"), "{receipt:?}");
+
+    let changed = delivery(
+        recipient("ann"),
+        vec![document(OutputFormat::Pdf, "r.pdf", "new")],
+    );
+    let replace = fixture.channel(fixture.options().with_if_exists(IfExists::Replace));
+    replace.deliver(&changed).await.unwrap();
+    assert_eq!(
+        fixture.only("Reports/ann/r.pdf").bytes,
+        b"new",
+        "the same file, new content"
+    );
+
+    let big = delivery(
+        recipient("ann"),
+        vec![document(OutputFormat::Pdf, "r.pdf", large(600_000))],
+    );
+    let resumable = fixture.channel(
+        fixture
+            .options()
+            .with_if_exists(IfExists::Replace)
+            .with_simple_upload_max(0)
+            .with_chunk_size(CHUNK_UNIT),
+    );
+    resumable.deliver(&big).await.unwrap();
+    assert!(fixture.only("Reports/ann/r.pdf").bytes == large(600_000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_client_secret_is_unauthenticated_and_hidden() {
+    let fixture = Fixture::start();
+    let wrong = throwaway("wrong-secret");
+    let channel = fixture.channel(fixture.options_with_secret(&wrong));
+
+    let err = channel
+        .deliver(&delivery(recipient("ann"), pdf("r.pdf")))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err}");
+    assert_eq!(err.backend(), Some("gdrive"));
+    for text in [err.to_string(), format!("{err:?}"), format!("{channel:?}")] {
+        for secret in [&wrong, &fixture.secret, &fixture.refresh] {
+            assert!(!text.contains(secret.as_str()), "{text}");
+        }
+    }
+    assert!(fixture.double.files().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_records_one_refused_sign_in_and_delivers_the_rest() {
+    let fixture = Fixture::start();
+    fixture
+        .double
+        .state
+        .auth
+        .refuse_next
+        .store(1, Ordering::SeqCst);
+    let channel = fixture.channel(fixture.options());
+    let task = engine::task(
+        vec![TaskChannel::new(channel)],
+        &["ann", "bob", "cyd"],
+        OutputFormat::Pdf,
+        pdf_bytes(),
+    );
+
+    let summary = engine::run(&engine::engine(), &task).await;
+
+    let failed: Vec<_> = summary
+        .recipients
+        .iter()
+        .filter(|r| r.status == Status::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", summary.human());
+    assert_eq!(failed[0].errors[0].kind, ErrorKind::Unauthenticated);
+    assert_eq!(fixture.double.files().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_replaced_once() {
+    let fixture = Fixture::start();
+    let channel = fixture.channel(fixture.options());
+    channel
+        .deliver(&delivery(recipient("ann"), pdf("r.pdf")))
+        .await
+        .unwrap();
+
+    fixture.double.state.auth.expire_tokens();
+    channel
+        .deliver(&delivery(recipient("bob"), pdf("r.pdf")))
+        .await
+        .unwrap();
+
+    assert_eq!(fixture.double.calls("token"), 2);
+    assert_eq!(
+        fixture
+            .double
+            .state
+            .auth
+            .rejected_tokens
+            .load(Ordering::SeqCst),
+        1
+    );
+    fixture.only("Reports/bob/r.pdf");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_sent_as_403_are_honoured_through_the_engine() {
+    let fixture = Fixture::start();
+    fixture.double.fault(
+        "multipart",
+        Fault::Refuse {
+            status: 403,
+            retry_after: Some(1),
+            body: json!({"error": {"code": 403, "message": "User Rate Limit Exceeded", "errors": [{"domain": "usageLimits", "reason": "userRateLimitExceeded", "message": "User Rate Limit Exceeded"}]}}),
+        },
+    );
+    let channel = fixture.channel(fixture.options());
+    let task = engine::task(
+        vec![TaskChannel::new(channel)],
+        &["ann"],
+        OutputFormat::Pdf,
+        pdf_bytes(),
+    );
+
+    let started = Instant::now();
+    let summary = engine::run(&engine::engine(), &task).await;
+
+    assert_eq!(summary.counts.delivered, 1, "{}", summary.human());
+    assert!(started.elapsed() >= Duration::from_millis(950));
+    assert_eq!(fixture.double.calls("multipart"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_chunk_is_resumed_from_the_range() {
+    let fixture = Fixture::start();
+    let channel = fixture.channel(
+        fixture
+            .options()
+            .with_simple_upload_max(0)
+            .with_chunk_size(2 * CHUNK_UNIT),
+    );
+    fixture.double.fault("chunk", Fault::Pass);
+    fixture.double.fault("chunk", Fault::DropAfter(100_000));
+    let bytes = large(2 * 1024 * 1024);
+
+    channel
+        .deliver(&delivery(
+            recipient("ann"),
+            vec![document(OutputFormat::Pdf, "big.pdf", bytes.clone())],
+        ))
+        .await
+        .unwrap();
+
+    assert!(fixture.only("Reports/ann/big.pdf").bytes == bytes);
+    // four chunks, one dropped and sent again, and one status query.
+    assert_eq!(fixture.double.calls("chunk"), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_keeps_dropping_leaves_no_file() {
+    let fixture = Fixture::start();
+    let channel = fixture.channel(
+        fixture
+            .options()
+            .with_simple_upload_max(0)
+            .with_chunk_size(CHUNK_UNIT),
+    );
+    for _ in 0..20 {
+        fixture.double.fault("chunk", Fault::DropAfter(1000));
+    }
+    let d = delivery(
+        recipient("ann"),
+        vec![
+            document(OutputFormat::Csv, "first.csv", "x"),
+            document(OutputFormat::Pdf, "big.pdf", large(700_000)),
+        ],
+    );
+
+    let err = channel.deliver(&d).await.unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+    assert!(
+        fixture.double.files().is_empty(),
+        "nothing committed, the first file removed"
+    );
+    assert_eq!(fixture.double.open_sessions(), 0, "the upload is cancelled");
+    for text in [err.to_string(), format!("{err:?}")] {
+        assert!(
+            !text.contains("upload_id"),
+            "the session address stays out of errors: {text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirm_tells_an_interrupted_upload_apart() {
+    let fixture = Fixture::start();
+    let channel = fixture.channel(fixture.options());
+    let d = delivery(recipient("ann"), pdf("r.pdf"));
+
+    assert_eq!(channel.confirm(&d).await.unwrap(), None);
+    fixture.double.fault("multipart", Fault::DropAfter(100));
+    assert!(channel.deliver(&d).await.is_err());
+    assert_eq!(channel.confirm(&d).await.unwrap(), None);
+
+    fixture.double.fault("multipart", Fault::LoseAnswer);
+    assert!(channel.deliver(&d).await.is_err());
+    let receipt = channel
+        .confirm(&d)
+        .await
+        .unwrap()
+        .expect("the file is there");
+    let file = fixture.only("Reports/ann/r.pdf");
+    assert_eq!(
+        receipt.locations,
+        [format!("gdrive:file/{}/r.pdf", file.id)]
+    );
+}
+
+#[test]
+fn options_are_checked_when_the_channel_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = secret_file(dir.path(), "s");
+    let base = || GdriveOptions::new("c", secret.clone(), secret.clone(), FOLDER);
+    for options in [
+        GdriveOptions::new("c", secret.clone(), secret.clone(), "a/b"),
+        GdriveOptions::new("c", secret.clone(), secret.clone(), ""),
+        base().with_chunk_size(100_000),
+        base().with_upload_url("http://www.example.com/upload"),
+        base().with_subfolder("{recipient.id}/../x"),
+    ] {
+        let err = GdriveChannel::new(options.clone()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{options:?}: {err}");
+        assert_eq!(err.backend(), Some("gdrive"));
+    }
+}
