@@ -6,7 +6,6 @@ mod remote;
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -567,6 +566,7 @@ fn task(channel: Arc<dyn Channel>, ids: &[&str], bytes: Vec<u8>) -> Task {
         filters: FilterSet::all(),
         channels: vec![TaskChannel::new(channel)],
         renderers,
+        protector: None,
         on_empty: OnEmpty::Skip,
     }
 }
@@ -631,6 +631,10 @@ async fn engine_retries_a_cut_upload_and_delivers_it_whole() {
     .unwrap();
 
     assert_eq!(summary.counts.delivered, 1, "{}", summary.human());
+    assert!(
+        fixture.server.connections() >= 2,
+        "the first upload was cut and tried again"
+    );
     assert_eq!(
         files_below(fixture.server.root.path()),
         ["reports/ann/Umsatz ann.pdf"]

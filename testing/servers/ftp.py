@@ -71,10 +71,11 @@ def main():
     class CuttingDTP(base_dtp):
         """Drops the connection part-way through an upload while drops are left."""
 
-        def handle_read(self):
-            super().handle_read()
+        def handle_read_event(self):
+            super().handle_read_event()
             if (
-                self.receive
+                not self._closed
+                and self.receive
                 and drops["left"] > 0
                 and args.drop_data_after > 0
                 and self.tot_bytes_received >= args.drop_data_after

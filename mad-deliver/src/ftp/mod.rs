@@ -93,6 +93,41 @@ impl FtpChannel {
             .collect()
     }
 
+    /// One attempt at a delivery: all files in place, or none.
+    async fn upload(&self, delivery: &Delivery) -> Result<Receipt> {
+        let parts = remote_subfolder(
+            BACKEND,
+            self.options.subfolder.as_deref(),
+            &delivery.placeholders,
+        )?;
+        let files = Self::files(delivery);
+        let (_permit, mut session) = self.session().await?;
+
+        let base = session.base(&self.base);
+        let placed = match session.ensure_dir(&base, &parts).await {
+            Ok(dir) => {
+                place_files(&mut session, BACKEND, &dir, &files, self.options.if_exists).await
+            }
+            Err(err) => Err(PlaceFailure::from(err)),
+        };
+        let written = match placed {
+            Ok(written) => written,
+            Err(failure) => {
+                drop(session);
+                self.clean_up(failure.leftovers).await;
+                return Err(failure.error);
+            }
+        };
+        self.pool.give_back(session);
+
+        tracing::debug!(recipient = %delivery.recipient.id, files = written.locations.len(), bytes = written.bytes, "delivered over FTP");
+        Ok(Receipt {
+            channel: KIND.to_string(),
+            locations: written.locations,
+            bytes: written.bytes,
+        })
+    }
+
     /// Removes temporary files a broken connection left, over a new one.
     async fn clean_up(&self, leftovers: Vec<String>) {
         if leftovers.is_empty() {
@@ -178,39 +213,11 @@ impl Channel for FtpChannel {
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
-        let parts = remote_subfolder(
-            BACKEND,
-            self.options.subfolder.as_deref(),
-            &delivery.placeholders,
-        )?;
-        let files = Self::files(delivery);
-        let (_permit, mut session) = self.session().await?;
-
-        let base = session.base(&self.base);
-        let placed = match session.ensure_dir(&base, &parts).await {
-            Ok(dir) => {
-                place_files(&mut session, BACKEND, &dir, &files, self.options.if_exists).await
-            }
-            Err(err) => Err(PlaceFailure::from(err)),
-        };
-        let written = match placed {
-            Ok(written) => written,
-            Err(failure) => {
-                drop(session);
-                self.clean_up(failure.leftovers).await;
-                return Err(failure.error.context(format!(
-                    "uploading report '{}' for recipient '{}'",
-                    delivery.report.name, delivery.recipient.id
-                )));
-            }
-        };
-        self.pool.give_back(session);
-
-        tracing::debug!(recipient = %delivery.recipient.id, files = written.locations.len(), bytes = written.bytes, "delivered over FTP");
-        Ok(Receipt {
-            channel: KIND.to_string(),
-            locations: written.locations,
-            bytes: written.bytes,
+        self.upload(delivery).await.map_err(|e| {
+            e.context(format!(
+                "uploading report '{}' for recipient '{}'",
+                delivery.report.name, delivery.recipient.id
+            ))
         })
     }
 
