@@ -286,7 +286,7 @@ impl Sshd {
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
              PermitRootLogin prohibit-password\nAllowUsers {user}\nX11Forwarding no\n\
              AllowTcpForwarding no\nSubsystem sftp internal-sftp\nForceCommand internal-sftp\n\
-             LogLevel ERROR\n"
+             LogLevel FATAL\n"
         );
         if chroot {
             config.push_str(&format!("ChrootDirectory {}\n", root.path().display()));
@@ -390,6 +390,11 @@ pub struct PasswordSshServer {
 
 impl PasswordSshServer {
     pub async fn start(user: &str, password: &str) -> Self {
+        PasswordSshServer::start_refusing(user, password, 0).await
+    }
+
+    /// A server that refuses the first `refusals` logins, whatever the password.
+    pub async fn start_refusing(user: &str, password: &str, refusals: usize) -> Self {
         use russh::server::{Config, run_stream};
 
         assert!(
@@ -412,13 +417,18 @@ impl PasswordSshServer {
             user: user.to_string(),
             password: password.to_string(),
             root: root.path().to_path_buf(),
+            refusals: Arc::new(AtomicUsize::new(refusals)),
             channels: Default::default(),
         };
 
         let task = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 let config = Arc::clone(&config);
-                let handler = handler.clone();
+                // Channel ids are per connection, so each gets its own table of channels.
+                let handler = PasswordHandler {
+                    channels: Default::default(),
+                    ..handler.clone()
+                };
                 tokio::spawn(async move {
                     if let Ok(session) = run_stream(config, socket, handler).await {
                         let _ = session.await;
@@ -457,6 +467,7 @@ struct PasswordHandler {
     user: String,
     password: String,
     root: PathBuf,
+    refusals: Arc<AtomicUsize>,
     channels: Arc<
         std::sync::Mutex<
             std::collections::HashMap<russh::ChannelId, russh::Channel<russh::server::Msg>>,
@@ -472,7 +483,11 @@ impl russh::server::Handler for PasswordHandler {
         user: &str,
         password: &str,
     ) -> Result<russh::server::Auth, Self::Error> {
-        if user == self.user && password == self.password {
+        let refuse = self
+            .refusals
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if !refuse && user == self.user && password == self.password {
             Ok(russh::server::Auth::Accept)
         } else {
             Ok(russh::server::Auth::reject())
@@ -536,6 +551,7 @@ pub struct CuttingProxy {
     pub port: u16,
     stop: Arc<AtomicBool>,
     pub cut: Arc<AtomicUsize>,
+    accepted: Arc<AtomicUsize>,
 }
 
 impl CuttingProxy {
@@ -544,7 +560,9 @@ impl CuttingProxy {
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let cut = Arc::new(AtomicUsize::new(0));
-        let (stopping, counting) = (Arc::clone(&stop), Arc::clone(&cut));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (stopping, counting, accepting) =
+            (Arc::clone(&stop), Arc::clone(&cut), Arc::clone(&accepted));
         std::thread::spawn(move || {
             let mut connections = 0;
             for client in listener.incoming() {
@@ -557,10 +575,21 @@ impl CuttingProxy {
                 };
                 let limit = (connections < cuts).then_some(after);
                 connections += 1;
+                accepting.fetch_add(1, Ordering::SeqCst);
                 forward(client, server, limit, Arc::clone(&counting));
             }
         });
-        CuttingProxy { port, stop, cut }
+        CuttingProxy {
+            port,
+            stop,
+            cut,
+            accepted,
+        }
+    }
+
+    /// How many connections it forwarded.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
     }
 }
 
