@@ -11,10 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mad::source::{CsvOptions, CsvSource, FieldOverride};
-use mad::{
-    Aggregate, ColumnDef, Engine, FieldKind, FilterSet, OutputFormat, ReportDef, SortKey, Task,
-    TaskChannel,
-};
+use mad::{Aggregate, ColumnDef, Engine, FieldKind, OutputFormat, ReportDef, SortKey, Task};
 
 fn report() -> ReportDef {
     let mut r = ReportDef::new("burst", "Sales report: {burst}");
@@ -44,18 +41,11 @@ async fn burst(field: &str, source: Arc<CsvSource>, out: &Path) -> (usize, usize
     let channel = registry
         .build_channel("folder", &folder, &mad::BuildContext::new(out))
         .expect("folder channel");
-    let task = Task {
-        name: format!("burst by {field}"),
-        source,
-        reports: vec![Arc::new(report())],
-        recipients: Vec::new(),
-        burst: Some(field.to_string()),
-        filters: FilterSet::all(),
-        channels: vec![TaskChannel::new(channel)],
-        renderers: registry.renderers().clone(),
-        protector: None,
-        on_empty: Default::default(),
-    };
+    let task = Task::new(format!("burst by {field}"), source)
+        .with_report(report())
+        .with_burst(field)
+        .with_channel(channel)
+        .with_registry(&registry);
     let started = Instant::now();
     let summary = Engine::default().run(&task).await.expect("run");
     let seconds = started.elapsed().as_secs_f64();

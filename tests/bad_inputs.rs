@@ -23,6 +23,7 @@ columns = [{{ field = "Order ID" }}, {{ field = "Sales", total = "sum" }}]
 [channels.folder]
 kind = "folder"
 path = "{channel_path}"
+create = true
 
 [[tasks]]
 name = "t"

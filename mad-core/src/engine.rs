@@ -81,7 +81,11 @@ impl TaskChannel {
 }
 
 /// A task ready to run: resolved sources, reports, recipients, channels and renderers.
+///
+/// Build one with [`Task::new`] and the `with_*` methods (or from definitions with
+/// [`crate::Runtime::task`]).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Task {
     pub name: String,
     pub source: Arc<dyn DataSource>,
@@ -96,6 +100,87 @@ pub struct Task {
     /// Puts passwords on documents of reports that ask for protection.
     pub protector: Option<Arc<dyn Protector>>,
     pub on_empty: OnEmpty,
+}
+
+impl Task {
+    /// A task reading `source`, with no reports, recipients or channels yet.
+    pub fn new(name: impl Into<String>, source: Arc<dyn DataSource>) -> Self {
+        Task {
+            name: name.into(),
+            source,
+            reports: Vec::new(),
+            recipients: Vec::new(),
+            burst: None,
+            filters: FilterSet::all(),
+            channels: Vec::new(),
+            renderers: BTreeMap::new(),
+            protector: None,
+            on_empty: OnEmpty::default(),
+        }
+    }
+
+    pub fn with_report(mut self, report: impl Into<Arc<ReportDef>>) -> Self {
+        self.reports.push(report.into());
+        self
+    }
+
+    pub fn with_recipient(mut self, recipient: impl Into<Arc<Recipient>>) -> Self {
+        self.recipients.push(recipient.into());
+        self
+    }
+
+    pub fn with_recipients<R: Into<Arc<Recipient>>>(
+        mut self,
+        recipients: impl IntoIterator<Item = R>,
+    ) -> Self {
+        self.recipients
+            .extend(recipients.into_iter().map(Into::into));
+        self
+    }
+
+    /// One report per value of `field` (per recipient, when there are recipients).
+    pub fn with_burst(mut self, field: impl Into<String>) -> Self {
+        self.burst = Some(field.into());
+        self
+    }
+
+    pub fn with_filters(mut self, filters: FilterSet) -> Self {
+        self.filters = filters;
+        self
+    }
+
+    pub fn with_channel(mut self, channel: impl Into<TaskChannel>) -> Self {
+        self.channels.push(channel.into());
+        self
+    }
+
+    pub fn with_renderer(mut self, renderer: Arc<dyn Renderer>) -> Self {
+        self.renderers.insert(renderer.format(), renderer);
+        self
+    }
+
+    /// The renderers and the protector of `registry`.
+    pub fn with_registry(mut self, registry: &crate::registry::Registry) -> Self {
+        self.renderers.extend(registry.renderers().clone());
+        self.protector = registry.protector().cloned().or(self.protector);
+        self
+    }
+
+    pub fn with_protector(mut self, protector: Arc<dyn Protector>) -> Self {
+        self.protector = Some(protector);
+        self
+    }
+
+    pub fn with_on_empty(mut self, on_empty: OnEmpty) -> Self {
+        self.on_empty = on_empty;
+        self
+    }
+}
+
+impl From<Arc<dyn Channel>> for TaskChannel {
+    fn from(channel: Arc<dyn Channel>) -> Self {
+        TaskChannel::new(channel)
+    }
 }
 
 /// Limits and switches for runs.
@@ -560,6 +645,7 @@ impl Engine {
             async move {
                 let _slot = slots.acquire_owned().await.map_err(|_| cancelled())?;
                 tokio::task::spawn_blocking(move || {
+                    let report = report.for_format(renderer.format());
                     let job = RenderJob {
                         report: &report,
                         table: &table,

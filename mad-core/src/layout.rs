@@ -51,6 +51,9 @@ pub struct Layout {
     pub table: Table,
     pub subtotals: bool,
     pub grand_total: bool,
+    /// Whether detail rows are shown (`LayoutEvent::Row`); without them only groups and
+    /// totals are walked.
+    pub details: bool,
 }
 
 /// One step of the walk through a laid-out report.
@@ -133,6 +136,7 @@ impl Layout {
             table: table.sorted_by(&keys),
             subtotals: report.subtotals,
             grand_total: report.grand_total,
+            details: report.details,
         })
     }
 
@@ -173,7 +177,9 @@ impl Layout {
                     });
                 }
             }
-            visit(LayoutEvent::Row(row));
+            if self.details {
+                visit(LayoutEvent::Row(row));
+            }
             for acc in &mut accumulators {
                 acc.add(self, row);
             }
@@ -335,6 +341,30 @@ mod tests {
             seen.join(" "),
             "H0:\"East\" H1:\"NY\" R2 F1:2 F0:2 H0:\"West\" H1:\"CA\" R4 R1 F1:5 H1:\"WA\" R3 F1:3 F0:8 T4:10"
         );
+    }
+
+    #[test]
+    fn a_summary_walks_groups_and_totals_only() {
+        let mut report = ReportDef::new("r", "t");
+        report.columns = vec![ColumnDef::new("Sales").total(Aggregate::Sum)];
+        report.group_by = vec!["Region".into()];
+        report.summary_formats = vec![crate::report::OutputFormat::Html];
+        let summary = report.for_format(crate::report::OutputFormat::Html);
+        let layout = Layout::new(&summary, &table()).unwrap();
+        let mut seen = Vec::new();
+        layout.walk(|e| {
+            seen.push(match e {
+                LayoutEvent::GroupHeader { .. } => "H",
+                LayoutEvent::Row(_) => "R",
+                LayoutEvent::GroupFooter { .. } => "F",
+                LayoutEvent::GrandTotal { .. } => "T",
+            })
+        });
+        assert_eq!(seen.concat(), "HFHFT");
+        let full = report.for_format(crate::report::OutputFormat::Pdf);
+        assert!(full.details);
+        report.summary_formats = vec![crate::report::OutputFormat::Xlsx];
+        assert!(report.validate().is_err());
     }
 
     #[test]

@@ -258,6 +258,13 @@ pub struct ReportDef {
     /// Show subtotals at the end of each group.
     #[serde(default = "yes")]
     pub subtotals: bool,
+    /// Show the detail rows; without them a grouped report is a summary of its subtotals.
+    #[serde(default = "yes")]
+    pub details: bool,
+    /// Formats rendered as a summary (no detail rows), such as an HTML e-mail body that
+    /// summarises the attached PDF. PDF and HTML only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub summary_formats: Vec<OutputFormat>,
     pub formats: Vec<OutputFormat>,
     /// The file name without extension, with placeholders.
     pub file_name: String,
@@ -349,6 +356,8 @@ impl ReportDef {
             group_by: Vec::new(),
             grand_total: true,
             subtotals: true,
+            details: true,
+            summary_formats: Vec::new(),
             formats: vec![OutputFormat::Pdf],
             page: PageSetup::default(),
             filters: FilterSet::all(),
@@ -374,6 +383,16 @@ impl ReportDef {
             }
         }
         Ok(names)
+    }
+
+    /// The report as a given format renders it: summary formats without detail rows.
+    pub fn for_format(&self, format: OutputFormat) -> std::borrow::Cow<'_, ReportDef> {
+        if !self.summary_formats.contains(&format) || !self.details {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut summary = self.clone();
+        summary.details = false;
+        std::borrow::Cow::Owned(summary)
     }
 
     /// The data this report needs: its columns plus the fields it groups and sorts by.
@@ -412,6 +431,16 @@ impl ReportDef {
             )));
         }
         names_in(&self.file_name)?;
+        if let Some(f) = self
+            .summary_formats
+            .iter()
+            .find(|f| !matches!(f, OutputFormat::Pdf | OutputFormat::Html))
+        {
+            return Err(Error::invalid_config(format!(
+                "report '{}' asks for a {f} summary; summaries are available for pdf and html",
+                self.name
+            )));
+        }
         self.content_placeholders()?;
         if self.file_name.trim().is_empty() {
             return Err(Error::invalid_config(format!(

@@ -148,18 +148,11 @@ fn task(recipients: Vec<Recipient>, outbox: Arc<Outbox>) -> (Task, Arc<Counting>
         inner: TableSource::new("orders", orders()),
         fetches: Mutex::new(0),
     });
-    let task = Task {
-        name: "t".into(),
-        source: source.clone(),
-        reports: vec![report()],
-        recipients: recipients.into_iter().map(Arc::new).collect(),
-        burst: None,
-        filters: FilterSet::all(),
-        channels: vec![TaskChannel::new(outbox)],
-        renderers: [(OutputFormat::Csv, Arc::new(RowsAsText) as Arc<dyn Renderer>)].into(),
-        protector: None,
-        on_empty: Default::default(),
-    };
+    let task = Task::new("t", source.clone())
+        .with_report(report())
+        .with_recipients(recipients)
+        .with_channel(TaskChannel::new(outbox))
+        .with_renderer(Arc::new(RowsAsText));
     (task, source)
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use mad_core::source::TableSource;
 use mad_core::table::ColumnBuilder;
 use mad_core::{
-    BuildContext, Channel, Engine, EngineOptions, ErrorKind, Field, FieldKind, FilterSet, OnEmpty,
+    BuildContext, Channel, Engine, EngineOptions, ErrorKind, Field, FieldKind, OnEmpty,
     OutputFormat, Recipient, Registry, RenderJob, Renderer, ReportDef, Schema, Status, Table, Task,
     TaskChannel, Value,
 };
@@ -666,17 +666,13 @@ fn task(channel: Arc<dyn Channel>, ids: &[&str]) -> Task {
         OutputFormat::Pdf,
         Arc::new(FixedRenderer(OutputFormat::Pdf, pdf_bytes())),
     );
-    Task {
-        name: "monthly".to_string(),
-        source: Arc::new(TableSource::new("memory", table)),
-        reports: vec![Arc::new(report)],
-        recipients: ids.iter().map(|id| Arc::new(recipient(id))).collect(),
-        burst: None,
-        filters: FilterSet::all(),
-        channels: vec![TaskChannel::new(channel)],
-        renderers,
-        on_empty: OnEmpty::Skip,
-    }
+    let mut task = Task::new("monthly", Arc::new(TableSource::new("memory", table)))
+        .with_report(report)
+        .with_recipients(ids.iter().map(|id| recipient(id)))
+        .with_channel(TaskChannel::new(channel))
+        .with_on_empty(OnEmpty::Skip);
+    task.renderers = renderers;
+    task
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

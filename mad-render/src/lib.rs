@@ -7,6 +7,7 @@ use mad_core::Registry;
 pub mod csv;
 pub mod html;
 pub mod pdf;
+pub mod protect;
 pub mod xlsx;
 
 pub use csv::CsvRenderer;
@@ -21,4 +22,5 @@ pub fn register(registry: &mut Registry) {
         .register_renderer(Arc::new(XlsxRenderer::default()))
         .register_renderer(Arc::new(HtmlRenderer::default()))
         .register_renderer(Arc::new(CsvRenderer::default()));
+    registry.register_protector(Arc::new(protect::DocumentProtector::default()));
 }

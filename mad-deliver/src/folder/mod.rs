@@ -66,20 +66,15 @@ impl FolderChannel {
     }
 }
 
-#[async_trait]
-impl Channel for FolderChannel {
-    fn name(&self) -> &str {
-        KIND
-    }
+/// The options, the rendered subfolder and the sanitised file names of a delivery.
+type Plan = (
+    FolderOptions,
+    PathBuf,
+    Vec<(String, Arc<mad_core::Document>)>,
+);
 
-    fn capabilities(&self) -> ChannelCapabilities {
-        ChannelCapabilities {
-            attachments: true,
-            ..ChannelCapabilities::default()
-        }
-    }
-
-    async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
+impl FolderChannel {
+    fn plan(&self, delivery: &Delivery) -> Result<Plan> {
         let subfolder = match &self.options.subfolder {
             Some(template) => render_path(
                 BACKEND,
@@ -94,7 +89,25 @@ impl Channel for FolderChannel {
             .iter()
             .map(|doc| (sanitize_file_name(&doc.file_name), doc.clone()))
             .collect();
-        let options = self.options.clone();
+        Ok((self.options.clone(), subfolder, files))
+    }
+}
+
+#[async_trait]
+impl Channel for FolderChannel {
+    fn name(&self) -> &str {
+        KIND
+    }
+
+    fn capabilities(&self) -> ChannelCapabilities {
+        ChannelCapabilities {
+            attachments: true,
+            ..ChannelCapabilities::default()
+        }
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
+        let (options, subfolder, files) = self.plan(delivery)?;
 
         let written =
             tokio::task::spawn_blocking(move || write::write_files(&options, &subfolder, files))
@@ -109,5 +122,20 @@ impl Channel for FolderChannel {
             locations: written.locations,
             bytes: written.bytes,
         })
+    }
+
+    async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {
+        let (options, subfolder, files) = self.plan(delivery)?;
+        let found =
+            tokio::task::spawn_blocking(move || write::confirm_files(&options, &subfolder, files))
+                .await
+                .map_err(|e| {
+                    Error::internal(format!("the folder writer stopped: {e}")).with_backend(BACKEND)
+                })??;
+        Ok(found.map(|written| Receipt {
+            channel: KIND.to_string(),
+            locations: written.locations,
+            bytes: written.bytes,
+        }))
     }
 }

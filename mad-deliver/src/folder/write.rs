@@ -243,3 +243,48 @@ fn summarise(placed: Vec<Placed>) -> Written {
     }
     written
 }
+
+/// After an interrupted delivery: which of `files` are in place with exactly the document's
+/// bytes. All of them → the delivery is complete; none → it never happened (`None`, deliver
+/// again); some → the missing ones are written now, completing it. A file with other bytes
+/// under the name is left alone: `overwrite` delivers again, the other policies refuse.
+pub(super) fn confirm_files(
+    options: &FolderOptions,
+    subfolder: &Path,
+    files: Vec<(String, Arc<Document>)>,
+) -> Result<Option<Written>> {
+    if options.if_exists == IfExists::Version {
+        return Err(Error::unsupported(
+            BACKEND,
+            "confirming an interrupted delivery with if_exists = \"version\" (its file names are not known in advance)",
+        ));
+    }
+    let root = open_root(&options.path, options.create)?;
+    let dir = open_subfolder(&root, subfolder)?;
+    let names = unique_names(files.iter().map(|(name, _)| name.as_str()));
+
+    let mut present = Vec::new();
+    let mut missing = Vec::new();
+    for (name, (_, doc)) in names.into_iter().zip(&files) {
+        let target = dir.join(&name);
+        match fs::read(&target) {
+            Ok(bytes) if bytes == doc.bytes => present.push(Placed::Kept(target)),
+            Ok(_) if options.if_exists == IfExists::Overwrite => return Ok(None),
+            Ok(_) if options.if_exists == IfExists::Keep => present.push(Placed::Kept(target)),
+            Ok(_) => return Err(error::already_exists(&target)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => missing.push((name, doc)),
+            Err(err) => return Err(error::io(format!("reading {}", target.display()), err)),
+        }
+    }
+    if present.is_empty() {
+        return Ok(None);
+    }
+    for (name, doc) in missing {
+        let mut file = StagedFile::write(&dir, &doc.bytes)
+            .map_err(|e| error::io(format!("writing {name} into {}", dir.display()), e))?;
+        present.push(place(&mut file, &dir, &name, IfExists::Fail)?);
+    }
+    let mut written = summarise(present);
+    written.bytes = files.iter().map(|(_, d)| d.bytes.len() as u64).sum();
+    Ok(Some(written))
+}
