@@ -5,15 +5,14 @@ mod conformance;
 mod remote;
 mod support;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mad_core::source::TableSource;
 use mad_core::table::ColumnBuilder;
 use mad_core::{
-    BuildContext, Channel, Delivery, Engine, EngineOptions, ErrorKind, Field, FieldKind, FilterSet,
-    OnEmpty, OutputFormat, Registry, RenderJob, Renderer, ReportDef, Schema, Status, Table, Task,
+    BuildContext, Channel, Delivery, Engine, EngineOptions, ErrorKind, Field, FieldKind, OnEmpty,
+    OutputFormat, Registry, RenderJob, Renderer, ReportDef, Schema, Status, Table, Task,
     TaskChannel, Value,
 };
 use mad_deliver::folder::IfExists;
@@ -552,23 +551,12 @@ fn task(channel: Arc<dyn Channel>, ids: &[&str], bytes: Vec<u8>) -> Task {
     let mut report = ReportDef::new("Umsatz", "Umsatz für {recipient.name}");
     report.formats = vec![OutputFormat::Pdf];
     report.file_name = "Umsatz {recipient.id}".to_string();
-    let mut renderers: BTreeMap<OutputFormat, Arc<dyn Renderer>> = BTreeMap::new();
-    renderers.insert(
-        OutputFormat::Pdf,
-        Arc::new(FixedRenderer(OutputFormat::Pdf, bytes)),
-    );
-    Task {
-        name: "monthly".to_string(),
-        source: Arc::new(TableSource::new("memory", table)),
-        reports: vec![Arc::new(report)],
-        recipients: ids.iter().map(|id| Arc::new(recipient(id))).collect(),
-        burst: None,
-        filters: FilterSet::all(),
-        channels: vec![TaskChannel::new(channel)],
-        renderers,
-        protector: None,
-        on_empty: OnEmpty::Skip,
-    }
+    Task::new("monthly", Arc::new(TableSource::new("memory", table)))
+        .with_report(report)
+        .with_recipients(ids.iter().map(|id| recipient(id)))
+        .with_channel(TaskChannel::new(channel))
+        .with_renderer(Arc::new(FixedRenderer(OutputFormat::Pdf, bytes)))
+        .with_on_empty(OnEmpty::Skip)
 }
 
 fn fast_retries() -> EngineOptions {

@@ -6,7 +6,6 @@ mod conformance;
 mod remote;
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,8 +14,8 @@ use std::time::{Duration, Instant};
 use mad_core::source::TableSource;
 use mad_core::table::ColumnBuilder;
 use mad_core::{
-    BuildContext, Channel, Delivery, Engine, EngineOptions, ErrorKind, Field, FieldKind, FilterSet,
-    OnEmpty, OutputFormat, Registry, RenderJob, Renderer, ReportDef, Schema, Status, Table, Task,
+    BuildContext, Channel, Delivery, Engine, EngineOptions, ErrorKind, Field, FieldKind, OnEmpty,
+    OutputFormat, Registry, RenderJob, Renderer, ReportDef, Schema, Status, Table, Task,
     TaskChannel, Value,
 };
 use mad_deliver::folder::IfExists;
@@ -569,23 +568,15 @@ fn task(channels: Vec<TaskChannel>, ids: &[&str]) -> Task {
     let mut report = ReportDef::new("Umsatz", "Umsatz für {recipient.name}");
     report.formats = vec![OutputFormat::Pdf];
     report.file_name = "Umsatz {recipient.id}".to_string();
-    let mut renderers: BTreeMap<OutputFormat, Arc<dyn Renderer>> = BTreeMap::new();
-    renderers.insert(
-        OutputFormat::Pdf,
-        Arc::new(FixedRenderer(OutputFormat::Pdf, pdf_bytes())),
-    );
-    Task {
-        name: "monthly".to_string(),
-        source: Arc::new(TableSource::new("memory", table)),
-        reports: vec![Arc::new(report)],
-        recipients: ids.iter().map(|id| Arc::new(recipient(id))).collect(),
-        burst: None,
-        filters: FilterSet::all(),
-        channels,
-        renderers,
-        protector: None,
-        on_empty: OnEmpty::Skip,
+    let mut task = Task::new("monthly", Arc::new(TableSource::new("memory", table)))
+        .with_report(report)
+        .with_recipients(ids.iter().map(|id| recipient(id)))
+        .with_renderer(Arc::new(FixedRenderer(OutputFormat::Pdf, pdf_bytes())))
+        .with_on_empty(OnEmpty::Skip);
+    for channel in channels {
+        task = task.with_channel(channel);
     }
+    task
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
