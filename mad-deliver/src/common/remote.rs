@@ -74,7 +74,7 @@ pub fn join_remote(dir: &str, name: &str) -> String {
 }
 
 /// The folders of a subfolder pattern below the base, each a safe single name: values cannot
-/// add levels or climb out (see [`render_path`](super::render_path)).
+/// add levels or climb out (see [`render_path`]).
 pub fn remote_subfolder(
     backend: &'static str,
     template: Option<&str>,
