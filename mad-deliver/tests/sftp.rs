@@ -625,3 +625,18 @@ async fn engine_records_one_refused_login_and_delivers_the_rest() {
     }
     assert!(!summary.to_json().contains(&password));
 }
+
+#[test]
+fn a_channel_outliving_its_runtime_drops_cleanly() {
+    let fixture = Fixture::start();
+    let channel = fixture.channel();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+
+    runtime
+        .block_on(channel.deliver(&pdf_delivery("ann", "r.pdf")))
+        .unwrap();
+    drop(runtime);
+
+    drop(channel); // its pooled session was made in the runtime that is gone now
+    assert_eq!(files_below(&fixture.reports()), ["ann/r.pdf"]);
+}

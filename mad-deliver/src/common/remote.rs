@@ -29,6 +29,20 @@ pub fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// A host name or address as the network needs it: trimmed, an IPv6 address without brackets.
+pub fn bare_host(host: &str) -> &str {
+    host.trim().trim_start_matches('[').trim_end_matches(']')
+}
+
+/// `host:port` for messages and receipts, an IPv6 address in brackets.
+pub fn server_name(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// Checks a base folder from the options and writes it with single `/` separators and no
 /// trailing one. An empty base is the folder the login starts in.
 ///
@@ -420,6 +434,16 @@ mod tests {
         };
         let names = remote_file_names(&[doc("a.pdf"), doc("A.pdf"), doc("../a.pdf")]);
         assert_eq!(names, ["a.pdf", "A (2).pdf", "_a.pdf"]);
+    }
+
+    #[test]
+    fn ipv6_addresses_lose_and_regain_brackets() {
+        assert_eq!(bare_host(" [::1] "), "::1");
+        assert_eq!(server_name("::1", 21), "[::1]:21");
+        assert_eq!(
+            server_name(bare_host("ftp.example.com"), 21),
+            "ftp.example.com:21"
+        );
     }
 
     #[test]

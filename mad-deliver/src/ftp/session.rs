@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 
 use super::config::{FtpOptions, Security};
 use super::error::{self, BACKEND};
-use crate::common::remote::{RemoteFiles, absolute_remote, join_remote};
+use crate::common::remote::{RemoteFiles, absolute_remote, bare_host, join_remote, server_name};
 
 /// Everything needed to open a logged-in connection; made once per channel.
 pub(super) struct Connector {
@@ -58,7 +58,7 @@ impl Connector {
             Security::None => None,
         };
         Ok(Connector {
-            host: options.host.trim().to_string(),
+            host: bare_host(&options.host).to_string(),
             port: options.effective_port(),
             username: options.username.clone(),
             password,
@@ -68,7 +68,7 @@ impl Connector {
     }
 
     pub(super) fn server(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+        server_name(&self.host, self.port)
     }
 
     /// A new connection, logged in, in binary passive mode.

@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use super::config::SftpOptions;
 use super::error::{self, BACKEND};
 use super::host_key::HostKeyPolicy;
-use crate::common::remote::{RemoteFiles, absolute_remote, join_remote};
+use crate::common::remote::{RemoteFiles, absolute_remote, bare_host, join_remote, server_name};
 
 /// Bytes per write request; every SFTP server accepts this much.
 const WRITE_CHUNK: usize = 32 * 1024;
@@ -83,7 +83,7 @@ impl Connector {
             ..client::Config::default()
         };
         Ok(Connector {
-            host: options.host.trim().to_string(),
+            host: bare_host(&options.host).to_string(),
             port: options.effective_port(),
             username: options.username.clone(),
             password,
@@ -95,7 +95,7 @@ impl Connector {
     }
 
     pub(super) fn server(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+        server_name(&self.host, self.port)
     }
 
     /// A new logged-in session with the SFTP subsystem started.
