@@ -670,3 +670,66 @@ fn a_channel_outliving_its_runtime_drops_cleanly() {
     drop(channel); // its pooled connection was made in the runtime that is gone now
     assert_eq!(files_below(&fixture.reports()), ["ann/r.pdf"]);
 }
+
+/// A run log in which every delivery was started before and never finished, as after a crash.
+#[derive(Debug, Default)]
+struct CrashedRunLog {
+    inner: mad_core::MemoryRunLog,
+    seen: std::sync::Mutex<std::collections::HashSet<mad_core::DeliveryKey>>,
+}
+
+#[async_trait::async_trait]
+impl mad_core::RunLog for CrashedRunLog {
+    async fn start_run(
+        &self,
+        run: &mad_core::RunInfo,
+        task: &str,
+    ) -> mad_core::Result<mad_core::RunInfo> {
+        self.inner.start_run(run, task).await
+    }
+
+    async fn begin(&self, key: &mad_core::DeliveryKey) -> mad_core::Result<mad_core::PriorAttempt> {
+        self.inner.begin(key).await?;
+        let first = self.seen.lock().unwrap().insert(key.clone());
+        Ok(if first {
+            mad_core::PriorAttempt::Interrupted
+        } else {
+            mad_core::PriorAttempt::None
+        })
+    }
+
+    async fn finish(
+        &self,
+        key: &mad_core::DeliveryKey,
+        outcome: &std::result::Result<mad_core::Receipt, mad_core::summary::Failure>,
+    ) -> mad_core::Result<()> {
+        self.inner.finish(key, outcome).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_run_confirms_what_arrived_and_uploads_the_rest_once() {
+    let fixture = Fixture::start(FtpMode::Plain);
+    let options = fixture
+        .options(&fixture.password)
+        .with_if_exists(IfExists::Fail);
+    let channel = Arc::new(FtpChannel::new(options).unwrap());
+    // The crashed attempt got ann's report onto the server, not bob's.
+    channel
+        .deliver(&pdf_delivery("ann", "Umsatz ann.pdf"))
+        .await
+        .unwrap();
+    let engine = Engine::new(fast_retries()).with_run_log(Arc::new(CrashedRunLog::default()));
+
+    let summary = engine
+        .run(&task(channel, &["ann", "bob"], pdf_bytes()))
+        .await
+        .unwrap();
+
+    assert_eq!(summary.counts.delivered, 2, "{}", summary.human());
+    assert_eq!(
+        files_below(&fixture.reports()),
+        ["ann/Umsatz ann.pdf", "bob/Umsatz bob.pdf"],
+        "ann's file was confirmed, not uploaded again (if_exists = fail would have refused)"
+    );
+}
