@@ -176,6 +176,8 @@ impl State {
         }
     }
 
+    /// FTP answers 550 both for a missing file and a refused one; where the question is
+    /// whether something exists, 550 means no.
     fn is_missing(err: &Error) -> bool {
         err.kind() == ErrorKind::PermissionDenied
     }
