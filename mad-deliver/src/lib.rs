@@ -7,11 +7,13 @@ pub mod common;
 pub mod dropbox;
 pub mod email;
 pub mod folder;
+pub mod ftp;
 pub mod gdrive;
 pub mod graph;
 mod http;
+pub mod sftp;
 
-/// Registers the channel kinds of this crate (`folder`, `email`).
+/// Registers every channel kind of this crate (see the table above).
 pub fn register(registry: &mut Registry) {
     folder::register(registry);
     email::register(registry);
@@ -19,4 +21,6 @@ pub fn register(registry: &mut Registry) {
     dropbox::register(registry);
     r#box::register(registry);
     gdrive::register(registry);
+    ftp::register(registry);
+    sftp::register(registry);
 }

@@ -6,6 +6,7 @@
 //! injection through a recipient's name) in the same way.
 
 mod names;
+pub mod remote;
 mod staged;
 mod template;
 
