@@ -162,13 +162,14 @@ async fn hostile_values_stay_below_the_prefix() {
     let objects = server.objects(BUCKET);
     assert_eq!(objects.len(), ids.len());
     for object in &objects {
+        // A recipient id that is only dots adds no level at all.
         let parts: Vec<&str> = object.key.split('/').collect();
-        assert_eq!(parts.len(), 3, "{}", object.key);
+        assert!(parts.len() == 2 || parts.len() == 3, "{}", object.key);
         assert_eq!(parts[0], "out", "{}", object.key);
         for part in &parts {
             assert!(!part.is_empty() && *part != "." && *part != "..", "{}", object.key);
         }
-        conformance::assert_safe_name(parts[2], "../../x.pdf");
+        conformance::assert_safe_name(parts[parts.len() - 1], "../../x.pdf");
     }
 }
 
@@ -444,7 +445,11 @@ async fn engine_records_refused_credentials_and_delivers_through_the_good_channe
         keys,
         ["good/Umsatz ann.pdf", "good/Umsatz bob.pdf", "good/Umsatz cyd.pdf"]
     );
-    assert_eq!(server.stats().0, 3, "refused credentials are not retried");
+    assert_eq!(
+        server.stats().0,
+        6,
+        "three uploads, three refused ones, none retried"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -64,7 +64,7 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Opens the hub: creates the index and the root folder when missing and reads the
+    /// Opens the hub: creates the index and the root folder (and their folders) when missing and reads the
     /// store's credentials. Nothing is contacted or swept until the first store or purge.
     pub fn open(options: HubOptions) -> Result<Hub> {
         if options.retention_days == 0 {
@@ -91,6 +91,11 @@ impl Hub {
                 ));
             }
         };
+        if let Some(parent) = options.index.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                error::io(format!("creating the folder of the hub's index {}", parent.display()), e)
+            })?;
+        }
         let index = HubIndex::open(&options.index)
             .map_err(|e| e.context("opening the hub's index"))?;
         Ok(Hub {

@@ -27,7 +27,7 @@ use super::error::{self, BACKEND, Scrubber, StoreReply};
 const SHA256_METADATA: &str = "sha256";
 
 /// The largest object one PUT may carry.
-pub(crate) const MAX_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+const MAX_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
 /// An object as the store describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -125,9 +125,10 @@ impl Channel for S3Channel {
     }
 
     fn capabilities(&self) -> ChannelCapabilities {
+        // The 5 GiB limit of one PUT applies per document, not per delivery, so it is not
+        // published as the delivery's `max_bytes`.
         ChannelCapabilities {
             attachments: true,
-            max_bytes: Some(client::MAX_PUT_BYTES),
             ..ChannelCapabilities::default()
         }
     }
