@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
-use mad_core::{Error, Result, Secret, SecretRef};
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, Checksum, S3EncryptionConfigKey};
+use mad_core::{Error, Result, SecretRef};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, Checksum};
 use object_store::client::{
     HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse, HttpService,
     ReqwestConnector,
@@ -125,15 +125,9 @@ impl Bucket {
 
         builder = match (options.sse, &options.kms_key_id) {
             (None, _) => builder,
-            (Some(ServerSideEncryption::Aes256), _) => builder.with_config(
-                AmazonS3ConfigKey::Encryption(S3EncryptionConfigKey::ServerSideEncryption),
-                "AES256",
-            ),
             (Some(ServerSideEncryption::Kms), Some(key)) => builder.with_sse_kms_encryption(key),
-            (Some(ServerSideEncryption::Kms), None) => builder.with_config(
-                AmazonS3ConfigKey::Encryption(S3EncryptionConfigKey::ServerSideEncryption),
-                "aws:kms",
-            ),
+            (Some(ServerSideEncryption::Aes256), _) => builder.with_config(sse_key()?, "AES256"),
+            (Some(ServerSideEncryption::Kms), None) => builder.with_config(sse_key()?, "aws:kms"),
         };
 
         let scrub = Scrubber::new(secrets);
@@ -152,10 +146,6 @@ impl Bucket {
                 .unwrap_or_else(|| format!("AWS {region}")),
             scrub,
         })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     /// The key made of `parts` (folders, then the file name); every part must already be a
@@ -265,6 +255,13 @@ impl Bucket {
     fn error(&self, err: object_store::Error, what: impl fmt::Display) -> Error {
         error::store(err, format_args!("{} ({what})", self.endpoint), &self.scrub)
     }
+}
+
+/// object_store's configuration key for the server-side encryption type.
+fn sse_key() -> Result<AmazonS3ConfigKey> {
+    "aws_server_side_encryption".parse().map_err(|e| {
+        Error::internal(format!("object_store has no encryption setting: {e}")).with_backend(BACKEND)
+    })
 }
 
 /// Checks the options that object_store would accept but mad does not.

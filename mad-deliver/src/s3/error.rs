@@ -179,7 +179,7 @@ fn error_code(body: &str) -> Option<&str> {
 }
 
 /// The first error of type `T` in the chain of causes.
-fn find<T: StdError + 'static>(err: &(dyn StdError + 'static)) -> Option<&T> {
+fn find<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
     let mut current = Some(err);
     while let Some(e) = current {
         if let Some(found) = e.downcast_ref::<T>() {
