@@ -16,9 +16,9 @@ use mad_core::runlog::{DeliveryKey, RunLog};
 use mad_core::source::TableSource;
 use mad_core::table::ColumnBuilder;
 use mad_core::{
-    BuildContext, Channel, Delivery, Engine, EngineOptions, ErrorKind, Field, FieldKind,
-    FilterSet, MemoryRunLog, OnEmpty, OutputFormat, Registry, RenderJob, Renderer, ReportDef,
-    RunInfo, Schema, Table, Task, TaskChannel, Value,
+    BuildContext, Channel, Delivery, Engine, EngineOptions, ErrorKind, Field, FieldKind, FilterSet,
+    MemoryRunLog, OnEmpty, OutputFormat, Registry, RenderJob, Renderer, ReportDef, RunInfo, Schema,
+    Table, Task, TaskChannel, Value,
 };
 use mad_deliver::hub::{Hub, HubOptions};
 use mad_deliver::s3::S3Channel;
@@ -83,12 +83,12 @@ impl Fixture {
     fn rows(&self) -> Vec<(String, String, String, i64, String)> {
         let db = rusqlite::Connection::open(self.index()).unwrap();
         let mut statement = db
-            .prepare(
-                "SELECT id, recipient, file_name, size, sha256 FROM hub_documents ORDER BY id",
-            )
+            .prepare("SELECT id, recipient, file_name, size, sha256 FROM hub_documents ORDER BY id")
             .unwrap();
         statement
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
@@ -208,7 +208,10 @@ async fn recipients_list_and_fetch_their_own_documents_only() {
     let mut names: Vec<&str> = listed.iter().map(|e| e.file_name.as_str()).collect();
     names.sort();
     assert_eq!(names, ["Umsatz Zürich.html", "Umsatz Zürich.pdf"]);
-    let pdf = listed.iter().find(|e| e.file_name.ends_with(".pdf")).unwrap();
+    let pdf = listed
+        .iter()
+        .find(|e| e.file_name.ends_with(".pdf"))
+        .unwrap();
     assert_eq!(pdf.recipient, "ann");
     assert_eq!(pdf.report, support::SUBJECT);
     assert_eq!(pdf.run_id, "run-1");
@@ -216,8 +219,15 @@ async fn recipients_list_and_fetch_their_own_documents_only() {
     assert_eq!(pdf.size, pdf_bytes().len() as u64);
     assert_eq!(pdf.sha256, sha256_hex(&pdf_bytes()));
     assert_eq!(pdf.created, fixture.clock.now());
-    assert_eq!(pdf.expires, fixture.clock.now() + Duration::from_secs(2 * DAY));
-    assert!(ann.locations.iter().any(|l| l == &format!("hub:{}", pdf.id)));
+    assert_eq!(
+        pdf.expires,
+        fixture.clock.now() + Duration::from_secs(2 * DAY)
+    );
+    assert!(
+        ann.locations
+            .iter()
+            .any(|l| l == &format!("hub:{}", pdf.id))
+    );
 
     assert_eq!(hub.fetch("ann", &pdf.id).await.unwrap(), pdf_bytes());
     assert_eq!(fs::read(fixture.file_of(&pdf.id)).unwrap(), pdf_bytes());
@@ -263,7 +273,10 @@ async fn documents_are_purged_after_their_retention() {
     assert_eq!(err.kind(), ErrorKind::NotFound);
 
     fixture.clock.advance(DAY);
-    assert!(hub.list("ann").await.unwrap().is_empty(), "expired, not yet purged");
+    assert!(
+        hub.list("ann").await.unwrap().is_empty(),
+        "expired, not yet purged"
+    );
     assert_eq!(hub.purge_expired(fixture.clock.now()).await.unwrap(), 2);
     assert!(fixture.rows().is_empty());
     assert!(fixture.files().is_empty());
@@ -293,7 +306,10 @@ async fn links_are_stable_and_use_the_link_base() {
     assert_eq!(entries.len(), 2);
     for entry in &entries {
         let link = hub.link(&entry.id).unwrap();
-        assert_eq!(link, format!("https://reports.example.com/hub/{}", entry.id));
+        assert_eq!(
+            link,
+            format!("https://reports.example.com/hub/{}", entry.id)
+        );
         assert!(first.locations.contains(&link));
     }
     let plain = fixture.hub(fixture.options());
@@ -373,7 +389,10 @@ async fn orphan_bytes_are_swept_once_old_enough() {
     assert_eq!(fixture.files().len(), 4);
 
     // Later the orphan and the temporary file go; the indexed document and strangers stay.
-    fixture.clock.0.store(now_secs() + 2 * 60 * 60, Ordering::SeqCst);
+    fixture
+        .clock
+        .0
+        .store(now_secs() + 2 * 60 * 60, Ordering::SeqCst);
     assert_eq!(hub.sweep_orphans().await.unwrap(), 1);
     let files = fixture.files();
     assert_eq!(files.len(), 2, "{files:?}");
@@ -518,7 +537,11 @@ async fn engine_stores_one_copy_per_recipient_and_resumes_without_duplicates() {
 
     assert_eq!(summary.counts.delivered, 3, "{}", summary.human());
     assert_eq!(summary.counts.resumed, 1, "{}", summary.human());
-    assert_eq!(hub.list("ann").await.unwrap(), ann_before, "ann's copy kept, not redone");
+    assert_eq!(
+        hub.list("ann").await.unwrap(),
+        ann_before,
+        "ann's copy kept, not redone"
+    );
     for id in ["ann", "bob", "cyd"] {
         let entries = hub.list(id).await.unwrap();
         assert_eq!(entries.len(), 1, "{id}");
@@ -540,8 +563,11 @@ async fn engine_stores_one_copy_per_recipient_and_resumes_without_duplicates() {
 async fn a_hub_in_a_bucket_stores_fetches_purges_and_sweeps() {
     let server = S3Server::start(&["hub"]);
     let fixture = Fixture::new();
-    let options = HubOptions::with_s3(fixture.index(), server.options("hub").with_prefix("library"))
-        .with_retention_days(1);
+    let options = HubOptions::with_s3(
+        fixture.index(),
+        server.options("hub").with_prefix("library"),
+    )
+    .with_retention_days(1);
     let hub = fixture.hub(options);
 
     let receipt = hub
@@ -576,11 +602,17 @@ async fn a_hub_in_a_bucket_stores_fetches_purges_and_sweeps() {
     assert_eq!(server.objects("hub").len(), 3);
     assert_eq!(hub.sweep_orphans().await.unwrap(), 0, "too young to sweep");
 
-    fixture.clock.0.store(now_secs() + 2 * DAY, Ordering::SeqCst);
+    fixture
+        .clock
+        .0
+        .store(now_secs() + 2 * DAY, Ordering::SeqCst);
     assert_eq!(hub.sweep_orphans().await.unwrap(), 1);
     assert_eq!(hub.purge_expired(fixture.clock.now()).await.unwrap(), 2);
     assert!(server.objects("hub").is_empty());
     assert!(fixture.rows().is_empty());
     let shown = format!("{hub:?}");
-    assert!(!shown.contains(&server.secret) && !shown.contains(&server.key_id), "{shown}");
+    assert!(
+        !shown.contains(&server.secret) && !shown.contains(&server.key_id),
+        "{shown}"
+    );
 }

@@ -118,12 +118,18 @@ async fn documents_arrive_under_the_prefix_with_type_checksum_and_encryption() {
     );
     let pdf = &objects[1];
     assert_eq!(pdf.bytes, pdf_bytes());
-    assert_eq!(receipt.bytes, (support::HTML.len() + pdf_bytes().len()) as u64);
+    assert_eq!(
+        receipt.bytes,
+        (support::HTML.len() + pdf_bytes().len()) as u64
+    );
     assert_eq!(pdf.content_type.as_deref(), Some("application/pdf"));
     assert_eq!(pdf.sse.as_deref(), Some("AES256"));
     assert_eq!(pdf.metadata["sha256"], pdf.sha256.as_str());
     assert_eq!(pdf.sha256, sha256_hex(&pdf_bytes()));
-    assert_eq!(objects[0].content_type.as_deref(), Some("text/html"));
+    assert_eq!(
+        objects[0].content_type.as_deref(),
+        Some("text/html; charset=utf-8")
+    );
 }
 
 #[tokio::test]
@@ -167,7 +173,11 @@ async fn hostile_values_stay_below_the_prefix() {
         assert!(parts.len() == 2 || parts.len() == 3, "{}", object.key);
         assert_eq!(parts[0], "out", "{}", object.key);
         for part in &parts {
-            assert!(!part.is_empty() && *part != "." && *part != "..", "{}", object.key);
+            assert!(
+                !part.is_empty() && *part != "." && *part != "..",
+                "{}",
+                object.key
+            );
         }
         conformance::assert_safe_name(parts[parts.len() - 1], "../../x.pdf");
     }
@@ -262,7 +272,10 @@ fn definitions_build_the_channel_and_reject_typos() {
 
     let built = registry.build_channel("s3", &options, &ctx).unwrap();
     let debug = format!("{built:?}");
-    assert!(debug.contains("reports") && debug.contains("Kms"), "{debug}");
+    assert!(
+        debug.contains("reports") && debug.contains("Kms"),
+        "{debug}"
+    );
     assert!(!debug.contains("definitions-secret-value"), "{debug}");
     assert!(!debug.contains("AKIDEXAMPLE"), "{debug}");
 
@@ -353,7 +366,11 @@ async fn confirm_tells_a_complete_delivery_from_a_missing_or_different_one() {
         recipient("ann"),
         vec![
             document(OutputFormat::Html, "Umsatz Zürich.html", support::HTML),
-            document(OutputFormat::Pdf, "Umsatz Zürich.pdf", b"%PDF-other".to_vec()),
+            document(
+                OutputFormat::Pdf,
+                "Umsatz Zürich.pdf",
+                b"%PDF-other".to_vec(),
+            ),
         ],
     );
     s3.deliver(&other).await.unwrap();
@@ -443,7 +460,11 @@ async fn engine_records_refused_credentials_and_delivers_through_the_good_channe
     let keys: Vec<String> = server.objects(BUCKET).into_iter().map(|o| o.key).collect();
     assert_eq!(
         keys,
-        ["good/Umsatz ann.pdf", "good/Umsatz bob.pdf", "good/Umsatz cyd.pdf"]
+        [
+            "good/Umsatz ann.pdf",
+            "good/Umsatz bob.pdf",
+            "good/Umsatz cyd.pdf"
+        ]
     );
     assert_eq!(
         server.stats().0,
@@ -516,7 +537,8 @@ async fn a_resumed_run_confirms_an_interrupted_upload_instead_of_repeating_it() 
         vec![document(OutputFormat::Pdf, "Umsatz ann.pdf", pdf_bytes())],
     );
     interrupted.run_id = run.id.clone();
-    interrupted.placeholders = Arc::new((*interrupted.placeholders).clone().with("run.id", "run-7"));
+    interrupted.placeholders =
+        Arc::new((*interrupted.placeholders).clone().with("run.id", "run-7"));
     s3.deliver(&interrupted).await.unwrap();
     assert_eq!(server.stats().0, 1);
 
@@ -528,7 +550,11 @@ async fn a_resumed_run_confirms_an_interrupted_upload_instead_of_repeating_it() 
 
     assert_eq!(summary.counts.delivered, 2, "{}", summary.human());
     assert_eq!(summary.counts.resumed, 1, "{}", summary.human());
-    assert_eq!(server.stats().0, 2, "ann's upload was confirmed, not repeated");
+    assert_eq!(
+        server.stats().0,
+        2,
+        "ann's upload was confirmed, not repeated"
+    );
     let keys: Vec<String> = server.objects(BUCKET).into_iter().map(|o| o.key).collect();
     assert_eq!(keys, ["run-7/Umsatz ann.pdf", "run-7/Umsatz bob.pdf"]);
 }

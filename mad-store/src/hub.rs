@@ -146,7 +146,8 @@ impl HubIndex {
                 "SELECT {COLUMNS} FROM hub_documents WHERE recipient = ?1 AND expires > ?2
                  ORDER BY created DESC, file_name, id"
             ))?;
-            let rows = statement.query_map(params![recipient, unix_seconds(now)], entry_from_row)?;
+            let rows =
+                statement.query_map(params![recipient, unix_seconds(now)], entry_from_row)?;
             rows.collect()
         })
         .await

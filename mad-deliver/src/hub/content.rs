@@ -39,9 +39,9 @@ impl Content {
                         .map_err(|e| error::io(format!("creating {}", dir.display()), e))?;
                     let mut staged = StagedFile::write(&dir, &bytes)
                         .map_err(|e| error::io(format!("writing into {}", dir.display()), e))?;
-                    staged
-                        .replace(&target)
-                        .map_err(|e| error::io(format!("moving {} into place", target.display()), e))
+                    staged.replace(&target).map_err(|e| {
+                        error::io(format!("moving {} into place", target.display()), e)
+                    })
                 })
                 .await
             }
@@ -182,7 +182,9 @@ fn scan_disk(root: &Path, before: SystemTime) -> Result<Vec<(String, SystemTime)
                 .unwrap_or(SystemTime::UNIX_EPOCH);
             if is_entry_id(&file_name) && file_name.starts_with(&name) {
                 found.push((file_name, modified));
-            } else if file_name.starts_with(".mad-") && file_name.ends_with(".tmp") && modified < before
+            } else if file_name.starts_with(".mad-")
+                && file_name.ends_with(".tmp")
+                && modified < before
             {
                 remove_file(&file.path())?;
             }

@@ -93,11 +93,17 @@ impl Hub {
         };
         if let Some(parent) = options.index.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| {
-                error::io(format!("creating the folder of the hub's index {}", parent.display()), e)
+                error::io(
+                    format!(
+                        "creating the folder of the hub's index {}",
+                        parent.display()
+                    ),
+                    e,
+                )
             })?;
         }
-        let index = HubIndex::open(&options.index)
-            .map_err(|e| e.context("opening the hub's index"))?;
+        let index =
+            HubIndex::open(&options.index).map_err(|e| e.context("opening the hub's index"))?;
         Ok(Hub {
             retention: DAY * options.retention_days,
             options,
@@ -192,7 +198,10 @@ impl Hub {
     /// Removes stored bytes that no index row points at and that are older than an hour (a
     /// crash between writing bytes and their row leaves these); returns how many.
     pub async fn sweep_orphans(&self) -> Result<usize> {
-        let cutoff = self.now().checked_sub(ORPHAN_GRACE).unwrap_or(SystemTime::UNIX_EPOCH);
+        let cutoff = self
+            .now()
+            .checked_sub(ORPHAN_GRACE)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
         let stored = self.content.stored(cutoff).await?;
         let indexed = self.index.ids().await?;
 
@@ -270,7 +279,12 @@ impl Hub {
 
     async fn store(&self, entry: &HubEntry, doc: &Document) -> Result<()> {
         self.content
-            .put(&entry.id, doc.bytes.clone(), &entry.media_type, &entry.sha256)
+            .put(
+                &entry.id,
+                doc.bytes.clone(),
+                &entry.media_type,
+                &entry.sha256,
+            )
             .await?;
         self.index.insert(entry).await
     }
@@ -333,7 +347,10 @@ impl Channel for Hub {
         for (entry, doc) in &entries {
             let result = match self.is_stored(entry).await {
                 Ok(true) => Ok(()),
-                Ok(false) => self.store(entry, doc).await.map(|()| stored.push(entry.id.clone())),
+                Ok(false) => self
+                    .store(entry, doc)
+                    .await
+                    .map(|()| stored.push(entry.id.clone())),
                 Err(err) => Err(err),
             };
             if let Err(err) = result {
@@ -376,7 +393,9 @@ fn entry_id(delivery: &Delivery, file_name: &str) -> String {
 fn s3_content(s3: &crate::s3::S3Options) -> Result<Content> {
     let prefix = match &s3.prefix {
         Some(template) => render_path(BACKEND, "store prefix", template, &Placeholders::new())
-            .map_err(|e| e.context("the hub's store prefix is a fixed path, without placeholders"))?,
+            .map_err(|e| {
+                e.context("the hub's store prefix is a fixed path, without placeholders")
+            })?,
         None => std::path::PathBuf::new(),
     };
     let bucket = Bucket::connect(s3)?;

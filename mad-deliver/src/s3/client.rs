@@ -99,7 +99,10 @@ impl Bucket {
         if options.credentials == CredentialSource::Keys {
             let resolve = |name: &str, r: &Option<SecretRef>| {
                 r.as_ref()
-                    .map(|r| r.resolve().map_err(|e| e.with_backend(BACKEND).context(name)))
+                    .map(|r| {
+                        r.resolve()
+                            .map_err(|e| e.with_backend(BACKEND).context(name))
+                    })
                     .transpose()
             };
             let (Some(key_id), Some(secret)) = (
@@ -260,7 +263,8 @@ impl Bucket {
 /// object_store's configuration key for the server-side encryption type.
 fn sse_key() -> Result<AmazonS3ConfigKey> {
     "aws_server_side_encryption".parse().map_err(|e| {
-        Error::internal(format!("object_store has no encryption setting: {e}")).with_backend(BACKEND)
+        Error::internal(format!("object_store has no encryption setting: {e}"))
+            .with_backend(BACKEND)
     })
 }
 

@@ -135,7 +135,10 @@ fn classify_reply(reply: &StoreReply) -> (ErrorKind, &'static str) {
     match reply.status {
         429 => (ErrorKind::RateLimited, "the store asked to slow down"),
         503 if code == "SlowDown" => (ErrorKind::RateLimited, "the store asked to slow down"),
-        408 => (ErrorKind::Timeout, "the store timed out waiting for the upload"),
+        408 => (
+            ErrorKind::Timeout,
+            "the store timed out waiting for the upload",
+        ),
         400 if TRANSIENT_CODES.contains(&code) => (
             ErrorKind::Transient,
             "the upload arrived incomplete or damaged",

@@ -68,7 +68,9 @@ impl S3Channel {
     /// finds what an earlier attempt uploaded).
     fn plan(&self, delivery: &Delivery) -> Result<Vec<(Key, Arc<Document>)>> {
         let prefix = match &self.options.prefix {
-            Some(template) => render_path(BACKEND, "prefix pattern", template, &delivery.placeholders)?,
+            Some(template) => {
+                render_path(BACKEND, "prefix pattern", template, &delivery.placeholders)?
+            }
             None => std::path::PathBuf::new(),
         };
         let folders: Vec<String> = prefix
@@ -90,7 +92,10 @@ impl S3Channel {
     fn receipt(&self, plan: &[(Key, Arc<Document>)]) -> Receipt {
         Receipt {
             channel: KIND.to_string(),
-            locations: plan.iter().map(|(key, _)| self.bucket.location(key)).collect(),
+            locations: plan
+                .iter()
+                .map(|(key, _)| self.bucket.location(key))
+                .collect(),
             bytes: plan.iter().map(|(_, doc)| doc.bytes.len() as u64).sum(),
         }
     }
