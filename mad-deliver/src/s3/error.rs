@@ -118,10 +118,11 @@ pub(crate) fn store(err: object_store::Error, what: impl fmt::Display, scrub: &S
         },
     };
 
-    let detail = scrub.scrub(&err.to_string());
+    let full = scrub.scrub(&err.to_string());
+    let detail = summary(&full);
     let mut error = Error::new(kind, format!("{what}: {advice} ({detail})"))
         .with_backend(BACKEND)
-        .with_source(Scrubbed(detail));
+        .with_source(Scrubbed(full));
     if kind == ErrorKind::RateLimited
         && let Some(wait) = reply.and_then(|r| r.retry_after)
     {
@@ -170,15 +171,38 @@ fn classify_transport(err: &object_store::Error) -> (ErrorKind, &'static str) {
     }
 }
 
+/// One line from object_store's text: what failed, the status, and the store's error code and
+/// message instead of its whole XML reply.
+fn summary(text: &str) -> String {
+    let head = text.split('<').next().unwrap_or(text);
+    let head = head.trim_end_matches([':', ' ', '\n', '\r']);
+    let mut line: String = head.split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some(code) = error_code(text) {
+        line.push_str(": ");
+        line.push_str(code);
+        if let Some(message) = element(text, "Message") {
+            line.push_str(": ");
+            line.push_str(message);
+        }
+    }
+    line
+}
+
 fn mentions_credentials(text: &str) -> bool {
     CREDENTIAL_CODES.iter().any(|code| text.contains(code))
 }
 
 /// The `<Code>` of an S3 XML error body.
 fn error_code(body: &str) -> Option<&str> {
-    let start = body.find("<Code>")? + "<Code>".len();
-    let end = body[start..].find("</Code>")? + start;
-    Some(&body[start..end])
+    element(body, "Code")
+}
+
+/// The text of the first `<name>` element of an XML body.
+fn element<'a>(body: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = body.find(&open)? + open.len();
+    let end = body[start..].find(&format!("</{name}>"))? + start;
+    Some(body[start..end].trim())
 }
 
 /// The first error of type `T` in the chain of causes.
@@ -220,6 +244,19 @@ mod tests {
         let body = "<Error><Code>SlowDown</Code><Message>x</Message></Error>";
         assert_eq!(error_code(body), Some("SlowDown"));
         assert_eq!(error_code("nothing"), None);
+    }
+
+    #[test]
+    fn summaries_are_one_line() {
+        let text = "Error performing PUT http://h/b/k in 3ms - Server returned non-2xx status \
+                    code: 403 Forbidden: <?xml version=\"1.0\"?>\n<Error><Code>AccessDenied</Code>\
+                    <Message>Access Denied</Message></Error>";
+        assert_eq!(
+            summary(text),
+            "Error performing PUT http://h/b/k in 3ms - Server returned non-2xx status code: 403 \
+             Forbidden: AccessDenied: Access Denied"
+        );
+        assert_eq!(summary("plain\ntext"), "plain text");
     }
 
     #[test]
