@@ -64,8 +64,9 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Opens the hub: creates the index and the root folder (and their folders) when missing and reads the
-    /// store's credentials. Nothing is contacted or swept until the first store or purge.
+    /// Opens the hub: creates the index and the root folder (with their parent folders) when
+    /// missing and reads the store's credentials. Nothing is contacted or swept until the first
+    /// store or purge.
     pub fn open(options: HubOptions) -> Result<Hub> {
         if options.retention_days == 0 {
             return Err(error::config(
