@@ -11,6 +11,8 @@ pub mod ftp;
 pub mod gdrive;
 pub mod graph;
 mod http;
+pub mod hub;
+pub mod s3;
 pub mod sftp;
 
 /// Registers every channel kind of this crate (see the table above).
@@ -23,4 +25,6 @@ pub fn register(registry: &mut Registry) {
     gdrive::register(registry);
     ftp::register(registry);
     sftp::register(registry);
+    s3::register(registry);
+    hub::register(registry);
 }
