@@ -33,7 +33,9 @@ pub struct CubeSpec {
 
 /// Builds the hypercube for a query: fields and calculated dimensions as dimensions (sorted
 /// by load order, nulls kept), expressions marked as measures as measures. `all_fields`
-/// stands in for an empty query. A `row_key` field becomes a hidden first-sorted dimension.
+/// stands in for an empty query. For a query without measures, a `row_key` field becomes a
+/// hidden first-sorted dimension, so detail rows keep their multiplicity and source order; a
+/// query with measures aggregates and ignores it.
 pub fn cube_for_query(
     query: &Query,
     all_fields: &[String],
@@ -86,7 +88,8 @@ pub fn cube_for_query(
     let visible = dim_names.len();
     let mut hidden = vec![false; visible];
     let mut sort_order: Vec<usize> = (0..visible).collect();
-    if let Some(key) = row_key.filter(|k| !dim_names.iter().any(|d| d == k)) {
+    let key = row_key.filter(|k| measures.is_empty() && !dim_names.iter().any(|d| d == k));
+    if let Some(key) = key {
         dimensions.push(dimension(key, key));
         dim_names.push(key.to_string());
         hidden.push(true);

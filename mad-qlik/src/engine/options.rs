@@ -32,9 +32,9 @@ pub struct QlikOptions {
     /// instead of building a hypercube from the report's columns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object: Option<String>,
-    /// A field unique per row (such as `Row ID`) added as a hidden dimension, so rows with
-    /// equal values in every asked column stay separate rows instead of one distinct
-    /// combination.
+    /// A field unique per row (such as `Row ID`) added as a hidden dimension to queries
+    /// without measures, so rows with equal values in every asked column stay separate rows
+    /// (in load order) instead of collapsing into one distinct combination.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row_key: Option<String>,
     /// Engine sessions open at once per user (at most 5, the proxies' limit).

@@ -84,7 +84,7 @@ async fn open(handshake: &Handshake<'_>) -> Result<Socket> {
     }
     let (socket, _) = client_async(request, stream)
         .await
-        .map_err(|e| handshake_error(e, url))?;
+        .map_err(|e| handshake_error(e, url, handshake.presents_certificate))?;
     Ok(socket)
 }
 
@@ -136,8 +136,17 @@ fn tls_error(err: std::io::Error, presents_certificate: bool) -> Error {
     Error::new(kind, message).with_backend(BACKEND)
 }
 
-fn handshake_error(err: tungstenite::Error, url: &Url) -> Error {
+fn handshake_error(err: tungstenite::Error, url: &Url, presents_certificate: bool) -> Error {
     let shown = redacted(url);
+    // With TLS 1.3 the server judges a client certificate after the handshake, so its
+    // refusal arrives as an alert while the upgrade is read.
+    if let tungstenite::Error::Io(io) = err {
+        if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) {
+            return tls_error(io, presents_certificate);
+        }
+        return Error::io(format!("the WebSocket handshake with {shown}"), io)
+            .with_backend(BACKEND);
+    }
     let tungstenite::Error::Http(response) = err else {
         return Error::new(
             ErrorKind::Transient,
