@@ -373,3 +373,124 @@ async fn fields_and_capabilities_are_reported() {
     assert_eq!(mad_core::DataSource::name(&source), "qlik:superstore");
     engine.assert_no_violations();
 }
+
+/// Renders a report as the rows' `Region` texts and `Sales` sum, so deliveries can be read.
+#[derive(Debug)]
+struct SummaryRenderer;
+
+impl mad_core::Renderer for SummaryRenderer {
+    fn format(&self) -> mad_core::OutputFormat {
+        mad_core::OutputFormat::Csv
+    }
+
+    fn render(&self, job: &mad_core::RenderJob<'_>) -> mad_core::Result<Vec<u8>> {
+        let table = job.table;
+        let region = table.require_column("Region")?;
+        let sales = table.require_column("Sales")?;
+        let mut regions: Vec<String> = texts(table, region);
+        regions.dedup();
+        Ok(format!("{}|{}|{}", regions.join(","), table.len(), table.sum(sales)).into_bytes())
+    }
+}
+
+/// Keeps every delivery in memory.
+#[derive(Debug, Default)]
+struct Outbox {
+    sent: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+#[async_trait::async_trait]
+impl mad_core::Channel for Outbox {
+    fn name(&self) -> &str {
+        "outbox"
+    }
+
+    fn capabilities(&self) -> mad_core::ChannelCapabilities {
+        mad_core::ChannelCapabilities::default()
+    }
+
+    async fn deliver(&self, delivery: &mad_core::Delivery) -> mad_core::Result<mad_core::Receipt> {
+        let body = String::from_utf8_lossy(&delivery.documents[0].bytes).to_string();
+        self.sent
+            .lock()
+            .unwrap()
+            .push((delivery.recipient.id.clone(), body));
+        Ok(mad_core::Receipt {
+            channel: "outbox".into(),
+            locations: Vec::new(),
+            bytes: delivery.bytes(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn through_the_engine_a_recipient_with_an_absent_value_is_skipped() {
+    use std::sync::Arc;
+
+    use mad_core::{ColumnDef, OutputFormat, Recipient, ReportDef, Status, Task, TaskChannel};
+
+    let engine = superstore().await;
+    let mut options = engine.options("superstore", QlikAuth::None);
+    options.row_key = Some("Row ID".into());
+    let source = Arc::new(engine.source(options));
+    let mut report = ReportDef::new("sales", "Sales");
+    report.columns = vec![ColumnDef::new("Region"), ColumnDef::new("Sales")];
+    report.formats = vec![OutputFormat::Csv];
+    let recipients =
+        [("east", "East"), ("atlantis", "Atlantis"), ("west", "West")].map(|(id, region)| {
+            Arc::new(Recipient::new(id, id).with_filter(Filter::new("Region", [region])))
+        });
+    let outbox = Arc::new(Outbox::default());
+    let renderer: Arc<dyn mad_core::Renderer> = Arc::new(SummaryRenderer);
+    let task = Task {
+        name: "regional".into(),
+        source,
+        reports: vec![Arc::new(report)],
+        recipients: recipients.to_vec(),
+        burst: None,
+        filters: FilterSet::all(),
+        channels: vec![TaskChannel::new(outbox.clone())],
+        renderers: [(OutputFormat::Csv, renderer)].into(),
+        protector: None,
+        on_empty: mad_core::OnEmpty::Skip,
+    };
+
+    let summary = mad_core::Engine::default().run(&task).await.unwrap();
+    let status: BTreeMap<&str, Status> = summary
+        .recipients
+        .iter()
+        .map(|r| (r.id.as_str(), r.status))
+        .collect();
+    assert_eq!(status["east"], Status::Delivered);
+    assert_eq!(status["west"], Status::Delivered);
+    assert_eq!(status["atlantis"], Status::Skipped);
+    let skipped = summary
+        .recipients
+        .iter()
+        .find(|r| r.id == "atlantis")
+        .unwrap();
+    assert!(
+        skipped
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("'Atlantis'"),
+        "{skipped:?}"
+    );
+
+    let reference = superstore_table();
+    let sent = outbox.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    for (id, body) in sent {
+        let region = if id == "east" { "East" } else { "West" };
+        let expected = FilterSet::from_filters([Filter::new("Region", [region])])
+            .apply(&reference)
+            .unwrap();
+        let parts: Vec<&str> = body.split('|').collect();
+        assert_eq!(parts[0], region, "{id} sees only its region");
+        assert_eq!(parts[1].parse::<usize>().unwrap(), expected.len());
+        let sum = expected.sum(expected.require_column("Sales").unwrap());
+        assert!(close_enough(parts[2].parse().unwrap(), sum));
+    }
+    engine.assert_no_violations();
+}

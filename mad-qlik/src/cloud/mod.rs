@@ -33,9 +33,16 @@ pub struct CloudClientBuilder {
     rate_limit_retries: u32,
     report_rate: (usize, Duration),
     timeout: Duration,
+    page_size: usize,
 }
 
 impl CloudClientBuilder {
+    /// Items asked for per page when listing (1 to 100, default 100).
+    pub fn with_page_size(mut self, size: usize) -> Self {
+        self.page_size = size.clamp(1, 100);
+        self
+    }
+
     /// The API key (from the tenant's profile settings, or an OAuth access token).
     pub fn with_api_key(mut self, key: Secret) -> Self {
         self.api_key = Some(key);
@@ -104,6 +111,7 @@ impl CloudClientBuilder {
             rate_limit_retries: self.rate_limit_retries,
             report_rate: self.report_rate,
             report_times: Mutex::new(VecDeque::new()),
+            page_size: self.page_size,
         })
     }
 }
@@ -118,6 +126,7 @@ pub struct CloudClient {
     rate_limit_retries: u32,
     report_rate: (usize, Duration),
     report_times: Mutex<VecDeque<Instant>>,
+    page_size: usize,
 }
 
 impl fmt::Debug for CloudClient {
@@ -188,9 +197,6 @@ impl Reload {
     }
 }
 
-/// Items listed per page.
-const ITEMS_PAGE: usize = 100;
-
 impl CloudClient {
     /// A client for the tenant at `tenant` (`https://acme.eu.qlikcloud.com`).
     pub fn builder(tenant: impl Into<String>) -> CloudClientBuilder {
@@ -203,6 +209,7 @@ impl CloudClient {
             rate_limit_retries: 5,
             report_rate: (10, Duration::from_secs(60)),
             timeout: Duration::from_secs(60),
+            page_size: 100,
         }
     }
 
@@ -233,7 +240,7 @@ impl CloudClient {
             for (k, v) in query {
                 pairs.append_pair(k, v);
             }
-            pairs.append_pair("limit", &ITEMS_PAGE.to_string());
+            pairs.append_pair("limit", &self.page_size.to_string());
         }
         let mut items = Vec::new();
         let mut next = Some(url);
