@@ -494,3 +494,29 @@ async fn through_the_engine_a_recipient_with_an_absent_value_is_skipped() {
     }
     engine.assert_no_violations();
 }
+
+#[tokio::test]
+async fn sessions_open_session_apps_and_answer_typed_calls() {
+    use mad_qlik::engine::{Connector, SessionState};
+
+    let engine = superstore().await;
+    let connector = Connector::new(&engine.options("SessionApp_mad-test", QlikAuth::None)).unwrap();
+    let session = connector.connect(None).await.unwrap();
+    assert_eq!(session.session_state(), SessionState::Created);
+    assert_eq!(session.app(), "SessionApp_mad-test");
+    assert!(!session.engine_version().await.unwrap().is_empty());
+    let two = session.evaluate_ex("1+1").await.unwrap();
+    assert_eq!(two["qNumber"], 2);
+
+    let connector = Connector::new(&engine.options("superstore", QlikAuth::None)).unwrap();
+    let mut session = connector.connect(None).await.unwrap();
+    assert!(session.get_field("Region").await.unwrap().is_some());
+    assert!(session.get_field("No Such Field").await.unwrap().is_none());
+    assert!(session.get_object("nothing").await.unwrap().is_none());
+    let err = session.create_session_app().await.unwrap_err();
+    assert!(
+        err.to_string().contains("1002"),
+        "one app per session: {err}"
+    );
+    engine.assert_no_violations();
+}

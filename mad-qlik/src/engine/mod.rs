@@ -24,5 +24,5 @@ pub use cube::{MAX_CELLS, page_height};
 pub use errors::{EngineError, codes};
 pub use options::{QlikAuth, QlikOptions};
 pub use rpc::SessionState;
-pub use session::{EngineSession, Page};
+pub use session::{EngineSession, OpenDocOptions, Page};
 pub use source::{QlikSource, register};

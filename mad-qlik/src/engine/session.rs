@@ -27,6 +27,44 @@ impl Page {
     }
 }
 
+/// The optional parameters of `Global.OpenDoc`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct OpenDocOptions {
+    /// A user name for apps protected by one (QlikView-style), with `password`.
+    pub user_name: Option<String>,
+    pub password: Option<mad_core::Secret>,
+    pub serial: Option<String>,
+    /// Opens the app without its data (structure only). The engine keeps an app open in one
+    /// mode per session, so use a separate identity for no-data opens.
+    pub no_data: bool,
+}
+
+impl std::fmt::Debug for OpenDocOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenDocOptions")
+            .field("user_name", &self.user_name)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("serial", &self.serial.as_ref().map(|_| "***"))
+            .field("no_data", &self.no_data)
+            .finish()
+    }
+}
+
+impl OpenDocOptions {
+    fn params(&self, app: &str) -> Json {
+        if *self == OpenDocOptions::default() {
+            return json!([app]);
+        }
+        json!([
+            app,
+            self.user_name.as_deref().unwrap_or(""),
+            self.password.as_ref().map_or("", |p| p.expose()),
+            self.serial.as_deref().unwrap_or(""),
+            self.no_data
+        ])
+    }
+}
+
 /// An engine session with its app open.
 ///
 /// Each session has its own selection state. Sessions are made by a
@@ -129,13 +167,20 @@ impl EngineSession {
     /// Error 1002 (app already open) is answered as the engine means it: the session holds
     /// an app, so `GetActiveDoc` tells which; the same app is used, another one is an error,
     /// and none at all (it was closing) is opened again.
+    ///
+    /// A session app's URL (`/app/SessionApp_<id>`) makes the engine create the app with the
+    /// session, so it is taken with `GetActiveDoc` rather than opened.
     pub async fn open_doc(&mut self, app: &str) -> Result<i64> {
-        if self.state == SessionState::Attached
-            && let Some(handle) = self.active_doc(app).await?
-        {
+        self.open_doc_with(app, &OpenDocOptions::default()).await
+    }
+
+    /// [`EngineSession::open_doc`] with `OpenDoc`'s optional parameters.
+    pub async fn open_doc_with(&mut self, app: &str, options: &OpenDocOptions) -> Result<i64> {
+        let existing = self.state == SessionState::Attached || app.starts_with("SessionApp_");
+        if existing && let Some(handle) = self.active_doc(app).await? {
             return Ok(self.opened(app, handle));
         }
-        let params = json!([app]);
+        let params = options.params(app);
         let handle = match self.call_raw(-1, "OpenDoc", params.clone()).await {
             Ok(result) => handle_of(&result),
             Err(failure) if failure.engine_code() == Some(codes::APP_ALREADY_OPEN) => {
