@@ -478,7 +478,12 @@ mod tests {
 
     #[test]
     fn queries_become_cubes() {
-        let query = Query {
+        let detail = Query::fields(["Region", "Sales"]);
+        let spec = cube_for_query(&detail, &[], Some("Row ID")).unwrap();
+        assert_eq!(spec.names, ["Region", "Sales", "Row ID"]);
+        assert_eq!(spec.hidden, [false, false, true]);
+        assert_eq!(spec.definition["qInterColumnSortOrder"], json!([2, 0, 1]));
+        let totals = Query {
             columns: vec![
                 QueryColumn::field("Region"),
                 QueryColumn {
@@ -488,10 +493,12 @@ mod tests {
                 },
             ],
         };
-        let spec = cube_for_query(&query, &[], Some("Row ID")).unwrap();
-        assert_eq!(spec.names, ["Region", "Row ID", "Sales"]);
-        assert_eq!(spec.hidden, [false, true, false]);
-        assert_eq!(spec.definition["qInterColumnSortOrder"], json!([1, 0, 2]));
+        let spec = cube_for_query(&totals, &[], Some("Row ID")).unwrap();
+        assert_eq!(
+            spec.names,
+            ["Region", "Sales"],
+            "measures aggregate: no row key"
+        );
         assert_eq!(
             spec.definition["qMeasures"][0]["qDef"]["qDef"],
             "Sum([Sales])"
