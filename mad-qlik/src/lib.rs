@@ -2,9 +2,15 @@
 
 use mad_core::Registry;
 
+pub mod cloud;
+pub mod engine;
 pub mod qvd;
+mod tls;
 
-/// Registers the source kinds of this crate (`qvd`).
+pub use tls::TlsSettings;
+
+/// Registers the source kinds of this crate (`qvd`, `qlik`).
 pub fn register(registry: &mut Registry) {
     qvd::register(registry);
+    engine::register(registry);
 }

@@ -200,9 +200,8 @@ impl SectionAccess {
     }
 }
 
-/// Reads an app's table from a file. CSV files are read with the project's CSV reader
-/// (types inferred). QVD files are not read yet: the project's QVD reader is not available to
-/// the double, so they are refused with an error naming the format.
+/// Reads an app's table from a file: CSV files with the project's CSV reader (types inferred),
+/// QVD files with the project's QVD reader (types and number formats as Qlik stored them).
 pub fn load_table(path: &Path) -> Result<Table> {
     let extension = path
         .extension()
@@ -211,9 +210,9 @@ pub fn load_table(path: &Path) -> Result<Table> {
         .to_ascii_lowercase();
     match extension.as_str() {
         "csv" | "txt" => read_csv(&CsvOptions::new(path)),
-        "qvd" => Err(Error::unsupported(BACKEND, "loading QVD files as apps")),
+        "qvd" => mad_qlik::qvd::read_qvd(path),
         _ => Err(Error::invalid_input(format!(
-            "{} is not a CSV file; the double loads apps from .csv files",
+            "{} is neither a CSV nor a QVD file; the double loads apps from .csv and .qvd files",
             path.display()
         ))
         .with_backend(BACKEND)),

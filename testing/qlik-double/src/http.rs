@@ -153,18 +153,69 @@ pub async fn respond<S: AsyncWrite + Unpin>(
     headers: &[(&str, String)],
     body: &str,
 ) -> io::Result<()> {
+    respond_with(
+        stream,
+        status,
+        "text/plain; charset=utf-8",
+        headers,
+        body.as_bytes(),
+    )
+    .await
+}
+
+/// Writes a complete HTTP/1.1 answer with a body of `content_type` and closes the exchange.
+pub async fn respond_with<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    status: u16,
+    content_type: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> io::Result<()> {
     let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str(&format!(
-        "Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     ));
     stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
+    stream.write_all(body).await?;
     stream.flush().await?;
     stream.shutdown().await
+}
+
+/// Reads a request body of `Content-Length` bytes, starting with `already` (bytes read past
+/// the head). Bodies over `limit` bytes are refused.
+pub async fn read_body<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    head: &RequestHead,
+    mut already: Vec<u8>,
+    limit: usize,
+) -> io::Result<Vec<u8>> {
+    let length: usize = head
+        .header("content-length")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    if length > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "request body too large",
+        ));
+    }
+    let mut chunk = [0u8; 4096];
+    while already.len() < length {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed in the request body",
+            ));
+        }
+        already.extend_from_slice(&chunk[..n]);
+    }
+    already.truncate(length);
+    Ok(already)
 }
 
 /// Accepts a WebSocket upgrade (HTTP 101).
@@ -184,11 +235,14 @@ pub async fn accept_upgrade<S: AsyncWrite + Unpin>(
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        429 => "Too Many Requests",
         _ => "Error",
     }
 }

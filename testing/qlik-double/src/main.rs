@@ -10,7 +10,7 @@ use std::time::Duration;
 use mad_qlik_double::{App, Auth, QlikDouble, User};
 use tokio::io::AsyncReadExt;
 
-const USAGE: &str = "usage: mad-qlik-double [--port N] --app ID=FILE.csv [--app ...]
+const USAGE: &str = "usage: mad-qlik-double [--port N] --app ID=FILE.csv|FILE.qvd [--app ...]
   [--tls [--ca-out FILE]] [--virtual-proxy PREFIX] [--session-ttl SECONDS]
   [--api-key-user USER]      API-key auth; the key is read from MAD_QLIK_DOUBLE_API_KEY
   [--header-auth HEADER]     virtual-proxy header auth (directory DOUBLE)

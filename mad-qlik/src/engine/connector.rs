@@ -1,0 +1,411 @@
+//! Turning options into engine sessions: the URL, the authentication headers per identity,
+//! the proxy's session cookie and CSRF token, and the app opened on the new socket.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mad_core::{Error, ErrorKind, Result, Secret};
+use reqwest::Url;
+
+use super::errors::BACKEND;
+use super::options::{QlikAuth, QlikOptions};
+use super::rpc::RpcConnection;
+use super::session::EngineSession;
+use super::transport::{Handshake, open_socket, redacted};
+use crate::tls::TlsSettings;
+
+/// How long a new socket waits for `OnConnected` before assuming a new session.
+const GREETING_WAIT: Duration = Duration::from_secs(5);
+
+/// Authentication with its secrets read.
+enum Credentials {
+    None,
+    ApiKey(Secret),
+    Certificate { directory: String, user: String },
+    Header { header: String, user: String },
+    SessionCookie { login: Secret, cookie: String },
+}
+
+/// A proxy session: the cookie and the CSRF token that go with it.
+struct ProxySession {
+    cookie: Secret,
+    csrf_token: Secret,
+}
+
+/// Opens engine sessions for one app: each on its own socket and with its own selection
+/// state (a distinct `/identity/<label>` in the URL), authenticated as the source's user or
+/// as a recipient's identity where the authentication mode allows it.
+pub struct Connector {
+    base: Url,
+    app: String,
+    credentials: Credentials,
+    presents_certificate: bool,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    http: Option<reqwest::Client>,
+    request_timeout: Duration,
+    proxy_session: tokio::sync::Mutex<Option<ProxySession>>,
+    run_tag: String,
+    next_label: AtomicU64,
+}
+
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match &self.credentials {
+            Credentials::None => "none",
+            Credentials::ApiKey(_) => "api_key",
+            Credentials::Certificate { .. } => "certificate",
+            Credentials::Header { .. } => "header",
+            Credentials::SessionCookie { .. } => "session_cookie",
+        };
+        f.debug_struct("Connector")
+            .field("url", &redacted(&self.base))
+            .field("app", &self.app)
+            .field("auth", &mode)
+            .finish()
+    }
+}
+
+impl Connector {
+    /// Checks the options, reads the secrets and certificates, and prepares TLS.
+    pub fn new(options: &QlikOptions) -> Result<Self> {
+        options.validate()?;
+        let base = engine_url(&options.url)?;
+        let (credentials, client_certificate) = match &options.auth {
+            QlikAuth::None => (Credentials::None, None),
+            QlikAuth::ApiKey { api_key } => (Credentials::ApiKey(api_key.resolve()?), None),
+            QlikAuth::Certificate {
+                cert,
+                key,
+                user_directory,
+                user_id,
+                ..
+            } => (
+                Credentials::Certificate {
+                    directory: user_directory.clone(),
+                    user: user_id.clone(),
+                },
+                Some((cert.clone(), key.clone())),
+            ),
+            QlikAuth::Header { header, user } => (
+                Credentials::Header {
+                    header: header.clone(),
+                    user: user.clone(),
+                },
+                None,
+            ),
+            QlikAuth::SessionCookie { login, cookie } => (
+                Credentials::SessionCookie {
+                    login: login.resolve()?,
+                    cookie: cookie.clone(),
+                },
+                None,
+            ),
+            QlikAuth::Windows { .. } => unreachable!("refused by validate"),
+        };
+        let root = match &options.auth {
+            QlikAuth::Certificate { root, .. } => root.clone(),
+            _ => None,
+        };
+        let settings = TlsSettings {
+            ca_file: options.ca_file.clone().or(root),
+            client_certificate,
+            accept_invalid_certs_dangerous: options.accept_invalid_certs_dangerous,
+        };
+        let presents_certificate = settings.client_certificate.is_some();
+        let tls = match base.scheme() {
+            "wss" => Some(settings.client_config(BACKEND)?),
+            _ if presents_certificate => {
+                return Err(
+                    Error::invalid_config("certificate authentication needs a wss:// url")
+                        .with_backend(BACKEND),
+                );
+            }
+            _ => None,
+        };
+        let http = match (&credentials, &tls) {
+            (Credentials::SessionCookie { .. }, tls) => Some(http_client(tls.clone())?),
+            _ => None,
+        };
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Ok(Connector {
+            base,
+            app: options.app.clone(),
+            credentials,
+            presents_certificate,
+            tls,
+            http,
+            request_timeout: Duration::from_secs_f64(options.request_timeout),
+            proxy_session: tokio::sync::Mutex::new(None),
+            run_tag: format!("{:x}{:x}", std::process::id(), since.as_micros()),
+            next_label: AtomicU64::new(1),
+        })
+    }
+
+    /// The app sessions open.
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+
+    /// Whether sessions can be opened as a given identity.
+    pub fn supports_identity(&self) -> bool {
+        matches!(
+            self.credentials,
+            Credentials::Certificate { .. } | Credentials::Header { .. }
+        )
+    }
+
+    /// Opens a new engine session with its own selection state and the app open, as the
+    /// source's user or, where the authentication mode allows, as `identity`.
+    pub async fn connect(&self, identity: Option<&str>) -> Result<EngineSession> {
+        let headers = self.headers(identity)?;
+        let label = format!(
+            "mad-{}-{}",
+            self.run_tag,
+            self.next_label.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut url = self.base.clone();
+        let path = format!(
+            "{}/app/{}/identity/{label}",
+            url.path().trim_end_matches('/'),
+            percent_encode(&self.app)
+        );
+        url.set_path(&path);
+
+        let socket = match self.open_with_proxy_session(&url, &headers).await {
+            Err(err) if err.kind() == ErrorKind::Unauthenticated && self.http.is_some() => {
+                // The proxy session may have expired: log in again once.
+                *self.proxy_session.lock().await = None;
+                self.open_with_proxy_session(&url, &headers).await?
+            }
+            other => other?,
+        };
+        let (rpc, state) =
+            RpcConnection::start(socket, self.request_timeout, GREETING_WAIT).await?;
+        tracing::debug!(backend = BACKEND, ?state, "engine session connected");
+        let mut session = EngineSession::new(rpc, state);
+        session.open_doc(&self.app).await?;
+        Ok(session)
+    }
+
+    async fn open_with_proxy_session(
+        &self,
+        url: &Url,
+        headers: &[(String, Secret)],
+    ) -> Result<super::rpc::Socket> {
+        let mut url = url.clone();
+        let mut headers = headers.to_vec();
+        if let Credentials::SessionCookie { login, cookie } = &self.credentials {
+            let mut cached = self.proxy_session.lock().await;
+            if cached.is_none() {
+                *cached = Some(self.log_in(login, cookie).await?);
+            }
+            if let Some(session) = cached.as_ref() {
+                url.query_pairs_mut()
+                    .append_pair("qlik-csrf-token", session.csrf_token.expose());
+                headers.push(("Cookie".into(), session.cookie.clone()));
+            }
+        }
+        open_socket(Handshake {
+            url: &url,
+            headers: &headers,
+            tls: self.tls.as_ref(),
+            presents_certificate: self.presents_certificate,
+            timeout: self.request_timeout,
+        })
+        .await
+    }
+
+    /// The handshake headers for `identity` (or the configured user).
+    fn headers(&self, identity: Option<&str>) -> Result<Vec<(String, Secret)>> {
+        let refuse = |why: &str| {
+            Err(Error::unsupported(
+                BACKEND,
+                format!(
+                    "fetching as a per-recipient identity with {why}; use certificate or header \
+                     authentication for per-recipient access"
+                ),
+            ))
+        };
+        match &self.credentials {
+            Credentials::None if identity.is_some() => refuse("no authentication"),
+            Credentials::None => Ok(Vec::new()),
+            Credentials::ApiKey(_) if identity.is_some() => {
+                refuse("an API key, which always acts as its owner")
+            }
+            Credentials::ApiKey(key) => Ok(vec![(
+                "Authorization".into(),
+                Secret::new(format!("Bearer {}", key.expose())),
+            )]),
+            Credentials::SessionCookie { .. } if identity.is_some() => {
+                refuse("a session-cookie login, which always acts as its owner")
+            }
+            Credentials::SessionCookie { .. } => Ok(Vec::new()),
+            Credentials::Certificate { directory, user } => {
+                let (directory, user) = match identity {
+                    Some(id) => match id.split_once('\\') {
+                        Some((dir, user)) => (dir, user),
+                        None => (directory.as_str(), id),
+                    },
+                    None => (directory.as_str(), user.as_str()),
+                };
+                if user.is_empty() {
+                    return Err(Error::invalid_config("the user id is empty").with_backend(BACKEND));
+                }
+                let value = format!(
+                    "UserDirectory={}; UserId={}",
+                    percent_encode(directory),
+                    percent_encode(user)
+                );
+                Ok(vec![("X-Qlik-User".into(), Secret::new(value))])
+            }
+            Credentials::Header { header, user } => {
+                let user = identity.unwrap_or(user);
+                if user.is_empty() || !user.is_ascii() || user.chars().any(|c| c.is_control()) {
+                    return Err(Error::invalid_config(format!(
+                        "the user '{user}' cannot go in the {header} header: it must be \
+                         non-empty, printable US-ASCII"
+                    ))
+                    .with_backend(BACKEND));
+                }
+                Ok(vec![(header.clone(), Secret::new(user))])
+            }
+        }
+    }
+
+    /// Exchanges the login for a proxy session cookie and its CSRF token
+    /// (`GET <url>/qps/csrftoken`).
+    async fn log_in(&self, login: &Secret, cookie_name: &str) -> Result<ProxySession> {
+        let http = self
+            .http
+            .as_ref()
+            .ok_or_else(|| Error::internal("no HTTP client for the proxy login"))?;
+        let mut url = self.base.clone();
+        let scheme = if url.scheme() == "wss" {
+            "https"
+        } else {
+            "http"
+        };
+        url.set_scheme(scheme)
+            .map_err(|_| Error::internal("cannot turn the engine url into an HTTP url"))?;
+        let path = format!("{}/qps/csrftoken", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+        let response = http
+            .get(url.clone())
+            .bearer_auth(login.expose())
+            .send()
+            .await
+            .map_err(|e| {
+                Error::new(ErrorKind::Transient, format!("logging in at {url}: {e}"))
+                    .with_backend(BACKEND)
+            })?;
+        let status = response.status().as_u16();
+        if status == 401 || status == 403 {
+            return Err(Error::new(
+                ErrorKind::Unauthenticated,
+                format!("the proxy refused the login at {url} (HTTP {status}); check the JWT"),
+            )
+            .with_backend(BACKEND));
+        }
+        if !response.status().is_success() {
+            return Err(Error::new(
+                ErrorKind::DataSource,
+                format!("the proxy's token endpoint {url} answered HTTP {status}"),
+            )
+            .with_backend(BACKEND));
+        }
+        let headers = response.headers();
+        let csrf_token = headers
+            .get("qlik-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let cookie = headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .find(|pair| {
+                pair.split_once('=')
+                    .is_some_and(|(n, _)| n.trim() == cookie_name)
+            })
+            .map(|pair| pair.trim().to_string());
+        match (cookie, csrf_token) {
+            (Some(cookie), Some(token)) => Ok(ProxySession {
+                cookie: Secret::new(cookie),
+                csrf_token: Secret::new(token),
+            }),
+            _ => Err(Error::new(
+                ErrorKind::DataSource,
+                format!(
+                    "the proxy's token endpoint {url} did not return the {cookie_name} cookie and \
+                     the qlik-csrf-token header"
+                ),
+            )
+            .with_backend(BACKEND)),
+        }
+    }
+}
+
+fn http_client(tls: Option<Arc<rustls::ClientConfig>>) -> Result<reqwest::Client> {
+    let tls = match tls {
+        Some(tls) => (*tls).clone(),
+        None => TlsSettings::default()
+            .client_config(BACKEND)
+            .map(|c| (*c).clone())?,
+    };
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| {
+            Error::internal(format!("building the HTTP client: {e}")).with_backend(BACKEND)
+        })
+}
+
+/// The engine's base URL: `ws(s)://host[:port][/prefix]`, from what a user writes.
+fn engine_url(written: &str) -> Result<Url> {
+    let mut url = Url::parse(written.trim()).map_err(|e| {
+        Error::invalid_config(format!(
+            "the qlik url '{written}' is not a URL ({e}); write it as wss://host or \
+             wss://host/prefix"
+        ))
+        .with_backend(BACKEND)
+    })?;
+    let scheme = match url.scheme() {
+        "wss" | "https" => "wss",
+        "ws" | "http" => "ws",
+        other => {
+            return Err(Error::invalid_config(format!(
+                "the qlik url uses '{other}'; use wss:// (or ws:// for a local engine)"
+            ))
+            .with_backend(BACKEND));
+        }
+    };
+    if url.host_str().is_none() {
+        return Err(
+            Error::invalid_config(format!("the qlik url '{written}' has no host"))
+                .with_backend(BACKEND),
+        );
+    }
+    url.set_scheme(scheme)
+        .map_err(|_| Error::invalid_config("the qlik url cannot use a WebSocket scheme"))?;
+    url.set_query(None);
+    url.set_fragment(None);
+    let path = url.path().trim_end_matches('/').to_string();
+    url.set_path(&path);
+    Ok(url)
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
