@@ -7,6 +7,7 @@ use mad_core::Registry;
 pub mod csv;
 pub mod html;
 pub mod pdf;
+pub mod template;
 pub mod xlsx;
 
 pub use csv::CsvRenderer;
