@@ -113,11 +113,11 @@ fn a_template_sees_the_report_and_escapes_every_value() {
     assert_eq!(texts(&html, "ul.filters li"), ["Region: East, West"]);
     assert_eq!(texts(&html, "table.mine th"), ["Name", "Amount"]);
     assert_eq!(
-        texts(&html, "tr.group td"),
+        texts(&html, "table.mine tr.group td"),
         ["Region East (2)", "1.003,50", "Region West (1)", "2,00"]
     );
     assert_eq!(
-        texts(&html, "tr.row td"),
+        texts(&html, "table.mine tr.row td"),
         [
             HOSTILE,
             "1.000,50",
@@ -127,7 +127,7 @@ fn a_template_sees_the_report_and_escapes_every_value() {
             "2,00"
         ]
     );
-    assert_eq!(texts(&html, "tr.total td"), ["1.005,50"]);
+    assert_eq!(texts(&html, "table.mine tr.total td"), ["1.005,50"]);
     let default_rows = texts(&html, "div.default table.report tbody tr td");
     assert!(
         default_rows.contains(&HOSTILE.to_string()),

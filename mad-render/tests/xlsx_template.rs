@@ -152,11 +152,12 @@ fn a_template_is_filled_and_keeps_its_styles_formulas_charts_and_sheets() {
         };
         assert_eq!(written.as_f64(), day);
     }
-    // Row 8 (1-based) is the totals row; the template's rows below moved down by four.
+    // Row 8 (1-based) is the totals row; the template's rows below the marker moved down by
+    // three (two more data rows and the totals row).
     assert_eq!(at(7, 0), Some(Data::String("Grand total".into())));
     assert_eq!(at(7, 1), Some(Data::Float(1514.25)));
-    assert_eq!(at(9, 0), Some(Data::String("Sum".into())));
-    assert_eq!(at(11, 0), Some(Data::String("Footer note".into())));
+    assert_eq!(at(8, 0), Some(Data::String("Sum".into())));
+    assert_eq!(at(10, 0), Some(Data::String("Footer note".into())));
     let notes = workbook.worksheet_range("Notes").unwrap();
     assert_eq!(
         notes.get_value((0, 0)),
@@ -176,7 +177,9 @@ fn a_template_is_filled_and_keeps_its_styles_formulas_charts_and_sheets() {
          def look(ref):\n\
          \x20   c = sales[ref]\n\
          \x20   return [c.font.b, c.font.i, c.fill.fgColor.rgb if c.fill.fill_type else None,\n\
-         \x20           c.number_format, c.font.color.rgb if c.font.color is not None else None]\n\
+         \x20           c.number_format,\n\
+         \x20           c.font.color.rgb if c.font.color is not None and c.font.color.type == 'rgb'\n\
+         \x20           else None]\n\
          chart = sales._charts[0]\n\
          print(json.dumps({\n\
          \x20   'sheets': book.sheetnames,\n\
@@ -185,7 +188,7 @@ fn a_template_is_filled_and_keeps_its_styles_formulas_charts_and_sheets() {
          \x20   'amount': [look(r) for r in ('B5', 'B6', 'B7')],\n\
          \x20   'day': look('C6'),\n\
          \x20   'total': [sales['B8'].value, look('B8')[0]],\n\
-         \x20   'sum': sales['B10'].value,\n\
+         \x20   'sum': sales['B9'].value,\n\
          \x20   'notes': notes['A2'].value,\n\
          \x20   'chart': [type(chart).__name__, chart.series[0].val.numRef.f,\n\
          \x20             chart.series[0].cat.strRef.f if chart.series[0].cat.strRef else\n\
@@ -203,7 +206,7 @@ fn a_template_is_filled_and_keeps_its_styles_formulas_charts_and_sheets() {
             "day": [false, false, null, "dd.mm.yyyy", null],
             "total": ["=SUBTOTAL(9,B5:B7)", true],
             "sum": "=SUM(B5:B7)",
-            "notes": "=Sales!B10*2",
+            "notes": "=Sales!B9*2",
             "chart": ["BarChart", "Sales!$B$5:$B$7", "Sales!$A$5:$A$7"],
         })
     );

@@ -70,6 +70,18 @@ pub(super) fn rewrite(formula: &str, own_sheet: &str, insert: &RowInsert<'_>) ->
     out
 }
 
+/// A chart series reference after the insert. A series of one cell on the marker row is read
+/// as a one-row range, so it grows with the rows like `$B$5:$B$5` does.
+pub(super) fn rewrite_series(reference: &str, own_sheet: &str, insert: &RowInsert<'_>) -> String {
+    match parse_reference(reference, 0) {
+        Some((single, end)) if end == reference.len() && single.end.is_none() => {
+            let cell = &reference[single.prefix.len()..];
+            rewrite(&format!("{reference}:{cell}"), own_sheet, insert)
+        }
+        _ => rewrite(reference, own_sheet, insert),
+    }
+}
+
 fn next_char_boundary(s: &str, i: usize) -> usize {
     (i + 1..=s.len())
         .find(|&j| s.is_char_boundary(j))
@@ -271,6 +283,22 @@ mod tests {
             rewrite("sales!B6", "Other", &insert()),
             "sales!B10",
             "sheet names compare without case"
+        );
+    }
+
+    #[test]
+    fn a_one_cell_series_grows_like_a_range() {
+        assert_eq!(
+            rewrite_series("Sales!$B$5", "Other", &insert()),
+            "Sales!$B$5:$B$8"
+        );
+        assert_eq!(
+            rewrite_series("Sales!$B$9", "Other", &insert()),
+            "Sales!$B$13:$B$13"
+        );
+        assert_eq!(
+            rewrite_series("Sales!$B$5:$C$5", "Other", &insert()),
+            "Sales!$B$5:$C$8"
         );
     }
 

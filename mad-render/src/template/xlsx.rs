@@ -17,10 +17,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use mad_core::{Aggregate, Error, ErrorKind, Layout, LayoutColumn, RenderJob, Result, Value};
+use umya_spreadsheet::drawing::charts::Formula as ChartFormula;
 use umya_spreadsheet::{Style, Workbook, Worksheet};
 
 use super::TemplateCache;
-use super::refs::{RowInsert, rewrite};
+use super::refs::{RowInsert, rewrite, rewrite_series};
 use crate::xlsx::BACKEND;
 use crate::xlsx::labels::Labels;
 use crate::xlsx::sheet::{CellKind, EXCEL_SERIALS, MAX_ROWS, excel_code, subtotal_function};
@@ -333,16 +334,14 @@ fn write_value(
 /// Moves everything below the marker row down and rewrites what points at the table.
 fn grow(book: &mut Workbook, marker: Marker, insert: &RowInsert<'_>) {
     let formulas = saved_formulas(book);
-    let charts: Vec<Vec<Vec<String>>> = book
-        .sheet_collection_mut()
-        .iter_mut()
-        .map(|sheet| {
-            chart_formulas(sheet)
-                .iter()
-                .map(|f| f.iter().map(|f| f.address_str()).collect())
-                .collect()
-        })
-        .collect();
+    let mut charts: Vec<Vec<Vec<String>>> = Vec::new();
+    for sheet in book.sheet_collection_mut() {
+        let mut sheet_charts = Vec::new();
+        visit_charts(sheet, |formulas| {
+            sheet_charts.push(formulas.iter().map(|f| f.address_str()).collect());
+        });
+        charts.push(sheet_charts);
+    }
     let conditional: Vec<String> = book.sheet_collection()[marker.sheet]
         .conditional_formatting_collection()
         .iter()
@@ -371,11 +370,13 @@ fn grow(book: &mut Workbook, marker: Marker, insert: &RowInsert<'_>) {
     }
     for (sheet, originals) in book.sheet_collection_mut().iter_mut().zip(charts) {
         let own = sheet.name().to_string();
-        for (chart, originals) in chart_formulas(sheet).into_iter().zip(originals) {
-            for (formula, original) in chart.into_iter().zip(originals) {
-                formula.set_address_str(rewrite(&original, &own, insert));
+        let mut originals = originals.into_iter();
+        visit_charts(sheet, |formulas| {
+            let chart = originals.next().unwrap_or_default();
+            for (formula, original) in formulas.into_iter().zip(chart) {
+                formula.set_address_str(rewrite_series(&original, &own, insert));
             }
-        }
+        });
     }
     let sheet = &mut book.sheet_collection_mut()[marker.sheet];
     let own = sheet.name().to_string();
@@ -414,24 +415,19 @@ fn saved_formulas(book: &Workbook) -> Vec<(usize, u32, u32, String)> {
     formulas
 }
 
-/// The series formulas of each chart on a sheet.
-fn chart_formulas(
-    sheet: &mut Worksheet,
-) -> Vec<Vec<&mut umya_spreadsheet::drawing::charts::Formula>> {
-    sheet
-        .worksheet_drawing_mut()
-        .two_cell_anchor_collection_mut()
-        .iter_mut()
-        .filter_map(|anchor| anchor.graphic_frame_mut())
-        .map(|frame| {
-            frame
-                .graphic_mut()
-                .graphic_data_mut()
-                .chart_space_mut()
-                .chart_mut()
-                .formula_mut()
-        })
-        .collect()
+/// Calls `visit` with the series formulas of each chart on a sheet, in a fixed order (charts
+/// read from a file, then charts added through the library's chart API).
+fn visit_charts(sheet: &mut Worksheet, mut visit: impl FnMut(Vec<&mut ChartFormula>)) {
+    let drawing = sheet.worksheet_drawing_mut();
+    for anchor in drawing.two_cell_anchor_collection_mut() {
+        if let Some(frame) = anchor.graphic_frame_mut() {
+            let space = frame.graphic_mut().graphic_data_mut().chart_space_mut();
+            visit(space.chart_mut().formula_mut());
+        }
+    }
+    for chart in drawing.chart_collection_mut() {
+        visit(chart.chart_space_mut().chart_mut().formula_mut());
+    }
 }
 
 fn column_letters(col: u32) -> String {
