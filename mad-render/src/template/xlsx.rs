@@ -333,31 +333,94 @@ fn write_value(
 
 /// Moves everything below the marker row down and rewrites what points at the table.
 fn grow(book: &mut Workbook, marker: Marker, insert: &RowInsert<'_>) {
-    let formulas = saved_formulas(book);
-    let mut charts: Vec<Vec<Vec<String>>> = Vec::new();
-    for sheet in book.sheet_collection_mut() {
-        let mut sheet_charts = Vec::new();
-        visit_charts(sheet, |formulas| {
-            sheet_charts.push(formulas.iter().map(|f| f.address_str()).collect());
-        });
-        charts.push(sheet_charts);
-    }
-    let conditional: Vec<String> = book.sheet_collection()[marker.sheet]
-        .conditional_formatting_collection()
-        .iter()
-        .map(|c| c.sequence_of_references().get_sqref())
-        .collect();
-    let names: Vec<String> = book.defined_names().iter().map(|n| n.address()).collect();
-
+    let references = References::save(book, marker);
     book.sheet_collection_mut()[marker.sheet].insert_new_row(marker.row + 1, insert.inserted);
+    references.restore(book, marker, insert);
+}
 
+/// What refers to cells, as the template has it. The library's own row insert moves cells,
+/// drawings and merged ranges well, but moves references by rules of its own (it leaves `$`
+/// references and other sheets' formulas alone and never grows a range), so every reference
+/// is rewritten from its original afterwards.
+struct References {
+    /// Sheet index, 1-based column and row, formula text.
+    formulas: Vec<(usize, u32, u32, String)>,
+    /// Per sheet, per chart, its series formulas.
+    charts: Vec<Vec<Vec<String>>>,
+    /// The ranges of the marker sheet's conditional formats.
+    conditional: Vec<String>,
+    /// The workbook's defined names.
+    names: Vec<String>,
+}
+
+impl References {
+    fn save(book: &mut Workbook, marker: Marker) -> References {
+        let mut charts = Vec::new();
+        for sheet in book.sheet_collection_mut() {
+            let mut sheet_charts = Vec::new();
+            visit_charts(sheet, |formulas| {
+                sheet_charts.push(formulas.iter().map(|f| f.address_str()).collect());
+            });
+            charts.push(sheet_charts);
+        }
+        let conditional = book.sheet_collection()[marker.sheet]
+            .conditional_formatting_collection()
+            .iter()
+            .map(|c| c.sequence_of_references().get_sqref())
+            .collect();
+        References {
+            formulas: saved_formulas(book),
+            charts,
+            conditional,
+            names: book.defined_names().iter().map(|n| n.address()).collect(),
+        }
+    }
+
+    fn restore(self, book: &mut Workbook, marker: Marker, insert: &RowInsert<'_>) {
+        restore_formulas(book, self.formulas, marker, insert);
+        for (sheet, originals) in book.sheet_collection_mut().iter_mut().zip(self.charts) {
+            let own = sheet.name().to_string();
+            let mut originals = originals.into_iter();
+            visit_charts(sheet, |formulas| {
+                let chart = originals.next().unwrap_or_default();
+                for (formula, original) in formulas.into_iter().zip(chart) {
+                    formula.set_address_str(rewrite_series(&original, &own, insert));
+                }
+            });
+        }
+        let sheet = &mut book.sheet_collection_mut()[marker.sheet];
+        let own = sheet.name().to_string();
+        let mut formats = sheet.conditional_formatting_collection().to_vec();
+        for (format, original) in formats.iter_mut().zip(self.conditional) {
+            let ranges: Vec<String> = original
+                .split_whitespace()
+                .map(|range| rewrite(range, &own, insert))
+                .collect();
+            format
+                .sequence_of_references_mut()
+                .set_sqref(ranges.join(" "));
+        }
+        sheet.set_conditional_formatting_collection(formats);
+        for (name, original) in book.defined_names_mut().iter_mut().zip(self.names) {
+            name.set_address(rewrite(&original, "", insert));
+        }
+    }
+}
+
+/// Writes each formula back at its cell's new place, rewritten. A formula whose text changed
+/// loses its stored result, which would be stale; Excel computes it on opening.
+fn restore_formulas(
+    book: &mut Workbook,
+    formulas: Vec<(usize, u32, u32, String)>,
+    marker: Marker,
+    insert: &RowInsert<'_>,
+) {
     for (sheet_index, col, row, formula) in formulas {
         let sheet = &mut book.sheet_collection_mut()[sheet_index];
         let own = sheet.name().to_string();
-        let moved = if sheet_index == marker.sheet && row > marker.row {
-            row + insert.inserted
-        } else {
-            row
+        let moved = match sheet_index == marker.sheet && row > marker.row {
+            true => row + insert.inserted,
+            false => row,
         };
         let rewritten = rewrite(&formula, &own, insert);
         if rewritten != formula {
@@ -367,32 +430,6 @@ fn grow(book: &mut Workbook, marker: Marker, insert: &RowInsert<'_>) {
         } else if sheet_index == marker.sheet {
             sheet.cell_mut((col, moved)).set_formula(rewritten);
         }
-    }
-    for (sheet, originals) in book.sheet_collection_mut().iter_mut().zip(charts) {
-        let own = sheet.name().to_string();
-        let mut originals = originals.into_iter();
-        visit_charts(sheet, |formulas| {
-            let chart = originals.next().unwrap_or_default();
-            for (formula, original) in formulas.into_iter().zip(chart) {
-                formula.set_address_str(rewrite_series(&original, &own, insert));
-            }
-        });
-    }
-    let sheet = &mut book.sheet_collection_mut()[marker.sheet];
-    let own = sheet.name().to_string();
-    let mut conditional_formats = sheet.conditional_formatting_collection().to_vec();
-    for (format, original) in conditional_formats.iter_mut().zip(conditional) {
-        let grown: Vec<String> = original
-            .split_whitespace()
-            .map(|range| rewrite(range, &own, insert))
-            .collect();
-        format
-            .sequence_of_references_mut()
-            .set_sqref(grown.join(" "));
-    }
-    sheet.set_conditional_formatting_collection(conditional_formats);
-    for (name, original) in book.defined_names_mut().iter_mut().zip(names) {
-        name.set_address(rewrite(&original, "", insert));
     }
 }
 
