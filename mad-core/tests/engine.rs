@@ -528,7 +528,7 @@ struct RecipientName;
 
 impl Renderer for RecipientName {
     fn format(&self) -> OutputFormat {
-        OutputFormat::Csv
+        OutputFormat::Html
     }
 
     fn render(&self, job: &RenderJob<'_>) -> Result<Vec<u8>> {
@@ -546,9 +546,10 @@ async fn a_templated_report_is_rendered_per_placeholder_values() {
     );
     let mut report = (*task.reports[0]).clone();
     report.template = Some("body.html".into());
+    report.formats = vec![OutputFormat::Html];
     task.reports = vec![Arc::new(report)];
     task.renderers = [(
-        OutputFormat::Csv,
+        OutputFormat::Html,
         Arc::new(RecipientName) as Arc<dyn Renderer>,
     )]
     .into();
