@@ -556,12 +556,16 @@ impl Engine {
                 let format = r.expressions[name].format().map(NumberFormat::new);
                 placeholders.set(name, display(value, format.as_ref(), &locale));
             }
-            let content = r
-                .content_placeholders()
-                .unwrap_or_default()
-                .iter()
-                .map(|n| placeholders.get(n).unwrap_or_default().to_string())
-                .collect();
+            let content = if r.template.is_some() {
+                // A template file may use any placeholder, so every value keys the render.
+                placeholders.iter().map(|(_, v)| v.to_string()).collect()
+            } else {
+                r.content_placeholders()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|n| placeholders.get(n).unwrap_or_default().to_string())
+                    .collect()
+            };
             let key = RenderKey {
                 report,
                 locale: locale.tag.clone(),

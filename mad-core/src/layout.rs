@@ -5,6 +5,7 @@
 use crate::error::Result;
 use crate::format::{Locale, display};
 use crate::report::{Aggregate, ReportDef};
+use crate::style::StyleRule;
 use crate::table::Table;
 use crate::value::{FieldKind, NumberFormat, Value};
 
@@ -18,12 +19,19 @@ pub struct LayoutColumn {
     pub format: Option<NumberFormat>,
     pub total: Option<Aggregate>,
     pub width: Option<f32>,
+    /// Conditional styles; the first matching rule wins.
+    pub style: Vec<StyleRule>,
 }
 
 impl LayoutColumn {
     /// Numbers and dates align right.
     pub fn is_numeric(&self) -> bool {
         self.kind.is_numeric()
+    }
+
+    /// The first conditional style rule `value` meets, if any.
+    pub fn style_for(&self, value: &Value) -> Option<&StyleRule> {
+        self.style.iter().find(|rule| rule.when.matches(value))
     }
 
     /// The text shown for a value of this column.
@@ -97,6 +105,7 @@ impl Layout {
                     format: f.format.clone(),
                     total: None,
                     width: None,
+                    style: Vec::new(),
                 })
                 .collect()
         } else {
@@ -117,6 +126,7 @@ impl Layout {
                             .or_else(|| field.format.clone()),
                         total: c.total,
                         width: c.width,
+                        style: c.style.clone(),
                     })
                 })
                 .collect::<Result<Vec<_>>>()?

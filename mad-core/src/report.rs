@@ -1,6 +1,7 @@
 //! Report definitions: what a report shows and how it is laid out.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +10,7 @@ use crate::filter::FilterSet;
 use crate::placeholder::names_in;
 use crate::secret::SecretRef;
 use crate::source::{Query, QueryColumn};
+use crate::style::StyleRule;
 
 /// The output formats the renderers produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -87,6 +89,9 @@ pub struct ColumnDef {
     /// A relative width hint; widths come from content when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<f32>,
+    /// Conditional styles, such as negative values in red; the first matching rule wins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub style: Vec<StyleRule>,
 }
 
 impl ColumnDef {
@@ -99,6 +104,7 @@ impl ColumnDef {
             format: None,
             total: None,
             width: None,
+            style: Vec::new(),
         }
     }
 
@@ -114,6 +120,12 @@ impl ColumnDef {
 
     pub fn total(mut self, aggregate: Aggregate) -> Self {
         self.total = Some(aggregate);
+        self
+    }
+
+    /// Adds a conditional style rule.
+    pub fn style(mut self, rule: StyleRule) -> Self {
+        self.style.push(rule);
         self
     }
 
@@ -283,6 +295,85 @@ pub struct ReportDef {
     /// silently left open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protection: Option<Protection>,
+    /// Charts of a measure aggregated by a dimension, drawn beside or below the table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub charts: Vec<ChartDef>,
+    /// A user template for one format, chosen by its extension: `.xlsx` for XLSX, `.html` or
+    /// `.jinja` for HTML. In a definitions file, relative to the file's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<PathBuf>,
+}
+
+/// The kinds of chart a report can show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChartKind {
+    Bar,
+    Line,
+    Pie,
+}
+
+/// A chart: one measure aggregated per value of one dimension.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartDef {
+    pub kind: ChartKind,
+    /// The field whose values are the categories (bars, points, slices).
+    pub dimension: String,
+    /// The numeric field aggregated per category.
+    pub measure: String,
+    /// How the measure is aggregated per category; a sum when absent.
+    #[serde(default = "sum")]
+    pub aggregate: Aggregate,
+    /// The title, with placeholders; "Sum of Sales by Region" style when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+impl ChartDef {
+    pub fn new(kind: ChartKind, dimension: impl Into<String>, measure: impl Into<String>) -> Self {
+        ChartDef {
+            kind,
+            dimension: dimension.into(),
+            measure: measure.into(),
+            aggregate: Aggregate::Sum,
+            title: None,
+        }
+    }
+
+    pub fn aggregate(mut self, aggregate: Aggregate) -> Self {
+        self.aggregate = aggregate;
+        self
+    }
+
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// The title template: the given one, or the aggregate, measure and dimension in words.
+    pub fn title_template(&self) -> String {
+        if let Some(title) = &self.title {
+            return title.clone();
+        }
+        let aggregate = match self.aggregate {
+            Aggregate::Sum => "Sum",
+            Aggregate::Count => "Count",
+            Aggregate::Avg => "Average",
+            Aggregate::Min => "Minimum",
+            Aggregate::Max => "Maximum",
+        };
+        let escape = |s: &str| s.replace('{', "{{").replace('}', "}}");
+        format!(
+            "{aggregate} of {} by {}",
+            escape(&self.measure),
+            escape(&self.dimension)
+        )
+    }
+}
+
+fn sum() -> Aggregate {
+    Aggregate::Sum
 }
 
 /// Where a password comes from.
@@ -339,6 +430,16 @@ impl ExpressionDef {
     }
 }
 
+/// The format a template file is for, from its extension.
+fn template_format_of(path: &Path) -> Option<OutputFormat> {
+    let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+    match extension.as_str() {
+        "xlsx" => Some(OutputFormat::Xlsx),
+        "html" | "htm" | "jinja" | "j2" => Some(OutputFormat::Html),
+        _ => None,
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -364,12 +465,39 @@ impl ReportDef {
             csv: CsvOptions::default(),
             expressions: BTreeMap::new(),
             protection: None,
+            charts: Vec::new(),
+            template: None,
         }
     }
 
-    /// The templates whose placeholders decide the content of a rendered document.
+    /// The templates whose placeholders decide the content of a rendered document. A user
+    /// template file (see [`ReportDef::template`]) may use any placeholder on top of these.
     pub fn content_templates(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.title.as_str()).chain(self.subtitle.as_deref())
+        std::iter::once(self.title.as_str())
+            .chain(self.subtitle.as_deref())
+            .chain(self.charts.iter().filter_map(|c| c.title.as_deref()))
+    }
+
+    /// The format the report's template is for, from its extension, or `None` without a
+    /// template. An extension no format uses is an `InvalidConfig` error.
+    pub fn template_format(&self) -> Result<Option<OutputFormat>> {
+        let Some(path) = &self.template else {
+            return Ok(None);
+        };
+        template_format_of(path).map(Some).ok_or_else(|| {
+            Error::invalid_config(format!(
+                "report '{}': the template {} has an extension no format uses; name it \
+                 .xlsx for an XLSX template or .html / .jinja for an HTML template",
+                self.name,
+                path.display()
+            ))
+        })
+    }
+
+    /// The template file for `format`, when the report has one for that format.
+    pub fn template_for(&self, format: OutputFormat) -> Option<&Path> {
+        let path = self.template.as_deref()?;
+        (template_format_of(path) == Some(format)).then_some(path)
     }
 
     /// The placeholder names the rendered content depends on.
@@ -413,7 +541,8 @@ impl ReportDef {
         let extra = self
             .group_by
             .iter()
-            .chain(self.sort.iter().map(|s| &s.field));
+            .chain(self.sort.iter().map(|s| &s.field))
+            .chain(self.charts.iter().flat_map(|c| [&c.dimension, &c.measure]));
         for field in extra {
             if !columns.iter().any(|c| &c.name == field) {
                 columns.push(QueryColumn::field(field));
@@ -445,6 +574,15 @@ impl ReportDef {
         if self.file_name.trim().is_empty() {
             return Err(Error::invalid_config(format!(
                 "report '{}' has an empty file name pattern",
+                self.name
+            )));
+        }
+        if let Some(format) = self.template_format()?
+            && !self.formats.contains(&format)
+        {
+            return Err(Error::invalid_config(format!(
+                "report '{}' has a {format} template but does not list the {format} format; \
+                 add \"{format}\" to its formats or remove the template",
                 self.name
             )));
         }

@@ -105,10 +105,14 @@ impl Workspace {
     }
 
     fn finish(mut self, base_dir: PathBuf) -> Result<Workspace> {
+        let ctx = BuildContext::new(&base_dir);
         self.base_dir = base_dir;
         for (name, report) in &mut self.reports {
             if report.name.is_empty() {
                 report.name = name.clone();
+            }
+            if let Some(template) = &report.template {
+                report.template = Some(ctx.resolve(template));
             }
             report.validate()?;
         }

@@ -514,3 +514,45 @@ async fn retryable_errors_are_retried_then_given_up() {
         }
     }
 }
+
+/// Writes the recipient's name, as a template file may.
+#[derive(Debug)]
+struct RecipientName;
+
+impl Renderer for RecipientName {
+    fn format(&self) -> OutputFormat {
+        OutputFormat::Html
+    }
+
+    fn render(&self, job: &RenderJob<'_>) -> Result<Vec<u8>> {
+        let name = job.placeholders.get("recipient.name").unwrap_or_default();
+        Ok(name.as_bytes().to_vec())
+    }
+}
+
+#[tokio::test]
+async fn a_templated_report_is_rendered_per_placeholder_values() {
+    let out = outbox(None);
+    let (mut task, _) = task(
+        vec![region("ann", &["East"]), region("cy", &["East"])],
+        out.clone(),
+    );
+    let mut report = (*task.reports[0]).clone();
+    report.template = Some("body.html".into());
+    report.formats = vec![OutputFormat::Html];
+    task.reports = vec![Arc::new(report)];
+    task.renderers = [(
+        OutputFormat::Html,
+        Arc::new(RecipientName) as Arc<dyn Renderer>,
+    )]
+    .into();
+    let summary = Engine::default().run(&task).await.unwrap();
+
+    assert_eq!(summary.counts.delivered, 2, "{}", summary.human());
+    let mut received = out.received.lock().unwrap().clone();
+    received.sort();
+    assert_eq!(
+        received,
+        [("ann".into(), "ann".into()), ("cy".into(), "cy".into())]
+    );
+}

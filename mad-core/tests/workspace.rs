@@ -86,3 +86,57 @@ async fn gzipped_csv_with_na_nulls_reads_the_flights_table() {
     assert_eq!(table.fields()[delay].kind, mad_core::FieldKind::Integer);
     assert!(table.column_values(delay).any(mad_core::Value::is_null));
 }
+
+#[test]
+fn charts_styles_and_templates_read_from_definitions() {
+    let ws = Workspace::from_toml(
+        r##"
+        [reports.sales]
+        title = "Sales"
+        formats = ["xlsx", "html"]
+        file_name = "sales"
+        template = "templates/mail.jinja"
+        charts = [{ kind = "bar", dimension = "Region", measure = "Sales", title = "By {Region}" }]
+
+        [[reports.sales.columns]]
+        field = "Profit"
+        style = [{ when = "< 0", color = "#C00000" }]
+        "##,
+        "/defs",
+    )
+    .unwrap();
+    let report = &ws.reports["sales"];
+    assert_eq!(
+        report.template.as_deref(),
+        Some(Path::new("/defs/templates/mail.jinja"))
+    );
+    assert_eq!(report.template_format().unwrap(), Some(OutputFormat::Html));
+    assert!(report.template_for(OutputFormat::Xlsx).is_none());
+    assert_eq!(report.charts[0].aggregate, mad_core::Aggregate::Sum);
+    assert_eq!(
+        report.content_placeholders().unwrap(),
+        ["Region"],
+        "chart titles decide content"
+    );
+    let fields: Vec<_> = report.query().columns.into_iter().map(|c| c.name).collect();
+    assert_eq!(fields, ["Profit", "Region", "Sales"]);
+    assert!(
+        report.columns[0].style[0]
+            .when
+            .matches(&mad_core::Value::Number(-1.0))
+    );
+
+    let err = Workspace::from_toml(
+        "[reports.r]\ntitle = \"r\"\nformats = [\"pdf\"]\nfile_name = \"r\"\ntemplate = \"r.docx\"\n",
+        ".",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("r.docx"), "{err}");
+    let err = Workspace::from_toml(
+        "[reports.r]\ntitle = \"r\"\nformats = [\"pdf\"]\nfile_name = \"r\"\n\
+         charts = [{ kind = \"donut\", dimension = \"a\", measure = \"b\" }]\n",
+        ".",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("donut"), "{err}");
+}

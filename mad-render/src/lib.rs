@@ -8,6 +8,7 @@ pub mod csv;
 pub mod html;
 pub mod pdf;
 pub mod protect;
+pub mod template;
 pub mod xlsx;
 
 pub use csv::CsvRenderer;

@@ -61,6 +61,23 @@ pub(super) fn write(layout: &Layout, heading: &Heading<'_>, locale: &Locale) -> 
     page.out
 }
 
+/// The table alone (or the note for an empty table), styled inline as on the page, for user
+/// templates that place the default table in their own page.
+pub(crate) fn table_fragment(layout: &Layout, locale: &Locale) -> String {
+    let mut page = Page {
+        out: String::with_capacity(1024 + layout.table.len() * layout.columns.len() * 64),
+        layout,
+        locale,
+        label_column: layout.columns.iter().position(|c| c.total.is_none()),
+    };
+    if layout.table.is_empty() {
+        page.tag_with_text("p", "empty", EMPTY, "No data for these filters.");
+    } else {
+        page.table();
+    }
+    page.out
+}
+
 struct Page<'a> {
     out: String,
     layout: &'a Layout,

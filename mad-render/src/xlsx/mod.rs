@@ -1,17 +1,26 @@
 //! The XLSX renderer: one worksheet with typed cells, Excel number formats, group and total
-//! rows whose formulas carry their computed results, a frozen header and an autofilter.
+//! rows whose formulas carry their computed results, a frozen header and an autofilter;
+//! conditional styles as Excel conditional formats and native charts over aggregated values.
+//! A report with an `.xlsx` template fills that workbook instead (see [`crate::template`]).
 
+mod chart;
+mod conditional;
+pub(crate) mod labels;
 mod number_format;
-mod sheet;
+pub(crate) mod sheet;
 mod sheet_name;
+
+use std::sync::Arc;
 
 use mad_core::{Error, ErrorKind, Layout, OutputFormat, RenderJob, Renderer, Result};
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Workbook, XlsxError};
 
+use crate::template::TemplateCache;
+
 pub use self::number_format::excel_number_format;
 pub use self::sheet_name::sanitise_sheet_name;
 
-const BACKEND: &str = "xlsx";
+pub(crate) const BACKEND: &str = "xlsx";
 
 /// Cells above which a sheet is written in constant-memory mode.
 const DEFAULT_CONSTANT_MEMORY_CELLS: usize = 200_000;
@@ -25,6 +34,7 @@ const DEFAULT_CONSTANT_MEMORY_CELLS: usize = 200_000;
 pub struct XlsxRenderer {
     constant_memory_cells: usize,
     compression_level: u8,
+    templates: Arc<TemplateCache>,
 }
 
 impl Default for XlsxRenderer {
@@ -38,6 +48,7 @@ impl XlsxRenderer {
         XlsxRenderer {
             constant_memory_cells: DEFAULT_CONSTANT_MEMORY_CELLS,
             compression_level: 6,
+            templates: Arc::default(),
         }
     }
 
@@ -73,6 +84,9 @@ impl Renderer for XlsxRenderer {
 
     fn render(&self, job: &RenderJob<'_>) -> Result<Vec<u8>> {
         self.check()?;
+        if let Some(path) = job.report.template_for(OutputFormat::Xlsx) {
+            return crate::template::xlsx::fill(&self.templates, path, job);
+        }
         let layout = Layout::new(job.report, job.table).map_err(|e| e.with_backend(BACKEND))?;
         let title = job
             .placeholders
@@ -87,6 +101,7 @@ impl Renderer for XlsxRenderer {
             None => None,
         };
         sheet::check_size(&layout)?;
+        let charts = chart::prepare(&job.report.charts, &layout, job.placeholders)?;
 
         let mut workbook = Workbook::new();
         workbook.set_zip_compression_level(self.compression_level);
@@ -104,12 +119,52 @@ impl Renderer for XlsxRenderer {
             subtitle: subtitle.as_deref(),
             filters: job.filters,
         };
-        sheet::write(worksheet, &layout, &heading, job.locale)?;
+        let placement = sheet::write(worksheet, &layout, &heading, job.locale)?;
+        conditional::add(worksheet, &layout, placement.first_row, placement.last_row)?;
+        if !charts.is_empty() {
+            add_charts(&mut workbook, &charts, &placement, &layout, job)?;
+        }
 
         workbook
             .save_to_buffer()
             .map_err(|e| xlsx_error("saving the workbook", e))
     }
+}
+
+/// Writes the charts' data on their own sheet and the charts beside the table.
+fn add_charts(
+    workbook: &mut Workbook,
+    charts: &[chart::ChartData],
+    placement: &sheet::Placement,
+    layout: &Layout,
+    job: &RenderJob<'_>,
+) -> Result<()> {
+    let report_sheet = workbook
+        .worksheet_from_index(0)
+        .map_err(|e| xlsx_error("finding the report sheet", e))?
+        .name();
+    let data_name = if report_sheet.eq_ignore_ascii_case(chart::DATA_SHEET) {
+        format!("{} 2", chart::DATA_SHEET)
+    } else {
+        chart::DATA_SHEET.to_string()
+    };
+    let data_sheet = workbook
+        .add_worksheet()
+        .set_name(&data_name)
+        .map_err(|e| xlsx_error("naming the chart data sheet", e))?;
+    chart::write_data(data_sheet, charts, job.locale)?;
+
+    let report_sheet = workbook
+        .worksheet_from_index(0)
+        .map_err(|e| xlsx_error("finding the report sheet", e))?;
+    let beside = (layout.columns.len() + 1).min(16_000) as u16;
+    chart::insert(
+        report_sheet,
+        &data_name,
+        charts,
+        placement.header_row,
+        beside,
+    )
 }
 
 /// The document properties; a fixed creation time in deterministic mode.
@@ -123,7 +178,7 @@ fn properties(title: &str, deterministic: bool) -> Result<DocProperties> {
     Ok(properties.set_creation_datetime(&fixed))
 }
 
-fn xlsx_error(what: &str, err: XlsxError) -> Error {
+pub(crate) fn xlsx_error(what: &str, err: XlsxError) -> Error {
     let kind = match err {
         XlsxError::RowColumnLimitError | XlsxError::MaxStringLengthExceeded => {
             ErrorKind::InvalidInput

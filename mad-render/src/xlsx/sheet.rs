@@ -9,18 +9,19 @@ use mad_core::{
 use rust_xlsxwriter::utility::column_number_to_name;
 use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Formula, Worksheet};
 
+use super::labels::Labels;
 use super::number_format::excel_number_format;
 use super::sheet_name::sanitise_sheet_name;
 use super::{BACKEND, xlsx_error};
 
-const MAX_ROWS: u32 = 1_048_576;
+pub(crate) const MAX_ROWS: u32 = 1_048_576;
 const MAX_COLUMNS: usize = 16_384;
 /// Column widths, in characters of the default font.
 const MIN_WIDTH: usize = 6;
 const MAX_WIDTH: usize = 60;
 /// Excel and Qlik count days alike from 1900-03-01 (Excel's serial 61; before it Excel counts
 /// a 29 February 1900 that never was) up to Excel's last day, 9999-12-31.
-const EXCEL_SERIALS: std::ops::Range<f64> = 61.0..2_958_466.0;
+pub(crate) const EXCEL_SERIALS: std::ops::Range<f64> = 61.0..2_958_466.0;
 
 const HEADER_FILL: u32 = 0xD9E1F2;
 const GROUP_FILL: u32 = 0xF2F2F2;
@@ -32,6 +33,17 @@ pub(super) struct Heading<'a> {
     pub title: &'a str,
     pub subtitle: Option<&'a str>,
     pub filters: &'a FilterSet,
+}
+
+/// Where the table landed on the sheet (0-based rows).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Placement {
+    /// The table's header row.
+    pub header_row: u32,
+    /// The first row below the header.
+    pub first_row: u32,
+    /// The last row written (the grand total when there is one).
+    pub last_row: u32,
 }
 
 /// Refuses reports wider than a sheet before any work is done.
@@ -64,7 +76,7 @@ pub(super) fn write(
     layout: &Layout,
     heading: &Heading<'_>,
     locale: &Locale,
-) -> Result<()> {
+) -> Result<Placement> {
     worksheet
         .set_name(sanitise_sheet_name(heading.title))
         .map_err(|e| xlsx_error("naming the sheet", e))?;
@@ -79,6 +91,7 @@ pub(super) fn write(
         worksheet,
         layout,
         locale,
+        labels: Labels::for_locale(locale),
         styles,
         next_row: 0,
         data_start: 0,
@@ -98,7 +111,11 @@ pub(super) fn write(
         .worksheet
         .autofilter(header_row, 0, last_filtered_row, last_col)
         .map_err(|e| xlsx_error("adding the autofilter", e))?;
-    Ok(())
+    Ok(Placement {
+        header_row,
+        first_row: header_row + 1,
+        last_row: sheet.next_row.saturating_sub(1),
+    })
 }
 
 /// The first column whose total allows a label in it, if any.
@@ -111,14 +128,14 @@ fn label_column(layout: &Layout, allows: impl Fn(Option<Aggregate>) -> bool) -> 
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CellKind {
+pub(crate) enum CellKind {
     Text,
     Number,
     Date,
 }
 
 impl CellKind {
-    fn of(column: &LayoutColumn) -> CellKind {
+    pub(crate) fn of(column: &LayoutColumn) -> CellKind {
         let temporal_format = column.format.as_ref().is_some_and(|f| f.is_temporal());
         match column.kind {
             FieldKind::Date | FieldKind::Timestamp => CellKind::Date,
@@ -131,7 +148,7 @@ impl CellKind {
 
 /// The Excel number format of a column: its translated code, or a plain ISO date format for a
 /// date column whose code Excel cannot show.
-fn excel_code(column: &LayoutColumn) -> Option<String> {
+pub(crate) fn excel_code(column: &LayoutColumn) -> Option<String> {
     let translated = column.format.as_ref().and_then(excel_number_format);
     match CellKind::of(column) {
         CellKind::Date => translated.or_else(|| {
@@ -287,6 +304,7 @@ struct SheetWriter<'a> {
     worksheet: &'a mut Worksheet,
     layout: &'a Layout,
     locale: &'a Locale,
+    labels: &'static Labels,
     styles: Styles,
     next_row: u32,
     /// The first row below the table header.
@@ -318,7 +336,7 @@ impl SheetWriter<'_> {
         }
         if !heading.filters.is_unfiltered() {
             let row = self.take_row()?;
-            let line = format!("Filters: {}", heading.filters);
+            let line = format!("{}: {}", self.labels.filters, heading.filters);
             text(self.worksheet, row, 0, &line, &self.styles.note)?;
         }
         self.take_row()?; // a blank row between the heading and the table
@@ -340,7 +358,7 @@ impl SheetWriter<'_> {
     fn body(&mut self) -> Result<u32> {
         if self.layout.table.is_empty() {
             let row = self.take_row()?;
-            let message = "No data for these filters.";
+            let message = self.labels.no_data;
             text(self.worksheet, row, 0, message, &self.styles.note)?;
             return Ok(row);
         }
@@ -380,11 +398,11 @@ impl SheetWriter<'_> {
                 ..
             } if totals_shown => {
                 let first = self.group_starts[level] + 1;
-                let label = format!("Total {}", self.group_text(level, value));
+                let label = format!("{} {}", self.labels.total, self.group_text(level, value));
                 self.totals_row(first, &label, totals, false)
             }
             LayoutEvent::GrandTotal { totals, .. } if totals_shown => {
-                self.totals_row(self.data_start, "Grand total", totals, true)
+                self.totals_row(self.data_start, self.labels.grand_total, totals, true)
             }
             LayoutEvent::GroupFooter { .. } | LayoutEvent::GrandTotal { .. } => Ok(()),
         }
@@ -489,7 +507,7 @@ impl SheetWriter<'_> {
 }
 
 /// Excel's SUBTOTAL function numbers that skip other SUBTOTAL cells.
-fn subtotal_function(aggregate: Aggregate) -> u8 {
+pub(crate) fn subtotal_function(aggregate: Aggregate) -> u8 {
     match aggregate {
         Aggregate::Avg => 1,
         Aggregate::Count => 3, // COUNTA: every non-empty cell, as mad-core counts non-null values
