@@ -15,6 +15,7 @@ pub mod report;
 pub mod runlog;
 pub mod secret;
 pub mod source;
+pub mod style;
 pub mod summary;
 pub mod table;
 pub mod value;
@@ -29,11 +30,15 @@ pub use layout::{Layout, LayoutColumn, LayoutEvent};
 pub use placeholder::Placeholders;
 pub use recipient::{Recipient, ValueTableDef};
 pub use registry::{BuildContext, Registry, parse_options};
-pub use render::{Document, Passwords, Protector, RenderJob, Renderer};
-pub use report::{Aggregate, ColumnDef, OutputFormat, PageSetup, ReportDef, SortKey};
+pub use render::{Document, InlinePart, Passwords, Protector, RenderJob, Rendered, Renderer};
+pub use report::{
+    Aggregate, ChartDef, ChartKind, ChartPlacement, ColumnDef, GroupDef, OutputFormat, PageBand,
+    PageSetup, ReportDef, SortKey,
+};
 pub use runlog::{DeliveryKey, MemoryRunLog, PriorAttempt, RunLog};
 pub use secret::{Secret, SecretRef};
 pub use source::{DataSource, FetchRequest, Query, QueryColumn, SourceCapabilities};
+pub use style::{CellStyle, Color, ConditionalStyle};
 pub use summary::{RecipientOutcome, RunSummary, Status};
 pub use table::{Column, ColumnBuilder, Table};
 pub use value::{Field, FieldKind, NumberFormat, Schema, Value};

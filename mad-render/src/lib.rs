@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use mad_core::Registry;
 
+mod chart;
 pub mod csv;
 pub mod html;
 pub mod pdf;

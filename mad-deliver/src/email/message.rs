@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
-use mad_core::{Delivery, Document, Error, OutputFormat, Recipient, Result};
+use mad_core::{Delivery, Document, Error, InlinePart, OutputFormat, Recipient, Result};
 
 use super::config::{BodyFormat, EmailOptions};
 use super::error::{self, BACKEND};
@@ -101,7 +101,20 @@ impl Composer {
                 Ok(Body::Single(SinglePart::plain(body)))
             }
             BodyFormat::Html => {
-                let html = html_document(delivery)?;
+                let (html, inline) = html_document(delivery)?;
+                if !inline.is_empty() {
+                    // The page refers to its images by content id: they travel beside it.
+                    let mut related = MultiPart::related().singlepart(SinglePart::html(html));
+                    for part in inline {
+                        related = related.singlepart(inline_part(part)?);
+                    }
+                    return Ok(Body::Multi(match &self.body {
+                        Some(template) => MultiPart::alternative()
+                            .singlepart(SinglePart::plain(text(template)?))
+                            .multipart(related),
+                        None => related,
+                    }));
+                }
                 match &self.body {
                     Some(template) => Ok(Body::Multi(MultiPart::alternative_plain_html(
                         text(template)?,
@@ -219,7 +232,7 @@ fn find_document(delivery: &Delivery, format: OutputFormat) -> Result<&Document>
         })
 }
 
-fn html_document(delivery: &Delivery) -> Result<String> {
+fn html_document(delivery: &Delivery) -> Result<(String, &[InlinePart])> {
     let doc = delivery
         .documents
         .iter()
@@ -233,13 +246,19 @@ fn html_document(delivery: &Delivery) -> Result<String> {
             ))
             .with_backend(BACKEND)
         })?;
-    String::from_utf8(doc.bytes.to_vec()).map_err(|_| {
+    let html = String::from_utf8(doc.bytes.to_vec()).map_err(|_| {
         Error::invalid_input(format!(
             "the html document {} is not UTF-8 text, so it cannot be the message body",
             doc.file_name
         ))
         .with_backend(BACKEND)
-    })
+    })?;
+    Ok((html, &doc.inline))
+}
+
+fn inline_part(part: &InlinePart) -> Result<SinglePart> {
+    let content_type = ContentType::parse(&part.media_type).map_err(error::message)?;
+    Ok(Attachment::new_inline(part.content_id.clone()).body(part.bytes.to_vec(), content_type))
 }
 
 fn attachment(doc: &Document) -> Result<SinglePart> {
