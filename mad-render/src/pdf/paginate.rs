@@ -186,12 +186,53 @@ impl PageBands {
     }
 }
 
+/// Word widths of a column's cells, in buckets of `WORD_BUCKET` points.
+const WORD_BUCKET: f32 = 2.0;
+const WORD_BUCKETS: usize = 256;
+/// The share of a text column's cells whose longest word must fit unbroken.
+const UNBROKEN_SHARE: f32 = 0.9;
+
+/// What the first pass learnt about one column.
+#[derive(Debug, Clone)]
+struct ColumnText {
+    /// The widths of its widest text and of its header, in points.
+    natural: f32,
+    header_word: f32,
+    /// How many cells have their longest word in each bucket.
+    words: Vec<u32>,
+    /// No cell has a space or line break: codes and ids, which should never wrap.
+    single_words: bool,
+}
+
+impl ColumnText {
+    fn add(&mut self, width: f32, word: f32, text: &str) {
+        self.natural = self.natural.max(width);
+        let bucket = ((word / WORD_BUCKET).ceil() as usize).min(WORD_BUCKETS - 1);
+        self.words[bucket] += 1;
+        self.single_words &= !text.contains([' ', '\n']);
+    }
+
+    /// The width that the longest word of most cells fits in (and the header's).
+    fn minimum_word(&self) -> f32 {
+        let cells: u32 = self.words.iter().sum();
+        let wanted = (cells as f32 * UNBROKEN_SHARE).ceil() as u32;
+        let mut seen = 0;
+        let bucket = self
+            .words
+            .iter()
+            .position(|&n| {
+                seen += n;
+                seen >= wanted
+            })
+            .unwrap_or(0);
+        (bucket as f32 * WORD_BUCKET).max(self.header_word)
+    }
+}
+
 /// What the first pass found.
 #[derive(Debug)]
 pub(crate) struct Measured {
-    /// Per column, the widths of its widest text and of its longest word, in points.
-    natural: Vec<f32>,
-    longest_word: Vec<f32>,
+    columns: Vec<ColumnText>,
     grand_totals: Vec<Option<f64>>,
     /// The characters of every text the document shows.
     pub blocks: BlockSet,
@@ -229,23 +270,30 @@ pub(crate) fn measure(
         }
     }
 
-    let mut natural: Vec<f32> = layout
+    let mut arena = Arena::default();
+    let mut columns: Vec<ColumnText> = layout
         .columns
         .iter()
         .map(|c| {
             blocks.add_text(&c.header);
-            bold.width(&c.header, size)
+            arena.clear();
+            let range = arena.push(&c.header);
+            // Headers wrap only when even the least widths do not fit.
+            let (natural, _) = arena.measure(range, bold, size);
+            ColumnText {
+                natural,
+                header_word: natural,
+                words: vec![0; WORD_BUCKETS],
+                single_words: true,
+            }
         })
         .collect();
-    let mut longest_word = natural.clone();
     let mut grand_totals = Vec::new();
-    let mut arena = Arena::default();
     let mut measure_cell = |col: usize, text: &str, face: &FontFace, blocks: &mut BlockSet| {
         arena.clear();
         let range = arena.push(text);
         let (width, word) = arena.measure(range, face, size);
-        natural[col] = natural[col].max(width);
-        longest_word[col] = longest_word[col].max(word);
+        columns[col].add(width, word, text);
         blocks.add_text(text);
     };
     layout.walk(|event| match event {
@@ -286,8 +334,7 @@ pub(crate) fn measure(
         blocks.add_text(&line);
     }
     Ok(Measured {
-        natural,
-        longest_word,
+        columns,
         grand_totals,
         blocks,
     })
@@ -495,6 +542,10 @@ impl<'a, 'w> Pager<'a, 'w> {
     }
 
     /// Sets the column boxes from the content's widths and the report's width hints.
+    ///
+    /// Numbers, and texts that are single words (codes, ids), keep their width unless even
+    /// the least widths do not fit; other texts may shrink until the longest word of most of
+    /// their cells just fits, so a few long words break rather than every row growing.
     fn fit_columns(&mut self, measured: &Measured) {
         let size = self.sheet.size;
         let pad = 2.0 * self.pad_x();
@@ -503,20 +554,22 @@ impl<'a, 'w> Pager<'a, 'w> {
             .layout
             .columns
             .iter()
-            .zip(measured.natural.iter().zip(&measured.longest_word))
-            .map(|(column, (&natural, &word))| {
-                let natural = natural + pad;
-                let floor = if column.is_numeric() {
+            .zip(&measured.columns)
+            .map(|(column, text)| {
+                let natural = text.natural + pad;
+                let rigid = column.is_numeric() || (text.single_words && natural <= widest_minimum);
+                let floor = if rigid {
                     natural
                 } else {
                     natural.min(size * 5.0)
                 };
+                let word = text.minimum_word();
                 let minimum = (word + pad).min(widest_minimum).min(natural).max(floor);
                 ColumnNeed {
                     natural,
                     minimum,
                     floor,
-                    numeric: column.is_numeric(),
+                    rigid,
                     hint: column.width,
                 }
             })
@@ -560,6 +613,7 @@ impl<'a, 'w> Pager<'a, 'w> {
             self.chart(scene);
         }
         self.table_header();
+        self.placed = 0;
         layout.walk(|event| self.event(event));
         for (scene, _) in charts.iter().filter(|(_, before)| !*before) {
             self.chart(scene);
@@ -1047,7 +1101,8 @@ struct ColumnNeed {
     natural: f32,
     minimum: f32,
     floor: f32,
-    numeric: bool,
+    /// Keeps its width: numbers and single-word texts.
+    rigid: bool,
     hint: Option<f32>,
 }
 
@@ -1084,8 +1139,8 @@ fn fit_widths(needs: &[ColumnNeed], available: f32) -> Vec<f32> {
 fn share_by_content(needs: &[&ColumnNeed], room: f32) -> Vec<f32> {
     let natural: f32 = needs.iter().map(|n| n.natural).sum();
     if natural <= room {
-        let has_text = needs.iter().any(|n| !n.numeric);
-        let growing = |n: &ColumnNeed| !n.numeric || !has_text;
+        let has_text = needs.iter().any(|n| !n.rigid);
+        let growing = |n: &ColumnNeed| !n.rigid || !has_text;
         let base: f32 = needs.iter().filter(|n| growing(n)).map(|n| n.natural).sum();
         let spare = room - natural;
         return needs
@@ -1149,12 +1204,12 @@ fn shrink(needs: &[&ColumnNeed], room: f32) -> Vec<f32> {
 mod tests {
     use super::*;
 
-    fn need(natural: f32, minimum: f32, numeric: bool, hint: Option<f32>) -> ColumnNeed {
+    fn need(natural: f32, minimum: f32, rigid: bool, hint: Option<f32>) -> ColumnNeed {
         ColumnNeed {
             natural,
             minimum,
             floor: minimum,
-            numeric,
+            rigid,
             hint,
         }
     }

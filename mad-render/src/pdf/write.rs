@@ -254,6 +254,8 @@ impl Writer {
     /// object.
     fn content(&mut self, marks: &[Mark], text: &Arena) -> Vec<u8> {
         let mut content = Content::new();
+        // A page's streams are read as one: each leaves the graphics state as it found it.
+        content.save_state();
         let mut paint = None;
         for mark in marks {
             match mark {
@@ -278,8 +280,9 @@ impl Writer {
                         .stroke();
                 }
                 Mark::Shape { shape, x, top } => {
+                    content.save_state();
                     draw_shape(&mut content, shape, *x, *top);
-                    paint = None;
+                    content.restore_state();
                 }
                 Mark::Text { .. } => {}
             }
@@ -288,6 +291,7 @@ impl Writer {
             content.set_fill_gray(0.0);
         }
         self.text_object(&mut content, marks, text);
+        content.restore_state();
         content.finish().into_vec()
     }
 
@@ -390,7 +394,7 @@ fn draw_shape(content: &mut Content, shape: &Shape, x: f32, top: f32) {
                     _ => content.line_to(px, py),
                 };
             }
-            content.stroke().set_stroke_gray(0.0);
+            content.stroke();
         }
         Shape::Circle { cx, cy, r, fill } => {
             set_fill(content, Paint::Rgb(*fill));
@@ -415,7 +419,7 @@ fn draw_shape(content: &mut Content, shape: &Shape, x: f32, top: f32) {
             arc(content, cx, cy, *r, *start, *end, full);
             content.close_path();
             content.set_stroke_gray(1.0).set_line_width(0.75);
-            content.fill_nonzero_and_stroke().set_stroke_gray(0.0);
+            content.fill_nonzero_and_stroke();
         }
         Shape::Text { .. } => {}
     }
