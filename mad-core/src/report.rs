@@ -669,3 +669,84 @@ impl ReportDef {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_read_sections_bands_styles_and_charts_from_toml() {
+        let report: ReportDef = toml::from_str(
+            r##"
+            title = "Sales {Region}"
+            formats = ["pdf"]
+            file_name = "sales"
+            groups = [{ field = "Region", page_break = true }, { field = "State" }]
+            header = "{title}"
+            footer = { center = "Confidential", right = "Page {page} of {pages}" }
+            columns = [{ field = "Profit", style = [{ when = "< 0", color = "#c00000" }] }]
+            charts = [{ kind = "bar", dimension = "State", measure = "Sales", limit = 5 }]
+            "##,
+        )
+        .unwrap();
+        report.validate().unwrap();
+        assert_eq!(
+            report.group_levels(),
+            [
+                GroupDef::new("Region").with_page_break(),
+                GroupDef::new("State")
+            ]
+        );
+        assert_eq!(report.header, Some(PageBand::left("{title}")));
+        let footer = report.footer.as_ref().unwrap();
+        assert_eq!(
+            footer.parts().collect::<Vec<_>>(),
+            ["Confidential", "Page {page} of {pages}"]
+        );
+        assert_eq!(report.charts[0].aggregate, Aggregate::Sum);
+        assert_eq!(report.charts[0].placement, ChartPlacement::Before);
+        assert!(
+            report
+                .content_placeholders()
+                .unwrap()
+                .contains(&"page".to_string())
+        );
+        let fields: Vec<String> = report.query().columns.into_iter().map(|c| c.name).collect();
+        assert_eq!(fields, ["Profit", "Region", "State", "Sales"]);
+
+        let old: ReportDef = toml::from_str(
+            "title = \"t\"\nformats = [\"pdf\"]\nfile_name = \"f\"\ngroup_by = [\"State\"]",
+        )
+        .unwrap();
+        assert_eq!(old.group_levels(), [GroupDef::new("State")]);
+        assert!(old.header.is_none() && old.charts.is_empty() && old.groups.is_empty());
+    }
+
+    #[test]
+    fn inconsistent_sections_styles_and_charts_are_refused() {
+        let mut both = ReportDef::new("r", "t");
+        both.group_by = vec!["State".into()];
+        both.groups = vec![GroupDef::new("Region")];
+        assert!(
+            both.validate()
+                .unwrap_err()
+                .message()
+                .contains("both group_by and groups")
+        );
+
+        let mut style = ReportDef::new("r", "t");
+        style.columns = vec![ColumnDef::new("Profit").style(ConditionalStyle::new("negative"))];
+        let err = style.validate().unwrap_err();
+        assert!(err.message().contains("column 'Profit'"), "{err}");
+
+        let mut chart = ReportDef::new("r", "t");
+        chart.charts = vec![ChartDef::new(ChartKind::Pie, "State", "Sales").with_limit(0)];
+        assert!(
+            chart
+                .validate()
+                .unwrap_err()
+                .message()
+                .contains("limit = 0")
+        );
+    }
+}

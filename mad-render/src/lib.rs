@@ -11,7 +11,7 @@ pub mod pdf;
 pub mod xlsx;
 
 pub use csv::CsvRenderer;
-pub use html::HtmlRenderer;
+pub use html::{ChartImages, HtmlRenderer};
 pub use pdf::PdfRenderer;
 pub use xlsx::XlsxRenderer;
 

@@ -139,7 +139,7 @@ pub(crate) fn lay_out(data: &ChartData, width: f32, size: f32) -> Scene {
         scene.text(0.0, top + size * 1.2, size, false, Anchor::Start, MUTED, {
             "No values to chart.".to_string()
         });
-        scene.height = top + size * 2.0;
+        scene.height = (top + size * 2.0).ceil();
         return scene;
     }
     match data.kind {
@@ -147,6 +147,8 @@ pub(crate) fn lay_out(data: &ChartData, width: f32, size: f32) -> Scene {
         ChartKind::Line => line(&mut scene, data, top, size),
         ChartKind::Pie => pie(&mut scene, data, top, size),
     }
+    // Whole units, so an image of the scene has exactly its size times its scale.
+    scene.height = scene.height.ceil();
     scene
 }
 

@@ -1,15 +1,21 @@
 //! The PDF renderer.
 //!
 //! A document has the report's title and subtitle, a line naming the filters applied, a line
-//! of grand totals, and the table: a header row repeated on every page, group headers and
-//! subtotals per group level, and a grand total row. Numbers and dates align right in their
-//! format; long texts wrap within their column. Every page has "Page X of Y" and, when the run
-//! has one, the run date in its footer.
+//! of grand totals, the charts placed before the table, and the table: a header row repeated
+//! on every page, group headers and subtotals per group level (a level may start each value on
+//! a new page), a grand total row, then the charts placed after it. Numbers and dates align
+//! right in their format; long texts wrap within their column; conditional styles colour
+//! cells. Every page has a header and a footer line ("Page X of Y" and the run date unless the
+//! report says otherwise).
+//!
+//! Rendering takes two passes over the rows ([`paginate`]): one measures, one lays out pages
+//! and hands each to the [`write::Writer`] as soon as it is full, so memory does not grow with
+//! the rows beyond the file itself.
 //!
 //! Text is set in DejaVu Sans, embedded as a subset Unicode font (Type0 with a CIDFontType2
-//! descendant, Identity-H, and a ToUnicode map), so any script DejaVu covers prints and
-//! extracts correctly. A character DejaVu has no glyph for prints as an empty box but still
-//! extracts as itself.
+//! descendant, Identity-H, and a ToUnicode map), with Droid Sans Fallback for the characters
+//! DejaVu lacks (CJK), so Latin, Greek, Cyrillic and CJK text prints and extracts correctly. A
+//! character neither font has prints as an empty box but still extracts as itself.
 
 mod deflate;
 pub(crate) mod font;
