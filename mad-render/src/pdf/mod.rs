@@ -29,7 +29,7 @@ use mad_core::{
 };
 
 use self::paginate::{PageBands, Sheet, TitleBlock, measure, paginate};
-use self::write::{DocumentInfo, Writer};
+use self::write::DocumentInfo;
 use crate::chart::{Scene, bars_that_fit, charts_of, lay_out};
 
 pub(crate) const BACKEND: &str = "pdf";
@@ -189,8 +189,15 @@ impl Renderer for PdfRenderer {
         let charts = chart_scenes(job, sheet)?;
 
         let measured = measure(job, &layout, sheet, &mut block, &charts)?;
-        let mut writer = Writer::new(&measured.blocks, sheet, self.compression)?;
-        paginate(job, &layout, sheet, &block, &measured, &charts, &mut writer)?;
+        let writer = paginate(
+            job,
+            &layout,
+            sheet,
+            &block,
+            measured,
+            &charts,
+            self.compression,
+        )?;
 
         let info = DocumentInfo {
             title: &block.title,

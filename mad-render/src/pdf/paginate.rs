@@ -34,7 +34,9 @@ const MAX_MINIMUM_SHARE: f32 = 0.3;
 /// Titles, headers and group lines longer than this many lines are cut with an ellipsis.
 const MAX_LABEL_LINES: usize = 6;
 /// Characters the layout may add to any document's texts.
-const LAYOUT_CHARACTERS: &str = "… (continued)";
+const LAYOUT_CHARACTERS: &str = " (continued)";
+/// What ends a cut text; its font block is only embedded when a cut may happen.
+const ELLIPSIS: &str = "…";
 
 const HEADER_FILL: f32 = 0.84;
 const GROUP_FILLS: [f32; 2] = [0.91, 0.955];
@@ -234,6 +236,8 @@ impl ColumnText {
 pub(crate) struct Measured {
     columns: Vec<ColumnText>,
     grand_totals: Vec<Option<f64>>,
+    /// The widest title, group or total label, in points as it is set.
+    widest_label: f32,
     /// The characters of every text the document shows.
     pub blocks: BlockSet,
 }
@@ -269,6 +273,16 @@ pub(crate) fn measure(
             blocks.add_text(text);
         }
     }
+    let mut widest_label = [
+        bold.width(&block.title, size * TITLE_SIZE),
+        regular.width(&block.filters, size * INFO_SIZE) + size * 4.0,
+        block
+            .subtitle
+            .as_deref()
+            .map_or(0.0, |s| regular.width(s, size * SUBTITLE_SIZE)),
+    ]
+    .into_iter()
+    .fold(0.0, f32::max);
 
     let mut arena = Arena::default();
     let mut columns: Vec<ColumnText> = layout
@@ -298,7 +312,9 @@ pub(crate) fn measure(
     };
     layout.walk(|event| match event {
         LayoutEvent::GroupHeader { field, value, .. } => {
-            blocks.add_text(&group_label(layout, field, value, locale));
+            let label = group_label(layout, field, value, locale);
+            widest_label = widest_label.max(bold.width(&label, size) + size * 12.0);
+            blocks.add_text(&label);
         }
         LayoutEvent::Row(row) => {
             for (col, column) in layout.columns.iter().enumerate() {
@@ -317,7 +333,9 @@ pub(crate) fn measure(
             totals,
             ..
         } => {
-            blocks.add_text(&footer_label(layout, field, value, rows, locale));
+            let label = footer_label(layout, field, value, rows, locale);
+            widest_label = widest_label.max(bold.width(&label, size));
+            blocks.add_text(&label);
             for (col, text) in total_texts(layout, totals, locale).iter().enumerate() {
                 measure_cell(col, text, bold, &mut blocks);
             }
@@ -331,11 +349,13 @@ pub(crate) fn measure(
         }
     });
     if let Some(line) = totals_line(layout, &grand_totals, locale) {
+        widest_label = widest_label.max(regular.width(&line, size * INFO_SIZE));
         blocks.add_text(&line);
     }
     Ok(Measured {
         columns,
         grand_totals,
+        widest_label,
         blocks,
     })
 }
@@ -419,25 +439,94 @@ struct Band {
     max_lines: Option<usize>,
 }
 
-/// Lays out `layout` for `job` on pages of `sheet`, handing each finished page to `writer`;
-/// returns the number of pages.
+/// Lays out `layout` for `job` on pages of `sheet`, handing each finished page to a writer
+/// whose fonts cover what `measured` found; returns the writer, ready to finish.
 pub(crate) fn paginate(
     job: &RenderJob<'_>,
     layout: &Layout,
     sheet: Sheet,
     block: &TitleBlock,
-    measured: &Measured,
+    mut measured: Measured,
     charts: &[(Scene, bool)],
-    writer: &mut Writer,
-) -> Result<usize> {
-    let mut pager = Pager::new(job, sheet, layout, writer)?;
-    pager.fit_columns(measured);
+    compression: u8,
+) -> Result<Writer> {
+    let columns = fit_columns(layout, &measured, sheet);
+    if may_cut(&measured, &columns, sheet) {
+        measured.blocks.add_text(ELLIPSIS);
+    }
+    let mut writer = Writer::new(&measured.blocks, sheet, compression)?;
+    let mut pager = Pager::new(job, sheet, layout, columns, &mut writer)?;
     pager.lay_out(block, &measured.grand_totals, charts);
     pager.flush();
     match pager.error.take() {
         Some(err) => Err(err),
-        None => Ok(pager.page_number),
+        None => Ok(writer),
     }
+}
+
+/// Whether some text may be too long for its place and be cut with an ellipsis: a label of
+/// more than [`MAX_LABEL_LINES`] lines, or a cell taller than a page. Generous, since a cut
+/// text whose ellipsis the fonts lack would show a missing glyph.
+fn may_cut(measured: &Measured, columns: &[ColumnBox], sheet: Sheet) -> bool {
+    let size = sheet.size;
+    let label_room = sheet.content_width() * (MAX_LABEL_LINES as f32 - 1.0) * 0.8;
+    let page_lines = sheet.content_height() / sheet.line_height(size);
+    let lines = |width: f32, room: f32| width / room * 1.5 + 1.0;
+    measured.widest_label > label_room
+        || measured.columns.iter().zip(columns).any(|(text, b)| {
+            let room = (b.width - 2.0 * size * PAD_X).max(size);
+            lines(text.natural, room) > page_lines * 0.8
+                || lines(text.header_word, room) > MAX_LABEL_LINES as f32
+        })
+}
+
+/// The column boxes from the content's widths and the report's width hints.
+///
+/// Numbers, and texts that are single words (codes, ids), keep their width unless even the
+/// least widths do not fit; other texts may shrink until the longest word of most of their
+/// cells just fits, so a few long words break rather than every row growing.
+fn fit_columns(layout: &Layout, measured: &Measured, sheet: Sheet) -> Vec<ColumnBox> {
+    let size = sheet.size;
+    let pad = 2.0 * size * PAD_X;
+    let table_width = sheet.content_width();
+    let widest_minimum = table_width * MAX_MINIMUM_SHARE;
+    let needs: Vec<ColumnNeed> = layout
+        .columns
+        .iter()
+        .zip(&measured.columns)
+        .map(|(column, text)| {
+            let natural = text.natural + pad;
+            let rigid = column.is_numeric() || (text.single_words && natural <= widest_minimum);
+            let floor = if rigid {
+                natural
+            } else {
+                natural.min(size * 5.0)
+            };
+            let word = text.minimum_word();
+            let minimum = (word + pad).min(widest_minimum).min(natural).max(floor);
+            ColumnNeed {
+                natural,
+                minimum,
+                floor,
+                rigid,
+                hint: column.width,
+            }
+        })
+        .collect();
+    let mut x = sheet.margin;
+    fit_widths(&needs, table_width)
+        .into_iter()
+        .zip(&layout.columns)
+        .map(|(width, column)| {
+            let b = ColumnBox {
+                x,
+                width,
+                right: column.is_numeric(),
+            };
+            x += width;
+            b
+        })
+        .collect()
 }
 
 struct Pager<'a, 'w> {
@@ -480,6 +569,7 @@ impl<'a, 'w> Pager<'a, 'w> {
         job: &'a RenderJob<'_>,
         sheet: Sheet,
         layout: &'a Layout,
+        columns: Vec<ColumnBox>,
         writer: &'w mut Writer,
     ) -> Result<Self> {
         Ok(Pager {
@@ -501,7 +591,7 @@ impl<'a, 'w> Pager<'a, 'w> {
             page_text: Arena::default(),
             marks: Vec::new(),
             page_number: 0,
-            columns: Vec::new(),
+            columns,
             y: 0.0,
             placed: 0,
             open_groups: Vec::new(),
@@ -539,55 +629,6 @@ impl<'a, 'w> Pager<'a, 'w> {
 
     fn pad_y(&self) -> f32 {
         self.sheet.size * PAD_Y
-    }
-
-    /// Sets the column boxes from the content's widths and the report's width hints.
-    ///
-    /// Numbers, and texts that are single words (codes, ids), keep their width unless even
-    /// the least widths do not fit; other texts may shrink until the longest word of most of
-    /// their cells just fits, so a few long words break rather than every row growing.
-    fn fit_columns(&mut self, measured: &Measured) {
-        let size = self.sheet.size;
-        let pad = 2.0 * self.pad_x();
-        let widest_minimum = self.table_width() * MAX_MINIMUM_SHARE;
-        let needs: Vec<ColumnNeed> = self
-            .layout
-            .columns
-            .iter()
-            .zip(&measured.columns)
-            .map(|(column, text)| {
-                let natural = text.natural + pad;
-                let rigid = column.is_numeric() || (text.single_words && natural <= widest_minimum);
-                let floor = if rigid {
-                    natural
-                } else {
-                    natural.min(size * 5.0)
-                };
-                let word = text.minimum_word();
-                let minimum = (word + pad).min(widest_minimum).min(natural).max(floor);
-                ColumnNeed {
-                    natural,
-                    minimum,
-                    floor,
-                    rigid,
-                    hint: column.width,
-                }
-            })
-            .collect();
-        let mut x = self.left();
-        self.columns = fit_widths(&needs, self.table_width())
-            .into_iter()
-            .zip(&self.layout.columns)
-            .map(|(width, column)| {
-                let b = ColumnBox {
-                    x,
-                    width,
-                    right: column.is_numeric(),
-                };
-                x += width;
-                b
-            })
-            .collect();
     }
 
     fn lay_out(
