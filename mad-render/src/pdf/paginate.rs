@@ -231,9 +231,40 @@ impl ColumnText {
     }
 }
 
+/// Tables with up to this many cells keep the texts the first pass formats for the second;
+/// larger ones format them again, so that memory stays flat.
+const CACHED_CELLS: usize = 200_000;
+
+/// The texts of the data cells, in the order the walk visits them.
+#[derive(Debug, Default)]
+struct CellCache {
+    text: String,
+    ends: Vec<u32>,
+    /// The next cell the second pass reads.
+    next: usize,
+}
+
+impl CellCache {
+    fn push(&mut self, text: &str) {
+        self.text.push_str(text);
+        self.ends.push(self.text.len() as u32);
+    }
+
+    fn take(&mut self) -> &str {
+        let start = match self.next {
+            0 => 0,
+            n => self.ends[n - 1] as usize,
+        };
+        let end = self.ends.get(self.next).map_or(start, |&e| e as usize);
+        self.next += 1;
+        &self.text[start..end]
+    }
+}
+
 /// What the first pass found.
 #[derive(Debug)]
 pub(crate) struct Measured {
+    cells: Option<CellCache>,
     columns: Vec<ColumnText>,
     grand_totals: Vec<Option<f64>>,
     /// The widest title, group or total label, in points as it is set.
@@ -303,6 +334,13 @@ pub(crate) fn measure(
         })
         .collect();
     let mut grand_totals = Vec::new();
+    let mut cells = (layout.table.len() * layout.columns.len() <= CACHED_CELLS).then(|| {
+        let mut cache = CellCache::default();
+        cache
+            .ends
+            .reserve(layout.table.len() * layout.columns.len());
+        cache
+    });
     let mut measure_cell = |col: usize, text: &str, face: &FontFace, blocks: &mut BlockSet| {
         arena.clear();
         let range = arena.push(text);
@@ -323,7 +361,11 @@ pub(crate) fn measure(
                     Some(style) if style.bold => bold,
                     _ => regular,
                 };
-                measure_cell(col, &column.display(value, locale), face, &mut blocks);
+                let text = column.display(value, locale);
+                measure_cell(col, &text, face, &mut blocks);
+                if let Some(cells) = &mut cells {
+                    cells.push(&text);
+                }
             }
         }
         LayoutEvent::GroupFooter {
@@ -353,6 +395,7 @@ pub(crate) fn measure(
         blocks.add_text(&line);
     }
     Ok(Measured {
+        cells,
         columns,
         grand_totals,
         widest_label,
@@ -456,6 +499,7 @@ pub(crate) fn paginate(
     }
     let mut writer = Writer::new(&measured.blocks, sheet, compression)?;
     let mut pager = Pager::new(job, sheet, layout, columns, &mut writer)?;
+    pager.cached = measured.cells.take();
     pager.lay_out(block, &measured.grand_totals, charts);
     pager.flush();
     match pager.error.take() {
@@ -558,6 +602,8 @@ struct Pager<'a, 'w> {
     pending: Vec<(usize, String)>,
     row_texts: Vec<String>,
     row_styles: Vec<Option<CellStyle>>,
+    /// The cell texts of the first pass, when it kept them.
+    cached: Option<CellCache>,
     cells: Vec<Cell>,
     lines: Vec<Line>,
     /// For each cell of the band being placed, its range in `lines`.
@@ -598,6 +644,7 @@ impl<'a, 'w> Pager<'a, 'w> {
             pending: Vec::new(),
             row_texts: vec![String::new(); layout.columns.len()],
             row_styles: vec![None; layout.columns.len()],
+            cached: None,
             cells: Vec::new(),
             lines: Vec::new(),
             cell_lines: Vec::new(),
@@ -679,7 +726,10 @@ impl<'a, 'w> Pager<'a, 'w> {
                     self.row_styles[col] = column.style_for(value).copied();
                     let text = &mut self.row_texts[col];
                     text.clear();
-                    text.push_str(&column.display(value, locale));
+                    match &mut self.cached {
+                        Some(cells) => text.push_str(cells.take()),
+                        None => text.push_str(&column.display(value, locale)),
+                    }
                 }
                 let set = |p: &mut Self| p.set_row_cells();
                 if self.pending.is_empty() {
@@ -736,7 +786,7 @@ impl<'a, 'w> Pager<'a, 'w> {
     /// Hands the current page to the writer.
     fn flush(&mut self) {
         if self.error.is_none()
-            && let Err(err) = self.writer.page(&self.marks, &self.page_text)
+            && let Err(err) = self.writer.page(&mut self.marks, &mut self.page_text)
         {
             self.error = Some(err);
         }

@@ -1,9 +1,11 @@
 //! Writes pages into a PDF file as they are laid out.
 //!
-//! The fonts come first, built from the characters the first pass found. Each page's content
-//! stream is compressed and appended as soon as the page is full; only its object numbers are
-//! kept. A page's header and footer are a second, small content stream written at the end,
-//! when the page count that "Page X of Y" needs is known.
+//! The fonts come first, built from the characters the first pass found. The first few pages
+//! are held back: a document that ends within them (most of a burst) is written at the end,
+//! each page with its header and footer in its one content stream. From the next page on, each
+//! page's content stream is compressed and appended as soon as the page is full; only object
+//! numbers are kept, and a page's header and footer become a second, small content stream
+//! written at the end, when the page count that "Page X of Y" needs is known.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,16 +39,22 @@ pub(crate) struct DocumentInfo<'a> {
 const PRODUCER: &str = concat!("mad-render ", env!("CARGO_PKG_VERSION"));
 
 /// The catalog, page tree, information dictionary and metadata follow the fonts; each page
-/// then takes three objects: the page, its content and its header and footer.
+/// then takes two objects (the page and its content) or, once pages stream, three (and its
+/// header and footer).
 const CATALOG: i32 = FALLBACK_FIRST_REF + OBJECTS_PER_FONT;
 const PAGE_TREE: i32 = CATALOG + 1;
 const INFO: i32 = CATALOG + 2;
 const METADATA: i32 = CATALOG + 3;
 const FIRST_PAGE: i32 = CATALOG + 4;
 
-/// The objects of page `index` (from 0): the page, its content and its bands.
-fn page_refs(index: usize) -> (Ref, Ref, Ref) {
-    let first = FIRST_PAGE + 3 * index as i32;
+/// Pages held back before the writer starts streaming.
+const HELD_PAGES: usize = 8;
+
+/// The objects of page `index` (from 0): the page, its content and, when `streaming`, its
+/// header and footer.
+fn page_refs(index: usize, streaming: bool) -> (Ref, Ref, Ref) {
+    let stride = if streaming { 3 } else { 2 };
+    let first = FIRST_PAGE + stride * index as i32;
     (Ref::new(first), Ref::new(first + 1), Ref::new(first + 2))
 }
 
@@ -78,6 +86,9 @@ pub(crate) struct Writer {
     sheet: Sheet,
     compression: u8,
     pages: usize,
+    /// Pages not yet written, while the document may still end within [`HELD_PAGES`].
+    held: Vec<(Vec<Mark>, Arena)>,
+    streaming: bool,
     /// Where the bytes after the fonts start; only those are hashed into the file id.
     fonts_end: usize,
     /// The blocks the fonts cover, which stand for the fonts in the file id.
@@ -111,7 +122,7 @@ impl Writer {
             + bold.objects().len()
             + fallback.as_ref().map_or(0, |f| f.objects().len());
         let mut pdf =
-            Pdf::with_settings_and_capacity(Settings { pretty: false }, font_bytes + 65_536);
+            Pdf::with_settings_and_capacity(Settings { pretty: false }, font_bytes + 16_384);
         pdf.extend(regular.objects());
         pdf.extend(bold.objects());
         if let Some(fallback) = &fallback {
@@ -135,15 +146,35 @@ impl Writer {
             sheet,
             compression,
             pages: 0,
+            held: Vec::new(),
+            streaming: false,
             fonts_end,
             blocks: hashed,
             scratch: Vec::new(),
         })
     }
 
-    /// Appends one page drawn by `marks`, whose texts are in `text`.
-    pub(crate) fn page(&mut self, marks: &[Mark], text: &Arena) -> Result<()> {
-        let (page, contents, bands) = page_refs(self.pages);
+    /// Takes one page drawn by `marks`, whose texts are in `text`; both are left empty.
+    pub(crate) fn page(&mut self, marks: &mut Vec<Mark>, text: &mut Arena) -> Result<()> {
+        if !self.streaming {
+            if self.held.len() < HELD_PAGES {
+                self.held
+                    .push((std::mem::take(marks), std::mem::take(text)));
+                return Ok(());
+            }
+            self.streaming = true;
+            for (marks, text) in std::mem::take(&mut self.held) {
+                self.stream_page(&marks, &text)?;
+            }
+        }
+        self.stream_page(marks, text)?;
+        marks.clear();
+        text.clear();
+        Ok(())
+    }
+
+    fn stream_page(&mut self, marks: &[Mark], text: &Arena) -> Result<()> {
+        let (page, contents, bands) = page_refs(self.pages, true);
         let content = self.content(marks, text);
         self.pdf
             .page(page)
@@ -154,6 +185,38 @@ impl Writer {
         Ok(())
     }
 
+    /// Writes the held pages, each with its header and footer.
+    fn write_held(&mut self, bands: &mut PageBands) -> Result<()> {
+        let held = std::mem::take(&mut self.held);
+        self.pages = held.len();
+        for (index, (mut marks, mut text)) in held.into_iter().enumerate() {
+            self.add_bands(bands, index, &mut text, &mut marks)?;
+            let (page, contents, _) = page_refs(index, false);
+            let content = self.content(&marks, &text);
+            self.pdf
+                .page(page)
+                .parent(Ref::new(PAGE_TREE))
+                .contents(contents);
+            write_stream(&mut self.pdf, contents, &content, self.compression)?;
+        }
+        Ok(())
+    }
+
+    /// Appends page `index`'s header and footer lines to its marks.
+    fn add_bands(
+        &self,
+        bands: &mut PageBands,
+        index: usize,
+        text: &mut Arena,
+        marks: &mut Vec<Mark>,
+    ) -> Result<()> {
+        let [header, footer] = bands.texts(index + 1, self.pages)?;
+        let (header_y, footer_y) = self.sheet.band_baselines();
+        self.band_marks(&header, header_y, text, marks);
+        self.band_marks(&footer, footer_y, text, marks);
+        Ok(())
+    }
+
     /// Writes every page's header and footer, the page tree and the document's information,
     /// and returns the file.
     pub(crate) fn finish(
@@ -161,24 +224,26 @@ impl Writer {
         bands: &mut PageBands,
         info: &DocumentInfo<'_>,
     ) -> Result<Vec<u8>> {
+        if !self.streaming {
+            self.write_held(bands)?;
+        }
         let mut text = Arena::default();
         let mut marks = Vec::new();
-        for index in 0..self.pages {
+        let streamed = if self.streaming { self.pages } else { 0 };
+        for index in 0..streamed {
             text.clear();
             marks.clear();
-            let [header, footer] = bands.texts(index + 1, self.pages)?;
-            let (header_y, footer_y) = self.sheet.band_baselines();
-            self.band_marks(&header, header_y, &mut text, &mut marks);
-            self.band_marks(&footer, footer_y, &mut text, &mut marks);
+            self.add_bands(bands, index, &mut text, &mut marks)?;
             let content = self.content(&marks, &text);
-            let (_, _, band) = page_refs(index);
-            write_stream(&mut self.pdf, band, &content, self.compression)?;
+            let (_, _, band) = page_refs(index, true);
+            // Too small to gain from deflate.
+            write_stream(&mut self.pdf, band, &content, 0)?;
         }
 
         let tree = Ref::new(PAGE_TREE);
         let mut tree_writer = self.pdf.pages(tree);
         tree_writer
-            .kids((0..self.pages).map(|i| page_refs(i).0))
+            .kids((0..self.pages).map(|i| page_refs(i, self.streaming).0))
             .count(self.pages as i32)
             .media_box(Rect::new(0.0, 0.0, self.sheet.width, self.sheet.height));
         let mut resources = tree_writer.resources();
