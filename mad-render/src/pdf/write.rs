@@ -532,7 +532,7 @@ fn write_stream(pdf: &mut Pdf, id: Ref, data: &[u8], compression: u8) -> Result<
     Ok(())
 }
 
-/// The document's XMP metadata: title, producer, creation date and format.
+/// The document's XMP metadata: title, description, producer and creation date.
 fn xmp(info: &DocumentInfo<'_>) -> String {
     let date = creation_date_iso(info.deterministic);
     let title = xml_escape(info.title);
@@ -549,10 +549,8 @@ fn xmp(info: &DocumentInfo<'_>) -> String {
          <rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\
          <rdf:Description rdf:about=\"\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" \
          xmlns:pdf=\"http://ns.adobe.com/pdf/1.3/\" xmlns:xmp=\"http://ns.adobe.com/xap/1.0/\">\
-         <dc:format>application/pdf</dc:format>\
          <dc:title><rdf:Alt><rdf:li xml:lang=\"x-default\">{title}</rdf:li></rdf:Alt></dc:title>\
          {description}<pdf:Producer>{PRODUCER}</pdf:Producer>\
-         <xmp:CreatorTool>{PRODUCER}</xmp:CreatorTool>\
          <xmp:CreateDate>{date}</xmp:CreateDate>\
          </rdf:Description></rdf:RDF></x:xmpmeta>\
          <?xpacket end=\"r\"?>"
