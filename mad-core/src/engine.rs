@@ -24,7 +24,7 @@ use crate::filter::{FieldFilter, Filter, FilterSet};
 use crate::format::{Locale, display, serial_to_parts};
 use crate::placeholder::Placeholders;
 use crate::recipient::Recipient;
-use crate::render::{Document, Passwords, Protector, RenderJob, Renderer};
+use crate::render::{Document, InlinePart, Passwords, Protector, RenderJob, Renderer};
 use crate::report::{OutputFormat, PasswordDef, Protection, ReportDef};
 use crate::runlog::{DeliveryKey, MemoryRunLog, PriorAttempt, RunLog};
 use crate::secret::Secret;
@@ -32,6 +32,9 @@ use crate::source::{DataSource, FetchRequest, Query};
 use crate::summary::{Counts, Durations, Failure, RecipientOutcome, RunSummary, Status, millis};
 use crate::table::Table;
 use crate::value::{NumberFormat, Value};
+
+/// One format of a rendered report: its bytes and the parts they refer to.
+type RenderedFormat = (OutputFormat, bytes::Bytes, Vec<InlinePart>);
 
 /// What to do when a recipient's filters select no rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -588,9 +591,9 @@ impl Engine {
                 filters,
             )
         });
-        let rendered: Vec<Result<Vec<(OutputFormat, bytes::Bytes)>>> = join_all(jobs).await;
+        let rendered: Vec<Result<Vec<RenderedFormat>>> = join_all(jobs).await;
         result.render = render_started.elapsed();
-        let rendered: HashMap<RenderKey, Result<Vec<(OutputFormat, bytes::Bytes)>>> =
+        let rendered: HashMap<RenderKey, Result<Vec<RenderedFormat>>> =
             renders.keys().cloned().zip(rendered).collect();
         result.documents = rendered
             .values()
@@ -633,7 +636,7 @@ impl Engine {
         placeholders: Arc<Placeholders>,
         locale: Locale,
         filters: FilterSet,
-    ) -> Result<Vec<(OutputFormat, bytes::Bytes)>> {
+    ) -> Result<Vec<RenderedFormat>> {
         let mut out = Vec::with_capacity(report.formats.len());
         let renders = report.formats.iter().map(|format| {
             let renderer = task.renderers[format].clone();
@@ -658,7 +661,7 @@ impl Engine {
                         filters: &filters,
                         deterministic,
                     };
-                    renderer.render(&job).map_err(|e| {
+                    renderer.render_document(&job).map_err(|e| {
                         e.context(format!(
                             "rendering {} of report '{}'",
                             renderer.format(),
@@ -671,7 +674,8 @@ impl Engine {
             }
         });
         for (format, bytes) in report.formats.iter().zip(join_all(renders).await) {
-            out.push((*format, bytes::Bytes::from(bytes?)));
+            let rendered = bytes?;
+            out.push((*format, rendered.bytes.into(), rendered.inline));
         }
         Ok(out)
     }
@@ -684,7 +688,7 @@ impl Engine {
         unit: &Unit,
         report: Arc<ReportDef>,
         placeholders: Arc<Placeholders>,
-        docs: Vec<(OutputFormat, bytes::Bytes)>,
+        docs: Vec<RenderedFormat>,
         rows: usize,
     ) -> MemberOutcome {
         let base = match placeholders.render(&report.file_name) {
@@ -695,10 +699,9 @@ impl Engine {
         };
         let documents: Vec<Document> = docs
             .into_iter()
-            .map(|(format, bytes)| Document {
-                format,
-                file_name: format!("{base}.{}", format.extension()),
-                bytes,
+            .map(|(format, bytes, inline)| {
+                Document::new(format, format!("{base}.{}", format.extension()), bytes)
+                    .with_inline(inline)
             })
             .collect();
         let documents = match &report.protection {
@@ -787,11 +790,7 @@ impl Engine {
         tokio::task::spawn_blocking(move || {
             if bundle {
                 let bytes = protector.bundle(&documents, &passwords)?;
-                return Ok(vec![Document {
-                    format: OutputFormat::Zip,
-                    file_name: name,
-                    bytes: bytes.into(),
-                }]);
+                return Ok(vec![Document::new(OutputFormat::Zip, name, bytes.into())]);
             }
             documents
                 .into_iter()

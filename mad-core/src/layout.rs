@@ -5,7 +5,7 @@
 use crate::error::Result;
 use crate::format::{Locale, display};
 use crate::report::{Aggregate, ReportDef};
-use crate::style::StyleRule;
+use crate::style::{CellStyle, StyleRule};
 use crate::table::Table;
 use crate::value::{FieldKind, NumberFormat, Value};
 
@@ -19,8 +19,8 @@ pub struct LayoutColumn {
     pub format: Option<NumberFormat>,
     pub total: Option<Aggregate>,
     pub width: Option<f32>,
-    /// Conditional styles; the first matching rule wins.
-    pub style: Vec<StyleRule>,
+    /// The column's conditional styles, in order.
+    pub styles: Vec<StyleRule>,
 }
 
 impl LayoutColumn {
@@ -29,9 +29,20 @@ impl LayoutColumn {
         self.kind.is_numeric()
     }
 
-    /// The first conditional style rule `value` meets, if any.
-    pub fn style_for(&self, value: &Value) -> Option<&StyleRule> {
-        self.style.iter().find(|rule| rule.when.matches(value))
+    /// The style of the first rule `value` meets, if any.
+    pub fn style_for(&self, value: &Value) -> Option<&CellStyle> {
+        self.styles
+            .iter()
+            .find(|r| r.condition.matches(value))
+            .map(|r| &r.style)
+    }
+
+    /// The style of the first rule a total meets, if any.
+    pub fn style_for_total(&self, total: f64) -> Option<&CellStyle> {
+        self.styles
+            .iter()
+            .find(|r| r.condition.matches_number(total))
+            .map(|r| &r.style)
     }
 
     /// The text shown for a value of this column.
@@ -105,7 +116,7 @@ impl Layout {
                     format: f.format.clone(),
                     total: None,
                     width: None,
-                    style: Vec::new(),
+                    styles: Vec::new(),
                 })
                 .collect()
         } else {
@@ -115,6 +126,12 @@ impl Layout {
                 .map(|c| {
                     let index = table.require_column(&c.field)?;
                     let field = &table.fields()[index];
+                    let styles = c
+                        .style
+                        .iter()
+                        .map(|s| s.resolve())
+                        .collect::<Result<Vec<_>>>()
+                        .map_err(|e| e.context(format!("column '{}'", c.field)))?;
                     Ok(LayoutColumn {
                         index,
                         header: c.header().to_string(),
@@ -126,15 +143,15 @@ impl Layout {
                             .or_else(|| field.format.clone()),
                         total: c.total,
                         width: c.width,
-                        style: c.style.clone(),
+                        styles,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?
         };
         let groups = report
-            .group_by
-            .iter()
-            .map(|g| Ok((table.require_column(g)?, g.clone())))
+            .group_levels()
+            .into_iter()
+            .map(|g| Ok((table.require_column(&g.field)?, g.field)))
             .collect::<Result<Vec<_>>>()?;
         let mut keys: Vec<(usize, bool)> = groups.iter().map(|(i, _)| (*i, false)).collect();
         for s in &report.sort {

@@ -30,14 +30,15 @@ pub use layout::{Layout, LayoutColumn, LayoutEvent};
 pub use placeholder::Placeholders;
 pub use recipient::{Recipient, ValueTableDef};
 pub use registry::{BuildContext, Registry, parse_options};
-pub use render::{Document, Passwords, Protector, RenderJob, Renderer};
+pub use render::{Document, InlinePart, Passwords, Protector, RenderJob, Rendered, Renderer};
 pub use report::{
-    Aggregate, ChartDef, ChartKind, ColumnDef, OutputFormat, PageSetup, ReportDef, SortKey,
+    Aggregate, ChartDef, ChartKind, ChartPlacement, ColumnDef, GroupDef, OutputFormat, PageBand,
+    PageSetup, ReportDef, SortKey,
 };
 pub use runlog::{DeliveryKey, MemoryRunLog, PriorAttempt, RunLog};
 pub use secret::{Secret, SecretRef};
 pub use source::{DataSource, FetchRequest, Query, QueryColumn, SourceCapabilities};
-pub use style::{Condition, Rgb, StyleRule};
+pub use style::{CellStyle, Color, Condition, ConditionalStyle, StyleRule};
 pub use summary::{RecipientOutcome, RunSummary, Status};
 pub use table::{Column, ColumnBuilder, Table};
 pub use value::{Field, FieldKind, NumberFormat, Schema, Value};

@@ -18,9 +18,27 @@ pub struct Document {
     /// for any particular channel).
     pub file_name: String,
     pub bytes: bytes::Bytes,
+    /// Parts the document refers to by content id (`cid:`), such as the chart images of an
+    /// HTML page; a channel that shows the document as an e-mail body sends them with it.
+    pub inline: Vec<InlinePart>,
 }
 
 impl Document {
+    /// A document without inline parts.
+    pub fn new(format: OutputFormat, file_name: impl Into<String>, bytes: bytes::Bytes) -> Self {
+        Document {
+            format,
+            file_name: file_name.into(),
+            bytes,
+            inline: Vec::new(),
+        }
+    }
+
+    pub fn with_inline(mut self, inline: Vec<InlinePart>) -> Self {
+        self.inline = inline;
+        self
+    }
+
     pub fn media_type(&self) -> &'static str {
         self.format.media_type()
     }
@@ -40,8 +58,36 @@ impl fmt::Debug for Document {
             .field("format", &self.format)
             .field("file_name", &self.file_name)
             .field("bytes", &self.bytes.len())
+            .field("inline", &self.inline)
             .finish()
     }
+}
+
+/// A part a document refers to by content id, such as `<img src="cid:chart-1@mad">`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InlinePart {
+    /// The id without angle brackets, as the document writes it after `cid:`.
+    pub content_id: String,
+    /// Such as `image/png`.
+    pub media_type: String,
+    pub bytes: bytes::Bytes,
+}
+
+impl fmt::Debug for InlinePart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InlinePart")
+            .field("content_id", &self.content_id)
+            .field("media_type", &self.media_type)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// What a renderer produced: the document's bytes and the parts it refers to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rendered {
+    pub bytes: Vec<u8>,
+    pub inline: Vec<InlinePart>,
 }
 
 /// Everything a renderer gets for one document.
@@ -89,6 +135,16 @@ pub trait Protector: Send + Sync + fmt::Debug {
 pub trait Renderer: Send + Sync + fmt::Debug {
     fn format(&self) -> OutputFormat;
 
-    /// Renders the document's bytes; the engine names the file.
+    /// Renders the document's bytes; the engine names the file. The bytes stand alone: a
+    /// renderer that can refer to inline parts embeds them instead.
     fn render(&self, job: &RenderJob<'_>) -> Result<Vec<u8>>;
+
+    /// Renders the document with the parts it refers to by content id; the engine calls this.
+    /// Renderers without such parts keep this default, which is `render` with none.
+    fn render_document(&self, job: &RenderJob<'_>) -> Result<Rendered> {
+        Ok(Rendered {
+            bytes: self.render(job)?,
+            inline: Vec::new(),
+        })
+    }
 }

@@ -10,7 +10,7 @@ use crate::filter::FilterSet;
 use crate::placeholder::names_in;
 use crate::secret::SecretRef;
 use crate::source::{Query, QueryColumn};
-use crate::style::StyleRule;
+use crate::style::ConditionalStyle;
 
 /// The output formats the renderers produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -89,9 +89,9 @@ pub struct ColumnDef {
     /// A relative width hint; widths come from content when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<f32>,
-    /// Conditional styles, such as negative values in red; the first matching rule wins.
+    /// Conditional styles; the first whose condition a cell (or total) meets applies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub style: Vec<StyleRule>,
+    pub style: Vec<ConditionalStyle>,
 }
 
 impl ColumnDef {
@@ -108,6 +108,12 @@ impl ColumnDef {
         }
     }
 
+    /// Adds a conditional style.
+    pub fn style(mut self, style: ConditionalStyle) -> Self {
+        self.style.push(style);
+        self
+    }
+
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
         self
@@ -120,12 +126,6 @@ impl ColumnDef {
 
     pub fn total(mut self, aggregate: Aggregate) -> Self {
         self.total = Some(aggregate);
-        self
-    }
-
-    /// Adds a conditional style rule.
-    pub fn style(mut self, rule: StyleRule) -> Self {
-        self.style.push(rule);
         self
     }
 
@@ -264,6 +264,10 @@ pub struct ReportDef {
     /// Fields to group by, outermost first; each group gets a header and subtotals.
     #[serde(default)]
     pub group_by: Vec<String>,
+    /// The group levels with their options, outermost first: the table form of `group_by`
+    /// (a report uses one or the other).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupDef>,
     /// Show a grand total row (for columns that have a total).
     #[serde(default = "yes")]
     pub grand_total: bool,
@@ -282,6 +286,17 @@ pub struct ReportDef {
     pub file_name: String,
     #[serde(default)]
     pub page: PageSetup,
+    /// The line at the top of every page, with placeholders; paged formats also fill
+    /// `{page}` and `{pages}`, and every format `{title}` and `{filters}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<PageBand>,
+    /// The line at the bottom of every page, with the same placeholders as `header`; paged
+    /// formats show "Page X of Y" and the run date when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub footer: Option<PageBand>,
+    /// Charts of the report's rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub charts: Vec<ChartDef>,
     /// Filters that apply to this report for every recipient.
     #[serde(default)]
     pub filters: FilterSet,
@@ -295,16 +310,110 @@ pub struct ReportDef {
     /// silently left open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protection: Option<Protection>,
-    /// Charts of a measure aggregated by a dimension, drawn beside or below the table.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub charts: Vec<ChartDef>,
     /// A user template for one format, chosen by its extension: `.xlsx` for XLSX, `.html` or
     /// `.jinja` for HTML. In a definitions file, relative to the file's folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<PathBuf>,
 }
 
-/// The kinds of chart a report can show.
+/// One group level and its options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupDef {
+    pub field: String,
+    /// Start each value of this level on a new page (paged formats; HTML breaks there when
+    /// printed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub page_break: bool,
+}
+
+impl GroupDef {
+    pub fn new(field: impl Into<String>) -> Self {
+        GroupDef {
+            field: field.into(),
+            page_break: false,
+        }
+    }
+
+    pub fn with_page_break(mut self) -> Self {
+        self.page_break = true;
+        self
+    }
+}
+
+/// A page header or footer: a text on the left, in the centre and on the right, each with
+/// placeholders. Written as a string, it is the left text:
+/// `footer = "Confidential"` or `footer = { left = "{title}", right = "Page {page} of {pages}" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "PageBandRepr")]
+pub struct PageBand {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub center: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub right: Option<String>,
+}
+
+impl PageBand {
+    /// A band with one text on the left.
+    pub fn left(text: impl Into<String>) -> Self {
+        PageBand {
+            left: Some(text.into()),
+            ..Default::default()
+        }
+    }
+
+    pub fn with_center(mut self, text: impl Into<String>) -> Self {
+        self.center = Some(text.into());
+        self
+    }
+
+    pub fn with_right(mut self, text: impl Into<String>) -> Self {
+        self.right = Some(text.into());
+        self
+    }
+
+    /// The texts that are set, left to right.
+    pub fn parts(&self) -> impl Iterator<Item = &str> {
+        [&self.left, &self.center, &self.right]
+            .into_iter()
+            .filter_map(|p| p.as_deref())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PageBandRepr {
+    Text(String),
+    Parts {
+        #[serde(default)]
+        left: Option<String>,
+        #[serde(default)]
+        center: Option<String>,
+        #[serde(default)]
+        right: Option<String>,
+    },
+}
+
+impl From<PageBandRepr> for PageBand {
+    fn from(repr: PageBandRepr) -> Self {
+        match repr {
+            PageBandRepr::Text(text) => PageBand::left(text),
+            PageBandRepr::Parts {
+                left,
+                center,
+                right,
+            } => PageBand {
+                left,
+                center,
+                right,
+            },
+        }
+    }
+}
+
+/// What a chart draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChartKind {
@@ -313,21 +422,37 @@ pub enum ChartKind {
     Pie,
 }
 
-/// A chart: one measure aggregated per value of one dimension.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Where a chart goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChartPlacement {
+    /// Above the table, below the title.
+    #[default]
+    Before,
+    /// Below the table and its grand total.
+    After,
+}
+
+/// A chart of a measure aggregated per value of a dimension, over the recipient's rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChartDef {
     pub kind: ChartKind,
-    /// The field whose values are the categories (bars, points, slices).
+    /// The field whose values become bars, points or slices.
     pub dimension: String,
-    /// The numeric field aggregated per category.
+    /// The field aggregated per dimension value.
     pub measure: String,
-    /// How the measure is aggregated per category; a sum when absent.
     #[serde(default = "sum")]
     pub aggregate: Aggregate,
-    /// The title, with placeholders; "Sum of Sales by Region" style when absent.
+    /// The chart's title, with placeholders; "<aggregate> of <measure> by <dimension>" when
+    /// absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    #[serde(default)]
+    pub placement: ChartPlacement,
+    /// Show only the largest values, adding the rest up as "Other".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
 }
 
 impl ChartDef {
@@ -338,16 +463,28 @@ impl ChartDef {
             measure: measure.into(),
             aggregate: Aggregate::Sum,
             title: None,
+            placement: ChartPlacement::Before,
+            limit: None,
         }
     }
 
-    pub fn aggregate(mut self, aggregate: Aggregate) -> Self {
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    pub fn with_aggregate(mut self, aggregate: Aggregate) -> Self {
         self.aggregate = aggregate;
         self
     }
 
-    pub fn title(mut self, title: impl Into<String>) -> Self {
-        self.title = Some(title.into());
+    pub fn with_placement(mut self, placement: ChartPlacement) -> Self {
+        self.placement = placement;
+        self
+    }
+
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
         self
     }
 
@@ -461,11 +598,14 @@ impl ReportDef {
             summary_formats: Vec::new(),
             formats: vec![OutputFormat::Pdf],
             page: PageSetup::default(),
+            header: None,
+            footer: None,
+            charts: Vec::new(),
+            groups: Vec::new(),
             filters: FilterSet::all(),
             csv: CsvOptions::default(),
             expressions: BTreeMap::new(),
             protection: None,
-            charts: Vec::new(),
             template: None,
         }
     }
@@ -473,9 +613,24 @@ impl ReportDef {
     /// The templates whose placeholders decide the content of a rendered document. A user
     /// template file (see [`ReportDef::template`]) may use any placeholder on top of these.
     pub fn content_templates(&self) -> impl Iterator<Item = &str> {
+        let bands = self
+            .header
+            .iter()
+            .chain(&self.footer)
+            .flat_map(PageBand::parts);
+        let charts = self.charts.iter().filter_map(|c| c.title.as_deref());
         std::iter::once(self.title.as_str())
             .chain(self.subtitle.as_deref())
-            .chain(self.charts.iter().filter_map(|c| c.title.as_deref()))
+            .chain(bands)
+            .chain(charts)
+    }
+
+    /// The group levels, outermost first, from `groups` or else `group_by`.
+    pub fn group_levels(&self) -> Vec<GroupDef> {
+        if !self.groups.is_empty() {
+            return self.groups.clone();
+        }
+        self.group_by.iter().map(GroupDef::new).collect()
     }
 
     /// The format the report's template is for, from its extension, or `None` without a
@@ -538,11 +693,13 @@ impl ReportDef {
                 measure: c.measure,
             })
             .collect();
+        let charts = self.charts.iter().flat_map(|c| [&c.dimension, &c.measure]);
         let extra = self
             .group_by
             .iter()
+            .chain(self.groups.iter().map(|g| &g.field))
             .chain(self.sort.iter().map(|s| &s.field))
-            .chain(self.charts.iter().flat_map(|c| [&c.dimension, &c.measure]));
+            .chain(charts);
         for field in extra {
             if !columns.iter().any(|c| &c.name == field) {
                 columns.push(QueryColumn::field(field));
@@ -571,6 +728,26 @@ impl ReportDef {
             )));
         }
         self.content_placeholders()?;
+        if !self.group_by.is_empty() && !self.groups.is_empty() {
+            return Err(Error::invalid_config(format!(
+                "report '{}' has both group_by and groups; list the levels in one of them",
+                self.name
+            )));
+        }
+        for column in &self.columns {
+            for style in &column.style {
+                style
+                    .resolve()
+                    .map_err(|e| e.context(format!("column '{}'", column.field)))?;
+            }
+        }
+        if let Some(chart) = self.charts.iter().find(|c| c.limit == Some(0)) {
+            return Err(Error::invalid_config(format!(
+                "the chart of '{}' by '{}' has limit = 0; use 1 or more, or leave it out to \
+                 show every value",
+                chart.measure, chart.dimension
+            )));
+        }
         if self.file_name.trim().is_empty() {
             return Err(Error::invalid_config(format!(
                 "report '{}' has an empty file name pattern",
@@ -587,5 +764,86 @@ impl ReportDef {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_read_sections_bands_styles_and_charts_from_toml() {
+        let report: ReportDef = toml::from_str(
+            r##"
+            title = "Sales {Region}"
+            formats = ["pdf"]
+            file_name = "sales"
+            groups = [{ field = "Region", page_break = true }, { field = "State" }]
+            header = "{title}"
+            footer = { center = "Confidential", right = "Page {page} of {pages}" }
+            columns = [{ field = "Profit", style = [{ when = "< 0", color = "#c00000" }] }]
+            charts = [{ kind = "bar", dimension = "State", measure = "Sales", limit = 5 }]
+            "##,
+        )
+        .unwrap();
+        report.validate().unwrap();
+        assert_eq!(
+            report.group_levels(),
+            [
+                GroupDef::new("Region").with_page_break(),
+                GroupDef::new("State")
+            ]
+        );
+        assert_eq!(report.header, Some(PageBand::left("{title}")));
+        let footer = report.footer.as_ref().unwrap();
+        assert_eq!(
+            footer.parts().collect::<Vec<_>>(),
+            ["Confidential", "Page {page} of {pages}"]
+        );
+        assert_eq!(report.charts[0].aggregate, Aggregate::Sum);
+        assert_eq!(report.charts[0].placement, ChartPlacement::Before);
+        assert!(
+            report
+                .content_placeholders()
+                .unwrap()
+                .contains(&"page".to_string())
+        );
+        let fields: Vec<String> = report.query().columns.into_iter().map(|c| c.name).collect();
+        assert_eq!(fields, ["Profit", "Region", "State", "Sales"]);
+
+        let old: ReportDef = toml::from_str(
+            "title = \"t\"\nformats = [\"pdf\"]\nfile_name = \"f\"\ngroup_by = [\"State\"]",
+        )
+        .unwrap();
+        assert_eq!(old.group_levels(), [GroupDef::new("State")]);
+        assert!(old.header.is_none() && old.charts.is_empty() && old.groups.is_empty());
+    }
+
+    #[test]
+    fn inconsistent_sections_styles_and_charts_are_refused() {
+        let mut both = ReportDef::new("r", "t");
+        both.group_by = vec!["State".into()];
+        both.groups = vec![GroupDef::new("Region")];
+        assert!(
+            both.validate()
+                .unwrap_err()
+                .message()
+                .contains("both group_by and groups")
+        );
+
+        let mut style = ReportDef::new("r", "t");
+        style.columns = vec![ColumnDef::new("Profit").style(ConditionalStyle::new("negative"))];
+        let err = style.validate().unwrap_err();
+        assert!(err.message().contains("column 'Profit'"), "{err}");
+
+        let mut chart = ReportDef::new("r", "t");
+        chart.charts = vec![ChartDef::new(ChartKind::Pie, "State", "Sales").with_limit(0)];
+        assert!(
+            chart
+                .validate()
+                .unwrap_err()
+                .message()
+                .contains("limit = 0")
+        );
     }
 }

@@ -1,248 +1,239 @@
-//! Conditional styles: a column's cells look different when their value meets a condition,
-//! such as negative amounts in red.
+//! Conditional cell styles: a colour, a background or bold type for the cells whose value meets
+//! a condition, such as negative amounts in red.
 //!
 //! ```toml
-//! [[reports.sales.columns]]
-//! field = "Profit"
-//! style = [
-//!     { when = "< 0", color = "#C00000" },
-//!     { when = ">= 1000", background = "#E2EFDA", bold = true },
+//! columns = [
+//!   { field = "Profit", style = [{ when = "< 0", color = "#c00000" }] },
 //! ]
 //! ```
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::value::Value;
 
-/// One rule of a column's conditional style: a condition and the look of the cells meeting
-/// it. When several rules match a cell, the first one listed wins.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One conditional style of a column, as written in a definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StyleRule {
-    /// The condition, such as `< 0`, `>= 1000`, `= "East"` or `between 0 and 100`.
-    pub when: Condition,
-    /// The text colour.
+pub struct ConditionalStyle {
+    /// The condition: a comparison with a number (`< 0`, `>= 1000`, `= 0`, `!= 0`) or an
+    /// equality with a text (`= "Closed"`, `!= "Open"`).
+    pub when: String,
+    /// The text colour, `#rrggbb` or `#rgb`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub color: Option<Rgb>,
-    /// The fill colour.
+    pub color: Option<String>,
+    /// The cell's background colour, `#rrggbb` or `#rgb`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub background: Option<Rgb>,
+    pub background: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub bold: bool,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub italic: bool,
 }
 
-impl StyleRule {
-    pub fn new(when: Condition) -> Self {
-        StyleRule {
-            when,
+impl ConditionalStyle {
+    /// A style for the cells meeting `when`; set its look with the `with_*` methods.
+    pub fn new(when: impl Into<String>) -> Self {
+        ConditionalStyle {
+            when: when.into(),
             color: None,
             background: None,
             bold: false,
-            italic: false,
         }
     }
 
-    pub fn color(mut self, color: Rgb) -> Self {
-        self.color = Some(color);
+    pub fn with_color(mut self, color: impl Into<String>) -> Self {
+        self.color = Some(color.into());
         self
     }
 
-    pub fn background(mut self, color: Rgb) -> Self {
-        self.background = Some(color);
+    pub fn with_background(mut self, color: impl Into<String>) -> Self {
+        self.background = Some(color.into());
         self
     }
 
-    pub fn bold(mut self) -> Self {
+    pub fn with_bold(mut self) -> Self {
         self.bold = true;
         self
     }
-}
 
-/// A colour as `#RRGGBB`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Rgb(pub u32);
-
-impl FromStr for Rgb {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        let hex = s.trim().trim_start_matches('#');
-        let valid = hex.len() == 6 && hex.chars().all(|c| c.is_ascii_hexdigit());
-        match valid.then(|| u32::from_str_radix(hex, 16).ok()).flatten() {
-            Some(rgb) => Ok(Rgb(rgb)),
-            None => Err(Error::invalid_config(format!(
-                "the colour \"{s}\" is not of the form #RRGGBB (such as #C00000 for dark red)"
-            ))),
+    /// The parsed rule, or an `InvalidConfig` error saying how to write it.
+    pub fn resolve(&self) -> Result<StyleRule> {
+        let condition = Condition::parse(&self.when)?;
+        let color = self.color.as_deref().map(Color::parse).transpose()?;
+        let background = self.background.as_deref().map(Color::parse).transpose()?;
+        if color.is_none() && background.is_none() && !self.bold {
+            return Err(Error::invalid_config(format!(
+                "the style for \"{}\" changes nothing; give it a color, a background or bold = true",
+                self.when
+            )));
         }
-    }
-}
-
-impl TryFrom<String> for Rgb {
-    type Error = Error;
-
-    fn try_from(s: String) -> Result<Self> {
-        s.parse()
-    }
-}
-
-impl From<Rgb> for String {
-    fn from(rgb: Rgb) -> String {
-        rgb.to_string()
-    }
-}
-
-impl fmt::Display for Rgb {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{:06X}", self.0 & 0xFF_FFFF)
-    }
-}
-
-/// When a conditional style applies. Comparisons with a number hold for values with a number
-/// (numbers, dates, duals); equality with a text holds for values showing exactly that text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum Condition {
-    Less(f64),
-    LessOrEqual(f64),
-    Greater(f64),
-    GreaterOrEqual(f64),
-    Equal(Operand),
-    NotEqual(Operand),
-    /// Both bounds included.
-    Between(f64, f64),
-}
-
-/// What an equality compares with.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Operand {
-    Number(f64),
-    Text(String),
-}
-
-impl Condition {
-    /// Whether `value` meets the condition. Nulls meet none.
-    pub fn matches(&self, value: &Value) -> bool {
-        let number = value.as_number();
-        match self {
-            Condition::Less(n) => number.is_some_and(|v| v < *n),
-            Condition::LessOrEqual(n) => number.is_some_and(|v| v <= *n),
-            Condition::Greater(n) => number.is_some_and(|v| v > *n),
-            Condition::GreaterOrEqual(n) => number.is_some_and(|v| v >= *n),
-            Condition::Between(low, high) => number.is_some_and(|v| *low <= v && v <= *high),
-            Condition::Equal(operand) => operand.equals(value),
-            Condition::NotEqual(operand) => !value.is_null() && !operand.equals(value),
-        }
-    }
-}
-
-impl Operand {
-    fn equals(&self, value: &Value) -> bool {
-        match self {
-            Operand::Number(n) => value.as_number() == Some(*n),
-            Operand::Text(t) => value.as_text() == Some(t.as_str()),
-        }
-    }
-}
-
-impl FromStr for Condition {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        let bad = || {
-            Error::invalid_config(format!(
-                "the style condition \"{s}\" is not understood; write one of `< 0`, `<= 0`, \
-                 `> 1000`, `>= 1000`, `= 0`, `= \"East\"`, `!= \"East\"`, `between 0 and 100`"
-            ))
-        };
-        let text = s.trim();
-        let number = |t: &str| t.trim().parse::<f64>().ok().filter(|n| n.is_finite());
-        if let Some(rest) = strip_prefix_ignore_case(text, "between ") {
-            let (low, high) = split_ignore_case(rest, " and ").ok_or_else(bad)?;
-            let (low, high) = (number(low).ok_or_else(bad)?, number(high).ok_or_else(bad)?);
-            return Ok(Condition::Between(low.min(high), low.max(high)));
-        }
-        let (operator, rest) = ["<=", ">=", "!=", "<>", "<", ">", "=="]
-            .into_iter()
-            .chain(["="])
-            .find_map(|op| text.strip_prefix(op).map(|rest| (op, rest.trim())))
-            .ok_or_else(bad)?;
-        let compared = || number(rest).ok_or_else(bad);
-        Ok(match operator {
-            "<" => Condition::Less(compared()?),
-            "<=" => Condition::LessOrEqual(compared()?),
-            ">" => Condition::Greater(compared()?),
-            ">=" => Condition::GreaterOrEqual(compared()?),
-            "!=" | "<>" => Condition::NotEqual(operand(rest).ok_or_else(bad)?),
-            _ => Condition::Equal(operand(rest).ok_or_else(bad)?),
+        Ok(StyleRule {
+            condition,
+            style: CellStyle {
+                color,
+                background,
+                bold: self.bold,
+            },
         })
     }
 }
 
-/// A number, or a text in double or single quotes.
-fn operand(text: &str) -> Option<Operand> {
-    for quote in ['"', '\''] {
-        if text.len() >= 2 && text.starts_with(quote) && text.ends_with(quote) {
-            return Some(Operand::Text(text[1..text.len() - 1].to_string()));
+/// A colour as red, green and blue bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Color {
+    pub r: u8,
+    pub g: u8,
+    pub b: u8,
+}
+
+impl Color {
+    pub const fn rgb(r: u8, g: u8, b: u8) -> Self {
+        Color { r, g, b }
+    }
+
+    /// Reads `#rrggbb` or `#rgb`.
+    pub fn parse(text: &str) -> Result<Color> {
+        let bad = || {
+            Error::invalid_config(format!(
+                "\"{text}\" is not a colour; write it as #rrggbb (such as #c00000) or #rgb"
+            ))
+        };
+        let hex = text.trim().strip_prefix('#').ok_or_else(bad)?;
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        let digit = |i: usize| u8::from_str_radix(&hex[i..i + 1], 16).map_err(|_| bad());
+        match hex.len() {
+            3 => Ok(Color::rgb(digit(0)? * 17, digit(1)? * 17, digit(2)? * 17)),
+            6 => {
+                let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad());
+                Ok(Color::rgb(byte(0)?, byte(2)?, byte(4)?))
+            }
+            _ => Err(bad()),
         }
     }
-    text.parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite())
-        .map(Operand::Number)
-}
 
-fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &text[prefix.len()..])
-}
-
-fn split_ignore_case<'a>(text: &'a str, separator: &str) -> Option<(&'a str, &'a str)> {
-    let at = text.to_ascii_lowercase().find(separator)?;
-    Some((&text[..at], &text[at + separator.len()..]))
-}
-
-impl TryFrom<String> for Condition {
-    type Error = Error;
-
-    fn try_from(s: String) -> Result<Self> {
-        s.parse()
+    /// The colour's components between 0 and 1.
+    pub fn unit(self) -> [f32; 3] {
+        [self.r, self.g, self.b].map(|c| f32::from(c) / 255.0)
     }
 }
 
-impl From<Condition> for String {
-    fn from(condition: Condition) -> String {
-        condition.to_string()
-    }
-}
-
-impl fmt::Display for Condition {
+impl fmt::Display for Color {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{:02x}{:02x}{:02x}", self.r, self.g, self.b)
+    }
+}
+
+/// How a cell looks when a rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CellStyle {
+    pub color: Option<Color>,
+    pub background: Option<Color>,
+    pub bold: bool,
+}
+
+/// A parsed conditional style.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StyleRule {
+    pub condition: Condition,
+    pub style: CellStyle,
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    Less,
+    LessOrEqual,
+    Greater,
+    GreaterOrEqual,
+    Equal,
+    NotEqual,
+}
+
+/// When a conditional style applies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// The value's number compared with a number; texts and nulls never match.
+    Number(Comparison, f64),
+    /// The value's shown text equal (or not) to a text.
+    Text { equal: bool, text: String },
+}
+
+impl Condition {
+    /// Reads `< 0`, `>= 1000`, `= 0`, `!= 0`, `= "Closed"` or `<> "Open"`.
+    pub fn parse(when: &str) -> Result<Condition> {
+        let trimmed = when.trim();
+        let (op, rest) = [
+            ("<=", Comparison::LessOrEqual),
+            (">=", Comparison::GreaterOrEqual),
+            ("!=", Comparison::NotEqual),
+            ("<>", Comparison::NotEqual),
+            ("==", Comparison::Equal),
+            ("<", Comparison::Less),
+            (">", Comparison::Greater),
+            ("=", Comparison::Equal),
+        ]
+        .into_iter()
+        .find_map(|(token, op)| trimmed.strip_prefix(token).map(|rest| (op, rest.trim())))
+        .ok_or_else(|| {
+            Error::invalid_config(format!(
+                "the style condition \"{when}\" has no comparison; write it as \"< 0\", \
+                 \">= 1000\", \"= 0\" or \"= \\\"Closed\\\"\""
+            ))
+        })?;
+        if let Ok(number) = rest.parse::<f64>()
+            && number.is_finite()
+        {
+            return Ok(Condition::Number(op, number));
+        }
+        let quoted = rest
+            .strip_prefix('"')
+            .and_then(|r| r.strip_suffix('"'))
+            .or_else(|| rest.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')));
+        match (quoted, op) {
+            (Some(text), Comparison::Equal | Comparison::NotEqual) => Ok(Condition::Text {
+                equal: op == Comparison::Equal,
+                text: text.to_string(),
+            }),
+            _ => Err(Error::invalid_config(format!(
+                "the style condition \"{when}\" compares with neither a number nor a quoted \
+                 text; texts can only be compared with = or !="
+            ))),
+        }
+    }
+
+    /// Whether `value` meets the condition.
+    pub fn matches(&self, value: &Value) -> bool {
         match self {
-            Condition::Less(n) => write!(f, "< {n}"),
-            Condition::LessOrEqual(n) => write!(f, "<= {n}"),
-            Condition::Greater(n) => write!(f, "> {n}"),
-            Condition::GreaterOrEqual(n) => write!(f, ">= {n}"),
-            Condition::Between(low, high) => write!(f, "between {low} and {high}"),
-            Condition::Equal(operand) => write!(f, "= {operand}"),
-            Condition::NotEqual(operand) => write!(f, "!= {operand}"),
+            Condition::Number(op, limit) => {
+                value.as_number().is_some_and(|n| compare(n, *op, *limit))
+            }
+            Condition::Text { equal, text } => {
+                let shown = value.as_text().unwrap_or_default();
+                (shown == text) == *equal && !value.is_null()
+            }
+        }
+    }
+
+    /// Whether a total or another bare number meets the condition.
+    pub fn matches_number(&self, number: f64) -> bool {
+        match self {
+            Condition::Number(op, limit) => compare(number, *op, *limit),
+            Condition::Text { .. } => false,
         }
     }
 }
 
-impl fmt::Display for Operand {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Operand::Number(n) => write!(f, "{n}"),
-            Operand::Text(t) => write!(f, "\"{t}\""),
-        }
+fn compare(n: f64, op: Comparison, limit: f64) -> bool {
+    match op {
+        Comparison::Less => n < limit,
+        Comparison::LessOrEqual => n <= limit,
+        Comparison::Greater => n > limit,
+        Comparison::GreaterOrEqual => n >= limit,
+        Comparison::Equal => n == limit,
+        Comparison::NotEqual => n != limit,
     }
 }
 
@@ -252,55 +243,37 @@ mod tests {
 
     #[test]
     fn conditions_parse_and_match() {
-        let negative: Condition = "< 0".parse().unwrap();
+        let negative = Condition::parse("< 0").unwrap();
         assert!(negative.matches(&Value::Number(-0.5)));
         assert!(!negative.matches(&Value::Number(0.0)));
-        assert!(!negative.matches(&Value::Null));
         assert!(!negative.matches(&Value::text("-1")));
-
-        let east: Condition = "= \"East\"".parse().unwrap();
-        assert!(east.matches(&Value::text("East")));
-        assert!(!east.matches(&Value::text("east")));
-        let band: Condition = "BETWEEN 100 and 10".parse().unwrap();
-        assert_eq!(band, Condition::Between(10.0, 100.0));
-        assert!(band.matches(&Value::dual(10.0, "10")));
-        assert_eq!(
-            ">=1000".parse::<Condition>().unwrap().to_string(),
-            ">= 1000"
+        assert!(negative.matches_number(-3.0));
+        assert!(
+            Condition::parse(">=1e3")
+                .unwrap()
+                .matches(&Value::dual(1000.0, "1,000"))
         );
-        assert_eq!(
-            "<> 'x'".parse::<Condition>().unwrap(),
-            Condition::NotEqual(Operand::Text("x".into()))
-        );
+        let closed = Condition::parse("= \"Closed\"").unwrap();
+        assert!(closed.matches(&Value::text("Closed")));
+        assert!(!closed.matches(&Value::text("Open")));
+        let open = Condition::parse("<> 'Closed'").unwrap();
+        assert!(open.matches(&Value::text("Open")));
+        assert!(!open.matches(&Value::Null));
     }
 
     #[test]
-    fn bad_rules_name_the_problem() {
-        for bad in ["", "~ 3", "< x", "between 1", "= ", "< inf"] {
-            let err = bad.parse::<Condition>().unwrap_err();
-            assert!(err.to_string().contains("style condition"), "{bad}: {err}");
+    fn bad_conditions_and_colours_say_how_to_write_them() {
+        for bad in ["0", "< many", "> \"x\"", ""] {
+            let err = Condition::parse(bad).unwrap_err();
+            assert!(err.message().contains("condition"), "{bad}: {err}");
         }
-        assert!("#12345".parse::<Rgb>().is_err());
-        assert_eq!("#c00000".parse::<Rgb>().unwrap(), Rgb(0xC00000));
-        assert_eq!(Rgb(0xC00000).to_string(), "#C00000");
-    }
-
-    #[test]
-    fn rules_read_from_toml() {
-        #[derive(Deserialize)]
-        struct Column {
-            style: Vec<StyleRule>,
+        assert_eq!(Color::parse("#c00000").unwrap(), Color::rgb(0xc0, 0, 0));
+        assert_eq!(Color::parse("#f00").unwrap(), Color::rgb(255, 0, 0));
+        assert_eq!(Color::rgb(192, 0, 0).to_string(), "#c00000");
+        for bad in ["red", "#12345", "#ggg", "#ééé"] {
+            assert!(Color::parse(bad).is_err(), "{bad}");
         }
-        let column: Column = toml::from_str(
-            r##"style = [{ when = "< 0", color = "#C00000" }, { when = ">= 1000", bold = true }]"##,
-        )
-        .unwrap();
-        assert_eq!(column.style[0].when, Condition::Less(0.0));
-        assert_eq!(column.style[0].color, Some(Rgb(0xC00000)));
-        assert!(column.style[1].bold);
-        let err = toml::from_str::<Column>(r#"style = [{ when = "< 0", color = "red" }]"#)
-            .err()
-            .unwrap();
-        assert!(err.to_string().contains("#RRGGBB"), "{err}");
+        let nothing = ConditionalStyle::new("< 0").resolve().unwrap_err();
+        assert!(nothing.message().contains("changes nothing"));
     }
 }

@@ -556,3 +556,79 @@ async fn a_templated_report_is_rendered_per_placeholder_values() {
         [("ann".into(), "ann".into()), ("cy".into(), "cy".into())]
     );
 }
+
+/// Renders the rows as text and returns a picture beside them, as the HTML renderer does.
+#[derive(Debug)]
+struct WithPicture;
+
+impl Renderer for WithPicture {
+    fn format(&self) -> OutputFormat {
+        OutputFormat::Csv
+    }
+
+    fn render(&self, job: &RenderJob<'_>) -> Result<Vec<u8>> {
+        RowsAsText.render(job)
+    }
+
+    fn render_document(&self, job: &RenderJob<'_>) -> Result<mad_core::Rendered> {
+        Ok(mad_core::Rendered {
+            bytes: b"<img src=\"cid:picture@test\">".to_vec(),
+            inline: vec![mad_core::InlinePart {
+                content_id: "picture@test".into(),
+                media_type: "image/png".into(),
+                bytes: format!("picture of {}", job.table.len())
+                    .into_bytes()
+                    .into(),
+            }],
+        })
+    }
+}
+
+/// Keeps every document it receives.
+#[derive(Debug, Default)]
+struct Keeper(Mutex<Vec<Arc<mad_core::Document>>>);
+
+#[async_trait]
+impl Channel for Keeper {
+    fn name(&self) -> &str {
+        "keeper"
+    }
+
+    fn capabilities(&self) -> ChannelCapabilities {
+        ChannelCapabilities::default()
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
+        self.0
+            .lock()
+            .unwrap()
+            .extend(delivery.documents.iter().cloned());
+        Ok(Receipt {
+            channel: "keeper".into(),
+            locations: Vec::new(),
+            bytes: delivery.bytes(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn inline_parts_of_a_render_reach_the_channel() {
+    let keeper = Arc::new(Keeper::default());
+    let (mut task, _) = task(vec![region("ann", &["East"])], outbox(None));
+    task.channels = vec![TaskChannel::new(keeper.clone())];
+    task.renderers = [(
+        OutputFormat::Csv,
+        Arc::new(WithPicture) as Arc<dyn Renderer>,
+    )]
+    .into();
+    let summary = Engine::default().run(&task).await.unwrap();
+    assert_eq!(summary.counts.delivered, 1, "{}", summary.human());
+
+    let documents = keeper.0.lock().unwrap().clone();
+    assert_eq!(documents.len(), 1);
+    assert_eq!(&documents[0].bytes[..], b"<img src=\"cid:picture@test\">");
+    assert_eq!(documents[0].inline.len(), 1);
+    assert_eq!(documents[0].inline[0].content_id, "picture@test");
+    assert_eq!(&documents[0].inline[0].bytes[..], b"picture of 2");
+    assert!(format!("{:?}", documents[0]).contains("picture@test"));
+}

@@ -120,11 +120,8 @@ fn charts_styles_and_templates_read_from_definitions() {
     );
     let fields: Vec<_> = report.query().columns.into_iter().map(|c| c.name).collect();
     assert_eq!(fields, ["Profit", "Region", "Sales"]);
-    assert!(
-        report.columns[0].style[0]
-            .when
-            .matches(&mad_core::Value::Number(-1.0))
-    );
+    let rule = report.columns[0].style[0].resolve().unwrap();
+    assert!(rule.condition.matches(&mad_core::Value::Number(-1.0)));
 
     let err = Workspace::from_toml(
         "[reports.r]\ntitle = \"r\"\nformats = [\"pdf\"]\nfile_name = \"r\"\ntemplate = \"r.docx\"\n",

@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use mad_core::source::{CsvOptions, read_csv};
 use mad_core::{
-    Aggregate, ChartDef, ChartKind, ColumnDef, Condition, FilterSet, Locale, Placeholders,
-    RenderJob, Renderer, ReportDef, Rgb, StyleRule,
+    Aggregate, ChartDef, ChartKind, ColumnDef, ConditionalStyle, FilterSet, Locale, Placeholders,
+    RenderJob, Renderer, ReportDef,
 };
 use mad_render::XlsxRenderer;
 
@@ -46,7 +46,7 @@ fn report() -> ReportDef {
     report.columns.push(
         ColumnDef::new("dep_delay")
             .total(Aggregate::Avg)
-            .style(StyleRule::new(Condition::Greater(60.0)).color(Rgb(0xC00000))),
+            .style(ConditionalStyle::new("> 60").with_color("#C00000")),
     );
     report
         .columns
@@ -59,7 +59,7 @@ fn report() -> ReportDef {
     );
     report.charts = vec![
         ChartDef::new(ChartKind::Bar, "carrier", "distance"),
-        ChartDef::new(ChartKind::Line, "month", "dep_delay").aggregate(Aggregate::Avg),
+        ChartDef::new(ChartKind::Line, "month", "dep_delay").with_aggregate(Aggregate::Avg),
     ];
     report
 }

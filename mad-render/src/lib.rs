@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use mad_core::Registry;
 
+mod chart;
 pub mod csv;
 pub mod html;
 pub mod pdf;
@@ -12,7 +13,7 @@ pub mod template;
 pub mod xlsx;
 
 pub use csv::CsvRenderer;
-pub use html::HtmlRenderer;
+pub use html::{ChartImages, HtmlRenderer};
 pub use pdf::PdfRenderer;
 pub use xlsx::XlsxRenderer;
 

@@ -244,3 +244,252 @@ fn an_empty_table_says_so() {
     assert_eq!(texts(&html, "p.empty"), ["No data for these filters."]);
     assert!(select(&html, "table").is_empty());
 }
+
+fn job_render(
+    renderer: &HtmlRenderer,
+    report: &ReportDef,
+    table: &Table,
+    locale: &str,
+) -> mad_core::Rendered {
+    let placeholders = Placeholders::new().with("recipient.name", "Zoë");
+    let locale = Locale::new(locale);
+    let filters = FilterSet::all();
+    renderer
+        .render_document(&RenderJob {
+            report,
+            table,
+            placeholders: &placeholders,
+            locale: &locale,
+            filters: &filters,
+            deterministic: true,
+        })
+        .expect("the page renders")
+}
+
+/// Decodes a PNG and returns its width and height.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a size")];
+    let frame = reader.next_frame(&mut pixels).expect("a frame");
+    let coloured = pixels[..frame.buffer_size()]
+        .chunks(frame.color_type.samples())
+        .filter(|p| p[0] < 110 && p[1] > 100 && p[1] < 140 && p[2] > 150)
+        .count();
+    assert!(
+        coloured > 1000,
+        "the chart is drawn: {coloured} blue pixels"
+    );
+    (frame.width, frame.height)
+}
+
+fn chart_report() -> ReportDef {
+    let mut report = ReportDef::new("charts", "Charts for {recipient.name}");
+    report.columns = vec![
+        ColumnDef::new("Name"),
+        ColumnDef::new("City"),
+        ColumnDef::new("Amount").format("#,##0.00"),
+    ];
+    report.charts = vec![
+        mad_core::ChartDef::new(mad_core::ChartKind::Bar, "City", "Amount")
+            .with_title("Amount by city"),
+        mad_core::ChartDef::new(mad_core::ChartKind::Pie, "City", "Amount")
+            .with_placement(mad_core::ChartPlacement::After),
+    ];
+    report
+}
+
+#[test]
+fn charts_are_inline_png_parts_referred_to_by_content_id() {
+    let table = text_table(&[
+        ("a", "Zürich"),
+        ("b", "東京"),
+        ("c", "Zürich"),
+        ("d", "Łódź"),
+    ]);
+    let rendered = job_render(&HtmlRenderer::new(), &chart_report(), &table, "en-US");
+    let page = String::from_utf8(rendered.bytes).unwrap();
+    let html = Html::parse_document(&page);
+
+    let images = select(&html, "div.chart img");
+    assert_eq!(images.len(), 2);
+    assert_eq!(rendered.inline.len(), 2);
+    for (img, part) in images.iter().zip(&rendered.inline) {
+        let src = img.value().attr("src").unwrap();
+        assert_eq!(src, format!("cid:{}", part.content_id));
+        assert_eq!(part.media_type, "image/png");
+        let (w, h) = png_size(&part.bytes);
+        let width: u32 = img.value().attr("width").unwrap().parse().unwrap();
+        let height: u32 = img.value().attr("height").unwrap().parse().unwrap();
+        assert_eq!(
+            (w, h),
+            (width * 2, height * 2),
+            "twice the CSS size for sharp screens"
+        );
+        assert_eq!(width, 640);
+    }
+    assert_eq!(images[0].value().attr("alt"), Some("Amount by city"));
+    assert_eq!(images[1].value().attr("alt"), Some("Sum of Amount by City"));
+    let table_at = page.find("<table class=\"report\"").unwrap();
+    assert!(page.find(&*rendered.inline[0].content_id).unwrap() < table_at);
+    assert!(page.find(&*rendered.inline[1].content_id).unwrap() > table_at);
+    assert_ne!(rendered.inline[0].content_id, rendered.inline[1].content_id);
+}
+
+#[test]
+fn a_page_on_its_own_carries_its_charts_as_data_urls() {
+    use base64::Engine as _;
+    let table = text_table(&[("a", "Zürich"), ("b", "Łódź")]);
+    let report = chart_report();
+    let data_mode = HtmlRenderer::new().with_chart_images(mad_render::html::ChartImages::DataUri);
+    let from_document = job_render(&data_mode, &report, &table, "en-US");
+    assert!(from_document.inline.is_empty());
+    let alone = render(
+        &report,
+        &table,
+        &FilterSet::all(),
+        &Placeholders::new().with("recipient.name", "Zoë"),
+    );
+    assert_eq!(
+        alone.as_bytes(),
+        from_document.bytes,
+        "render() embeds the images too"
+    );
+
+    let html = Html::parse_document(&alone);
+    for img in select(&html, "img") {
+        let src = img.value().attr("src").unwrap();
+        let data = src
+            .strip_prefix("data:image/png;base64,")
+            .expect("a PNG data URL");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .expect("base64");
+        let width: u32 = img.value().attr("width").unwrap().parse().unwrap();
+        assert_eq!(png_size(&bytes).0, width * 2);
+    }
+}
+
+#[test]
+fn conditional_styles_locale_bands_and_page_breaks() {
+    let schema = Schema::new(vec![
+        Field::new("Region", FieldKind::Text),
+        Field::new("Item", FieldKind::Text),
+        Field::new("Profit", FieldKind::Number),
+    ]);
+    let mut columns: Vec<ColumnBuilder> = (0..3).map(|_| ColumnBuilder::default()).collect();
+    for (region, item, profit) in [
+        ("East", "Alpha", 1234.5),
+        ("East", "Beta", -20.0),
+        ("West", "Gamma", -3000.0),
+    ] {
+        columns[0].push(Value::text(region));
+        columns[1].push(Value::text(item));
+        columns[2].push(Value::Number(profit));
+    }
+    let table = Table::new(
+        schema,
+        columns.into_iter().map(ColumnBuilder::finish).collect(),
+    )
+    .unwrap();
+    let mut report = ReportDef::new("p", "Profit for {recipient.name}");
+    report.columns = vec![
+        ColumnDef::new("Item"),
+        ColumnDef::new("Profit")
+            .format("#,##0.00")
+            .total(Aggregate::Sum)
+            .style(
+                mad_core::ConditionalStyle::new("< 0")
+                    .with_color("#c00000")
+                    .with_bold(),
+            ),
+    ];
+    report.groups = vec![mad_core::GroupDef::new("Region").with_page_break()];
+    report.header = Some(mad_core::PageBand::left("{title}").with_right("Page {page} of {pages}"));
+    report.footer = Some(mad_core::PageBand::left(
+        "Confidential for {recipient.name}",
+    ));
+    let rendered = job_render(&HtmlRenderer::new(), &report, &table, "de-DE");
+    let page = String::from_utf8(rendered.bytes).unwrap();
+    let html = Html::parse_document(&page);
+
+    assert_eq!(select(&html, "html")[0].value().attr("lang"), Some("de-DE"));
+    let profits: Vec<ElementRef<'_>> =
+        select(&html, "table.report tbody tr:not([class]) td:nth-child(2)");
+    let shown: Vec<String> = profits.iter().map(text).collect();
+    assert_eq!(shown, ["1.234,50", "-20,00", "-3.000,00"]);
+    let red = |cell: &ElementRef<'_>| {
+        let style = cell.value().attr("style").unwrap();
+        style.contains("color:#c00000") && style.contains("font-weight:bold")
+    };
+    assert_eq!(
+        profits.iter().map(red).collect::<Vec<_>>(),
+        [false, true, true]
+    );
+    let total = select(&html, "table.report tfoot td");
+    assert_eq!(text(&total[1]), "-1.785,50");
+    assert!(red(&total[1]), "a negative total is styled too");
+
+    let groups = select(&html, "tr.group");
+    assert_eq!(groups.len(), 2);
+    assert!(
+        groups[0].value().attr("style").is_none(),
+        "the first section needs no break"
+    );
+    assert!(
+        groups[1]
+            .value()
+            .attr("style")
+            .unwrap()
+            .contains("break-before:page")
+    );
+
+    assert_eq!(
+        texts(&html, "table.page-header td"),
+        ["Profit for Zoë", "", "Page 1 of 1"]
+    );
+    assert_eq!(
+        texts(&html, "table.page-footer td")[0],
+        "Confidential for Zoë"
+    );
+}
+
+#[test]
+fn columns_are_sized_from_their_content() {
+    let long = "A rather long product name that should get most of the width";
+    let table = text_table(&[("x", long), ("y", "Oslo")]);
+    let page = render(
+        &ReportDef::new("w", "Widths"),
+        &table,
+        &FilterSet::all(),
+        &Placeholders::new(),
+    );
+    let html = Html::parse_document(&page);
+    let widths: Vec<f32> = select(&html, "colgroup col")
+        .iter()
+        .map(|c| {
+            let style = c.value().attr("style").unwrap();
+            style
+                .trim_start_matches("width:")
+                .trim_end_matches('%')
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(widths.len(), 3);
+    assert!(
+        (widths.iter().sum::<f32>() - 100.0).abs() < 0.5,
+        "{widths:?}"
+    );
+    assert!(
+        widths[1] > widths[0] * 4.0 && widths[1] > widths[2],
+        "{widths:?}"
+    );
+    let cell = select(&html, "tbody td")[1];
+    assert!(
+        cell.value()
+            .attr("style")
+            .unwrap()
+            .contains("overflow-wrap:anywhere")
+    );
+}

@@ -581,3 +581,434 @@ fn bad_settings_are_clear_errors() {
         .unwrap();
     assert!(err.to_string().contains("width hint"), "{err}");
 }
+
+/// Renders with `locale` instead of en-US.
+fn render_in(report: &ReportDef, table: &Table, filters: &FilterSet, locale: &str) -> Rendered {
+    let placeholders = placeholders();
+    let locale = Locale::new(locale);
+    let job = RenderJob {
+        report,
+        table,
+        placeholders: &placeholders,
+        locale: &locale,
+        filters,
+        deterministic: true,
+    };
+    let bytes = PdfRenderer::new().render(&job).expect("the report renders");
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("report.pdf");
+    std::fs::write(&path, &bytes).expect("the PDF is written");
+    Rendered {
+        _dir: dir,
+        path,
+        bytes,
+    }
+}
+
+/// The words `pdftotext -bbox` finds: text, x min, y min, x max, y max (y grows down).
+fn words(pdf: &Path, page: usize) -> Vec<(String, f32, f32, f32, f32)> {
+    let page = page.to_string();
+    let html = run(tool("pdftotext")
+        .args(["-bbox", "-f", &page, "-l", &page])
+        .arg(pdf)
+        .arg("-"));
+    html.lines()
+        .filter(|l| l.trim_start().starts_with("<word"))
+        .map(|line| {
+            let attr = |name: &str| -> f32 {
+                let start = line.find(&format!("{name}=\"")).expect(name) + name.len() + 2;
+                let end = start + line[start..].find('"').expect("a closing quote");
+                line[start..end].parse().expect("a number")
+            };
+            let text = line
+                .split('>')
+                .nth(1)
+                .unwrap_or_default()
+                .trim_end_matches("</word")
+                .replace("&amp;", "&")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">");
+            (text, attr("xMin"), attr("yMin"), attr("xMax"), attr("yMax"))
+        })
+        .collect()
+}
+
+/// The page rendered by `pdftoppm` at `dpi` as RGB pixels, with its width and height.
+fn page_pixels(pdf: &Path, page: usize, dpi: u32) -> (Vec<u8>, u32, u32) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let prefix = dir.path().join("page");
+    let page = page.to_string();
+    run(tool("pdftoppm")
+        .args([
+            "-png",
+            "-r",
+            &dpi.to_string(),
+            "-f",
+            &page,
+            "-l",
+            &page,
+            "-singlefile",
+        ])
+        .arg(pdf)
+        .arg(&prefix));
+    let file = std::fs::File::open(prefix.with_extension("png")).expect("the page image");
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut pixels).expect("a frame");
+    let channels = info.color_type.samples();
+    let rgb = pixels[..info.buffer_size()]
+        .chunks(channels)
+        .flat_map(|p| match channels {
+            1 | 2 => [p[0], p[0], p[0]],
+            _ => [p[0], p[1], p[2]],
+        })
+        .collect();
+    (rgb, info.width, info.height)
+}
+
+#[test]
+fn cjk_greek_and_cyrillic_extract_exactly_with_a_fallback_font() {
+    let cities = [
+        "東京",
+        "北京市",
+        "서울",
+        "Ελλάδα",
+        "Кириллица",
+        "Zürich – 大阪 mixed",
+    ];
+    let mut report = ReportDef::new("cities", "売上 für {recipient.name}");
+    report.columns = vec![
+        ColumnDef::new("City"),
+        ColumnDef::new("Sales").format("#,##0.00"),
+    ];
+    report.group_by = vec!["City".into()];
+    let pdf = render(&report, &cities_table(&cities), &FilterSet::all());
+
+    let text = pdftotext(&pdf.path, None);
+    assert!(text.contains(&format!("売上 für {RECIPIENT}")), "{text}");
+    for city in cities {
+        assert!(text.contains(city), "{city} in {text}");
+        assert!(
+            text.contains(&format!("City: {city}")),
+            "bold {city} in {text}"
+        );
+    }
+    let fonts = run(tool("pdffonts").arg(&pdf.path));
+    let fallback = fonts
+        .lines()
+        .find(|l| l.contains("DroidSansFallback"))
+        .unwrap_or_else(|| panic!("no fallback font: {fonts}"));
+    assert!(fallback.contains("CID TrueType"), "{fallback}");
+    let flags: Vec<&str> = fallback.split_whitespace().rev().skip(2).take(3).collect();
+    assert_eq!(flags, ["yes", "yes", "yes"], "uni, sub, emb in {fallback}");
+    assert!(pdf.bytes.len() < 150_000, "{} bytes", pdf.bytes.len());
+    qpdf_check(&pdf.path);
+
+    let latin = render(
+        &orders_report(),
+        &south().0.select(&[0, 1]),
+        &FilterSet::all(),
+    );
+    let fonts = run(tool("pdffonts").arg(&latin.path));
+    assert!(
+        !fonts.contains("DroidSansFallback"),
+        "only when needed: {fonts}"
+    );
+}
+
+#[test]
+fn sections_break_pages_and_every_page_has_its_header_and_footer() {
+    let orders = superstore();
+    let table = orders.select(&(0..600).collect::<Vec<_>>());
+    let mut report = orders_report();
+    report.group_by.clear();
+    report.groups = vec![
+        mad_core::GroupDef::new("Region").with_page_break(),
+        mad_core::GroupDef::new("State"),
+    ];
+    report.header = Some(mad_core::PageBand::left("{title}").with_right("For {recipient.name}"));
+    report.footer = Some(
+        mad_core::PageBand::left("{filters}")
+            .with_center("Confidential")
+            .with_right("Page {page} of {pages}"),
+    );
+    let filters = FilterSet::from_filters([Filter::new(
+        "Segment",
+        ["Consumer", "Corporate", "Home Office"],
+    )]);
+    let pdf = render(&report, &table, &filters);
+
+    let pages = page_count(&pdf.path);
+    let mut regions_seen = Vec::new();
+    for page in 1..=pages {
+        let text = pdftotext(&pdf.path, Some(page));
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(
+            lines[0].contains(&format!("Orders for {RECIPIENT}")),
+            "page {page}: {text}"
+        );
+        assert!(
+            lines[0].contains(&format!("For {RECIPIENT}")),
+            "page {page}: {text}"
+        );
+        let last = lines.last().expect("a footer");
+        assert!(
+            last.contains("Segment = Consumer, Corporate, Home Office"),
+            "{last}"
+        );
+        assert!(last.contains("Confidential"), "{last}");
+        assert!(last.contains(&format!("Page {page} of {pages}")), "{last}");
+        assert!(
+            !text.contains("Run date"),
+            "a footer replaces the default one"
+        );
+        if let Some(at) = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with("Region: ") && !l.contains("(continued)"))
+        {
+            let region = lines[at].trim().to_string();
+            assert!(!regions_seen.contains(&region), "{region} twice");
+            regions_seen.push(region);
+            let before = &lines[..at];
+            assert!(
+                before.iter().all(|l| !l.contains("Total State")),
+                "page {page}: a region starts its own page: {text}"
+            );
+            assert!(
+                !text.contains("Total Region") || text.find("Total Region") > text.find(lines[at]),
+                "page {page}: {text}"
+            );
+        }
+    }
+    assert_eq!(regions_seen.len(), 4, "{regions_seen:?}");
+    let all = pdftotext(&pdf.path, None);
+    assert!(all.contains("Total Region: "), "subtotals per section");
+    assert!(all.contains("Grand total (600 rows)"));
+    assert!(all.contains("Filters: Segment = Consumer, Corporate, Home Office"));
+    qpdf_check(&pdf.path);
+}
+
+#[test]
+fn margins_hold_every_word() {
+    let (table, filters) = south();
+    let table = table.select(&(0..150).collect::<Vec<_>>());
+    let mut report = orders_report();
+    report.page.margin_mm = 25.0;
+    report.header = Some(mad_core::PageBand::left("Header {title}").with_right("right"));
+    let pdf = render(&report, &table, &filters);
+    let margin = 25.0 * 72.0 / 25.4;
+    let info = pdfinfo(&pdf.path);
+    assert!(info["Page size"].starts_with("595.2"), "{info:?}");
+    for page in 1..=page_count(&pdf.path) {
+        for (word, x_min, y_min, x_max, y_max) in words(&pdf.path, page) {
+            assert!(
+                x_min >= margin - 0.5 && x_max <= 595.28 - margin + 0.5,
+                "{word} {x_min} {x_max}"
+            );
+            assert!(
+                y_min >= margin - 1.0 && y_max <= 841.89 - margin + 1.0,
+                "{word} {y_min} {y_max}"
+            );
+        }
+    }
+}
+
+#[test]
+fn numbers_follow_the_recipient_locale() {
+    let table = cities_table(&["Zürich", "Łódź", "Köln"]);
+    let mut report = ReportDef::new("cities", "Städte");
+    report.columns = vec![
+        ColumnDef::new("City"),
+        ColumnDef::new("Sales")
+            .format("#,##0.00")
+            .total(Aggregate::Sum),
+    ];
+    let pdf = render_in(&report, &table, &FilterSet::all(), "de-DE");
+    let text = pdftotext(&pdf.path, None);
+    assert!(text.contains("1.000,50"), "{text}");
+    assert!(text.contains("2.001,00"), "{text}");
+    assert!(text.contains("3.001,50"), "grand total: {text}");
+    let info = run(tool("pdfinfo").arg("-meta").arg(&pdf.path));
+    assert!(info.contains("Städte"), "XMP title: {info}");
+}
+
+#[test]
+fn conditional_styles_colour_negative_values_red() {
+    let schema = Schema::new(vec![
+        Field::new("Item", FieldKind::Text),
+        Field::new("Profit", FieldKind::Number),
+    ]);
+    let (mut item, mut profit) = (ColumnBuilder::default(), ColumnBuilder::default());
+    for (i, p) in [("Alpha", 1500.0), ("Beta", -2750.25), ("Gamma", 320.0)] {
+        item.push(Value::text(i));
+        profit.push(Value::Number(p));
+    }
+    let table = Table::new(schema, vec![item.finish(), profit.finish()]).unwrap();
+    let mut report = ReportDef::new("styles", "Profit");
+    report.columns = vec![
+        ColumnDef::new("Item"),
+        ColumnDef::new("Profit")
+            .format("#,##0.00")
+            .total(Aggregate::Sum)
+            .style(mad_core::ConditionalStyle::new("< 0").with_color("#c00000")),
+    ];
+    let pdf = render(&report, &table, &FilterSet::all());
+
+    let dpi = 144;
+    let (pixels, width, _) = page_pixels(&pdf.path, 1, dpi);
+    let scale = dpi as f32 / 72.0;
+    let redness = |word: &str| -> (usize, usize) {
+        // The last one: a total also shows in the plain totals line under the title.
+        let (_, x0, y0, x1, y1) = words(&pdf.path, 1)
+            .into_iter()
+            .rfind(|w| w.0 == word)
+            .unwrap_or_else(|| panic!("{word} is on the page"));
+        let (mut red, mut dark) = (0, 0);
+        for y in (y0 * scale) as u32..(y1 * scale) as u32 {
+            for x in (x0 * scale) as u32..(x1 * scale) as u32 {
+                let at = ((y * width + x) * 3) as usize;
+                let (r, g, b) = (pixels[at], pixels[at + 1], pixels[at + 2]);
+                if r > 120 && g < 80 && b < 80 {
+                    red += 1;
+                } else if r < 100 && g < 100 && b < 100 {
+                    dark += 1;
+                }
+            }
+        }
+        (red, dark)
+    };
+    let (red, dark) = redness("-2,750.25");
+    assert!(
+        red > 20 && dark < red / 4,
+        "the negative value is red: {red} red, {dark} dark"
+    );
+    let (red, dark) = redness("1,500.00");
+    assert!(
+        red == 0 && dark > 20,
+        "a positive value is not: {red} red, {dark} dark"
+    );
+    let (red, _) = redness("-930.25");
+    assert!(red > 20, "a negative total is red too");
+}
+
+fn chart_report(kind: mad_core::ChartKind) -> ReportDef {
+    let mut report = ReportDef::new("charts", "Charts for {recipient.name}");
+    report.columns = vec![
+        ColumnDef::new("Category"),
+        ColumnDef::new("Sales")
+            .format("#,##0.00")
+            .total(Aggregate::Sum),
+    ];
+    report.charts =
+        vec![mad_core::ChartDef::new(kind, "Category", "Sales").with_title("Sales by category")];
+    report
+}
+
+#[test]
+fn bar_line_and_pie_charts_are_vector_drawings_with_extractable_text() {
+    let (table, filters) = south();
+    let sums: BTreeMap<String, f64> = (0..table.len()).fold(BTreeMap::new(), |mut acc, row| {
+        let category = table.value(row, table.require_column("Category").unwrap());
+        let sales = table.value(row, table.require_column("Sales").unwrap());
+        *acc.entry(category.as_text().unwrap().to_string())
+            .or_default() += sales.as_number().unwrap();
+        acc
+    });
+    for kind in [
+        mad_core::ChartKind::Bar,
+        mad_core::ChartKind::Line,
+        mad_core::ChartKind::Pie,
+    ] {
+        let pdf = render(&chart_report(kind), &table, &filters);
+        let text = pdftotext(&pdf.path, Some(1));
+        assert!(text.contains("Sales by category"), "{kind:?}: {text}");
+        for (category, sum) in &sums {
+            assert!(
+                text.contains(category.as_str()),
+                "{kind:?} {category}: {text}"
+            );
+            let shown = format!("{sum:.2}");
+            let (int, frac) = shown.split_once('.').unwrap();
+            let grouped = int
+                .as_bytes()
+                .rchunks(3)
+                .rev()
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect::<Vec<_>>()
+                .join(",");
+            assert!(
+                text.contains(&format!("{grouped}.{frac}")),
+                "{kind:?} {sum}: {text}"
+            );
+        }
+        if kind != mad_core::ChartKind::Pie {
+            assert!(text.contains("Sum of Sales"), "a legend: {text}");
+        } else {
+            assert!(text.contains('%'), "shares: {text}");
+        }
+        qpdf_check(&pdf.path);
+        let (pixels, _, _) = page_pixels(&pdf.path, 1, 50);
+        let blue = pixels
+            .chunks(3)
+            .filter(|p| p[0] < 110 && p[1] > 100 && p[1] < 140 && p[2] > 150)
+            .count();
+        assert!(
+            blue > 100,
+            "{kind:?}: the chart is drawn ({blue} blue pixels)"
+        );
+    }
+}
+
+#[test]
+fn a_chart_after_the_table_follows_the_grand_total() {
+    let (table, filters) = south();
+    let table = table.select(&(0..40).collect::<Vec<_>>());
+    let mut report = chart_report(mad_core::ChartKind::Bar);
+    report.charts[0].placement = mad_core::ChartPlacement::After;
+    let pdf = render(&report, &table, &filters);
+    let text = pdftotext(&pdf.path, None);
+    let total = text.find("Grand total").expect("a grand total");
+    let chart = text.find("Sales by category").expect("the chart title");
+    assert!(chart > total, "{text}");
+}
+
+#[test]
+fn many_rows_stream_into_a_valid_file() {
+    let mut options = CsvOptions::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/flights/flights.csv.gz"
+    ));
+    options.null_values = vec!["NA".into()];
+    let flights = read_csv(&options).expect("the flights load");
+    let table = flights.select(&(0..12_000).collect::<Vec<_>>());
+    let mut report = ReportDef::new("flights", "Flights");
+    report.group_by = vec!["origin".into()];
+    report.columns = vec![
+        ColumnDef::new("month"),
+        ColumnDef::new("day"),
+        ColumnDef::new("carrier"),
+        ColumnDef::new("flight"),
+        ColumnDef::new("dest"),
+        ColumnDef::new("distance")
+            .total(Aggregate::Sum)
+            .format("#,##0"),
+    ];
+    let pdf = render(&report, &table, &FilterSet::all());
+    qpdf_check(&pdf.path);
+    let pages = page_count(&pdf.path);
+    assert!(pages > 150, "{pages} pages");
+    let last = pdftotext(&pdf.path, Some(pages));
+    assert!(last.contains("Grand total (12,000 rows)"), "{last}");
+    assert!(last.contains(&format!("Page {pages} of {pages}")), "{last}");
+    let distance: f64 = (0..table.len())
+        .filter_map(|r| {
+            table
+                .value(r, table.require_column("distance").unwrap())
+                .as_number()
+        })
+        .sum();
+    let shown = format!("{distance:.0}");
+    assert!(last.replace(',', "").contains(&shown), "{shown} in {last}");
+}

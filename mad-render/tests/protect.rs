@@ -866,11 +866,7 @@ fn document(format: OutputFormat, bytes: &[u8]) -> Document {
 }
 
 fn named(format: OutputFormat, file_name: &str, bytes: &[u8]) -> Document {
-    Document {
-        format,
-        file_name: file_name.to_string(),
-        bytes: bytes.to_vec().into(),
-    }
+    Document::new(format, file_name, bytes.to_vec().into())
 }
 
 /// Protects the file at `path` and returns the protected bytes.

@@ -9,8 +9,8 @@ use std::io::{Cursor, Read};
 use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
 use mad_core::source::{CsvOptions, read_csv};
 use mad_core::{
-    Aggregate, ChartDef, ChartKind, ColumnDef, Condition, ErrorKind, Filter, FilterSet, Locale,
-    Placeholders, RenderJob, Renderer, ReportDef, Rgb, StyleRule, Table,
+    Aggregate, ChartDef, ChartKind, ColumnDef, ConditionalStyle, ErrorKind, Filter, FilterSet,
+    Locale, Placeholders, RenderJob, Renderer, ReportDef, Table,
 };
 use mad_render::XlsxRenderer;
 
@@ -88,17 +88,18 @@ fn chart_report() -> ReportDef {
         ColumnDef::new("Profit")
             .format("#,##0.00")
             .total(Aggregate::Sum)
-            .style(StyleRule::new(Condition::Less(0.0)).color(Rgb(0xC00000)))
+            .style(ConditionalStyle::new("< 0").with_color("#C00000"))
             .style(
-                StyleRule::new(Condition::GreaterOrEqual(1000.0))
-                    .background(Rgb(0xE2EFDA))
-                    .bold(),
+                ConditionalStyle::new(">= 1000")
+                    .with_background("#E2EFDA")
+                    .with_bold(),
             ),
     ];
     report.charts = vec![
-        ChartDef::new(ChartKind::Bar, "Category", "Sales").title("Sales by category, {region}"),
-        ChartDef::new(ChartKind::Pie, "Segment", "Order ID").aggregate(Aggregate::Count),
-        ChartDef::new(ChartKind::Line, "Ship Mode", "Profit").aggregate(Aggregate::Avg),
+        ChartDef::new(ChartKind::Bar, "Category", "Sales")
+            .with_title("Sales by category, {region}"),
+        ChartDef::new(ChartKind::Pie, "Segment", "Order ID").with_aggregate(Aggregate::Count),
+        ChartDef::new(ChartKind::Line, "Ship Mode", "Profit").with_aggregate(Aggregate::Avg),
     ];
     report
 }
@@ -286,7 +287,7 @@ fn bad_charts_give_clear_errors() {
     let err = render(&report, &table, &filters, "en-US").unwrap_err();
     assert!(err.to_string().contains("'Territory'"), "{err}");
 
-    report.charts = vec![ChartDef::new(ChartKind::Pie, "Category", "Sales").title("{nope}")];
+    report.charts = vec![ChartDef::new(ChartKind::Pie, "Category", "Sales").with_title("{nope}")];
     let err = render(&report, &table, &filters, "en-US").unwrap_err();
     assert!(err.to_string().contains("{nope}"), "{err}");
 }

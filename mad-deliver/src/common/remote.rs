@@ -425,13 +425,8 @@ mod tests {
 
     #[test]
     fn repeated_names_are_numbered() {
-        let doc = |name: &str| {
-            Arc::new(Document {
-                format: OutputFormat::Pdf,
-                file_name: name.to_string(),
-                bytes: bytes::Bytes::new(),
-            })
-        };
+        let doc =
+            |name: &str| Arc::new(Document::new(OutputFormat::Pdf, name, bytes::Bytes::new()));
         let names = remote_file_names(&[doc("a.pdf"), doc("A.pdf"), doc("../a.pdf")]);
         assert_eq!(names, ["a.pdf", "A (2).pdf", "_a.pdf"]);
     }

@@ -302,6 +302,17 @@ impl Composer {
             None => html,
         };
         let (html, mut images) = body::extract_data_images(&html);
+        // Images the renderer made for the page (charts) travel beside it, by content id.
+        let rendered = delivery
+            .documents
+            .iter()
+            .filter(|d| d.format == OutputFormat::Html)
+            .flat_map(|d| &d.inline);
+        images.extend(rendered.map(|part| InlineImage {
+            content_id: part.content_id.clone(),
+            media_type: part.media_type.clone(),
+            bytes: part.bytes.to_vec(),
+        }));
         if let Some(logo) = &self.logo
             && body::refers_to(&html, LOGO_ID)
         {
@@ -501,13 +512,14 @@ fn html_document(delivery: &Delivery) -> Result<String> {
             ))
             .with_backend(BACKEND)
         })?;
-    String::from_utf8(doc.bytes.to_vec()).map_err(|_| {
+    let html = String::from_utf8(doc.bytes.to_vec()).map_err(|_| {
         Error::invalid_input(format!(
             "the html document {} is not UTF-8 text, so it cannot be the message body",
             doc.file_name
         ))
         .with_backend(BACKEND)
-    })
+    })?;
+    Ok(html)
 }
 
 fn attachment(doc: &Document) -> Result<SinglePart> {

@@ -26,11 +26,7 @@ pub const HTML: &str = "<html><body><h1>Umsatz Zürich – Łódź</h1><p>1.234,
 pub const SUBJECT: &str = "Umsatz Zürich – Łódź";
 
 pub fn document(format: OutputFormat, file_name: &str, bytes: impl Into<Vec<u8>>) -> Document {
-    Document {
-        format,
-        file_name: file_name.to_string(),
-        bytes: bytes::Bytes::from(bytes.into()),
-    }
+    Document::new(format, file_name, bytes::Bytes::from(bytes.into()))
 }
 
 /// A recipient with an address at the test domain.

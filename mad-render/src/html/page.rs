@@ -1,7 +1,7 @@
 //! Writing one laid-out report as an HTML page.
 
 use mad_core::format::display;
-use mad_core::{Aggregate, FilterSet, Layout, LayoutEvent, Locale, Value};
+use mad_core::{Aggregate, CellStyle, FilterSet, Layout, LayoutEvent, Locale, Value};
 
 use super::escape::escape_into;
 
@@ -17,6 +17,9 @@ table.report{border-collapse:collapse;font-size:13px}\
 table.report th{background:#d9e1f2;border-bottom:1px solid #8ea9db;padding:4px 8px}\
 table.report td{border-bottom:1px solid #e0e0e0;padding:4px 8px}\
 table.report .num{text-align:right;white-space:nowrap}\
+table.report .text{overflow-wrap:anywhere}\
+table.band{width:100%;border-collapse:collapse;font-size:11px;color:#595959;margin:0 0 8px}\
+div.chart{margin:8px 0 12px}\
 table.report tr.group td{background:#f2f2f2;font-weight:bold}\
 table.report tr.subtotal td{font-weight:bold;border-top:1px solid #808080}\
 table.report tr.total td{font-weight:bold;border-top:3px double #404040}\
@@ -31,16 +34,44 @@ const TABLE: &str = "border-collapse:collapse;font-size:13px";
 const TH: &str = "background:#d9e1f2;border-bottom:1px solid #8ea9db;padding:4px 8px";
 const TD: &str = "border-bottom:1px solid #e0e0e0;padding:4px 8px";
 const NUM: &str = "text-align:right;white-space:nowrap";
+const TEXT: &str = "overflow-wrap:anywhere";
+const BAND: &str =
+    "width:100%;border-collapse:collapse;font-size:11px;color:#595959;margin:0 0 8px";
+const CHART: &str = "margin:8px 0 12px";
+const PAGE_BREAK: &str = "page-break-before:always;break-before:page";
+/// How many rows are looked at to size the columns; the rest are sampled evenly.
+const WIDTH_SAMPLE: usize = 2_000;
+/// Text columns wider than this many characters wrap.
+const WIDEST_TEXT: usize = 60;
 const GROUP: &str = "background:#f2f2f2;font-weight:bold;border-bottom:1px solid #e0e0e0";
 const SUBTOTAL: &str = "font-weight:bold;border-top:1px solid #808080";
 const TOTAL: &str = "font-weight:bold;border-top:3px double #404040";
 
-/// The texts above the table, already filled.
+/// The texts around the table, already filled, and the charts.
 #[derive(Debug)]
 pub(super) struct Heading<'a> {
     pub title: &'a str,
     pub subtitle: Option<&'a str>,
     pub filters: &'a FilterSet,
+    /// The left, centre and right texts of the lines above and below everything.
+    pub header: Option<[String; 3]>,
+    pub footer: Option<[String; 3]>,
+    pub charts: Vec<Chart>,
+    /// Per group level, whether each of its values starts a new printed page.
+    pub page_breaks: Vec<bool>,
+}
+
+/// A chart image.
+#[derive(Debug)]
+pub(super) struct Chart {
+    /// A `cid:` or `data:` URL.
+    pub src: String,
+    pub alt: String,
+    /// In CSS pixels.
+    pub width: u32,
+    pub height: u32,
+    /// Above the table (else below).
+    pub before: bool,
 }
 
 /// The whole page.
@@ -50,12 +81,19 @@ pub(super) fn write(layout: &Layout, heading: &Heading<'_>, locale: &Locale) -> 
         layout,
         locale,
         label_column: layout.columns.iter().position(|c| c.total.is_none()),
+        page_breaks: &heading.page_breaks,
+        groups_seen: 0,
     };
     page.head(heading);
     if layout.table.is_empty() {
         page.tag_with_text("p", "empty", EMPTY, "No data for these filters.");
     } else {
+        page.charts(heading, true);
         page.table();
+        page.charts(heading, false);
+    }
+    if let Some(footer) = &heading.footer {
+        page.band("page-footer", footer);
     }
     page.out.push_str("</body>\n</html>\n");
     page.out
@@ -69,6 +107,8 @@ pub(crate) fn table_fragment(layout: &Layout, locale: &Locale) -> String {
         layout,
         locale,
         label_column: layout.columns.iter().position(|c| c.total.is_none()),
+        page_breaks: &[],
+        groups_seen: 0,
     };
     if layout.table.is_empty() {
         page.tag_with_text("p", "empty", EMPTY, "No data for these filters.");
@@ -84,6 +124,9 @@ struct Page<'a> {
     locale: &'a Locale,
     /// The column for "Total ..." texts: the first one without a total.
     label_column: Option<usize>,
+    page_breaks: &'a [bool],
+    /// Group headers written so far.
+    groups_seen: usize,
 }
 
 impl Page<'_> {
@@ -131,6 +174,9 @@ impl Page<'_> {
         self.out.push_str("</style>\n</head>\n");
         self.open("body", "", BODY);
         self.out.push('\n');
+        if let Some(header) = &heading.header {
+            self.band("page-header", header);
+        }
         self.tag_with_text("h1", "", H1, heading.title);
         if let Some(subtitle) = heading.subtitle {
             self.tag_with_text("p", "subtitle", SUBTITLE, subtitle);
@@ -141,9 +187,50 @@ impl Page<'_> {
         }
     }
 
+    /// A header or footer line: three cells, aligned left, centre and right.
+    fn band(&mut self, class: &str, parts: &[String; 3]) {
+        self.out.push_str("<table class=\"band ");
+        self.out.push_str(class);
+        self.out.push_str("\" role=\"presentation\" style=\"");
+        self.out.push_str(BAND);
+        self.out.push_str("\"><tr>");
+        for (part, align) in parts.iter().zip(["left", "center", "right"]) {
+            self.out.push_str("<td style=\"padding:0;text-align:");
+            self.out.push_str(align);
+            self.out.push_str("\">");
+            self.text(part);
+            self.out.push_str("</td>");
+        }
+        self.out.push_str("</tr></table>\n");
+    }
+
+    /// The charts that go before (or after) the table.
+    fn charts(&mut self, heading: &Heading<'_>, before: bool) {
+        for chart in heading.charts.iter().filter(|c| c.before == before) {
+            self.open("div", "chart", CHART);
+            self.out.push_str("<img src=\"");
+            self.text(&chart.src);
+            self.out.push_str("\" alt=\"");
+            self.text(&chart.alt);
+            self.out.push_str(&format!(
+                "\" width=\"{}\" height=\"{}\" style=\"display:block;max-width:100%;height:auto\">",
+                chart.width, chart.height
+            ));
+            self.close("div");
+            self.out.push('\n');
+        }
+    }
+
     fn table(&mut self) {
-        self.open("table", "report", TABLE);
-        self.out.push('\n');
+        let width = if self.natural_chars().iter().sum::<usize>() > 80 {
+            ";width:100%"
+        } else {
+            ""
+        };
+        self.out.push_str("<table class=\"report\" style=\"");
+        self.out.push_str(TABLE);
+        self.out.push_str(width);
+        self.out.push_str("\">\n");
         self.column_widths();
         self.out.push_str("<thead><tr>");
         for column in &self.layout.columns {
@@ -193,7 +280,9 @@ impl Page<'_> {
         self.out.push_str("</table>\n");
     }
 
-    /// Relative width hints become percentages of the table's width.
+    /// Column widths as percentages of the table's width: from the report's relative width
+    /// hints when it has any, else from the content (the longest text of each column, long
+    /// texts capped so that they wrap).
     fn column_widths(&mut self) {
         let hints: Vec<Option<f32>> = self
             .layout
@@ -201,13 +290,21 @@ impl Page<'_> {
             .iter()
             .map(|c| c.width.filter(|w| *w > 0.0))
             .collect();
-        let sum: f32 = hints.iter().flatten().sum();
+        let weights: Vec<Option<f32>> = if hints.iter().any(Option::is_some) {
+            hints
+        } else {
+            self.natural_chars()
+                .into_iter()
+                .map(|n| Some(n.max(3) as f32))
+                .collect()
+        };
+        let sum: f32 = weights.iter().flatten().sum();
         if sum <= 0.0 {
             return;
         }
         self.out.push_str("<colgroup>");
-        for hint in hints {
-            match hint {
+        for weight in weights {
+            match weight {
                 Some(w) => {
                     let percent = w / sum * 100.0;
                     self.out
@@ -219,10 +316,46 @@ impl Page<'_> {
         self.out.push_str("</colgroup>\n");
     }
 
+    /// Per column, the characters of its longest text (header, a sample of rows), with text
+    /// columns capped at [`WIDEST_TEXT`].
+    fn natural_chars(&self) -> Vec<usize> {
+        let layout = self.layout;
+        let rows = layout.table.len();
+        let step = rows.div_ceil(WIDTH_SAMPLE).max(1);
+        layout
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(col, column)| {
+                let widest = (0..rows)
+                    .step_by(step)
+                    .map(|row| {
+                        column
+                            .display(layout.value(row, col), self.locale)
+                            .chars()
+                            .count()
+                    })
+                    .max()
+                    .unwrap_or(0);
+                let header = column.header.chars().count();
+                match column.is_numeric() {
+                    true => widest.max(header),
+                    false => widest.min(WIDEST_TEXT).max(header.min(WIDEST_TEXT)),
+                }
+            })
+            .collect()
+    }
+
     fn group_header(&mut self, level: usize, field: &str, value: &Value) {
         let label = format!("{field}: {}", self.group_text(level, value));
+        let breaks = self.groups_seen > 0 && self.page_breaks.get(level) == Some(&true);
+        self.groups_seen += 1;
         self.out.push_str("<tr class=\"group group-");
         self.out.push_str(&level.to_string());
+        if breaks {
+            self.out.push_str(" page-break\" style=\"");
+            self.out.push_str(PAGE_BREAK);
+        }
         self.out.push_str("\"><td colspan=\"");
         self.out.push_str(&self.layout.columns.len().to_string());
         self.out.push_str("\" style=\"");
@@ -249,8 +382,10 @@ impl Page<'_> {
     fn data_row(&mut self, row: usize) {
         self.out.push_str("<tr>");
         for (col, column) in self.layout.columns.iter().enumerate() {
-            let shown = column.display(self.layout.value(row, col), self.locale);
-            self.cell(column.is_numeric(), TD, &shown);
+            let value = self.layout.value(row, col);
+            let shown = column.display(value, self.locale);
+            let style = column.style_for(value).copied();
+            self.cell(column.is_numeric(), TD, style, &shown);
         }
         self.out.push_str("</tr>\n");
     }
@@ -268,12 +403,13 @@ impl Page<'_> {
                 _ => String::new(),
             };
             let numeric = column.is_numeric() || column.total == Some(Aggregate::Count);
-            self.cell(numeric, &style, &shown);
+            let conditional = total.and_then(|t| column.style_for_total(t)).copied();
+            self.cell(numeric, &style, conditional, &shown);
         }
         self.out.push_str("</tr>\n");
     }
 
-    fn cell(&mut self, numeric: bool, style: &str, text: &str) {
+    fn cell(&mut self, numeric: bool, style: &str, conditional: Option<CellStyle>, text: &str) {
         let (class, align) = alignment(numeric);
         self.out.push_str("<td");
         self.out.push_str(class);
@@ -281,18 +417,30 @@ impl Page<'_> {
         self.out.push_str(style);
         self.out.push(';');
         self.out.push_str(align);
+        if let Some(c) = conditional {
+            if let Some(color) = c.color {
+                self.out.push_str(&format!(";color:{color}"));
+            }
+            if let Some(background) = c.background {
+                self.out.push_str(&format!(";background:{background}"));
+            }
+            if c.bold {
+                self.out.push_str(";font-weight:bold");
+            }
+        }
         self.out.push_str("\">");
         self.text(text);
         self.out.push_str("</td>");
     }
 }
 
-/// The class attribute and the inline style that align a cell: numbers to the right.
+/// The class attribute and the inline style that align a cell: numbers to the right, texts
+/// wrapping even within long words.
 fn alignment(numeric: bool) -> (&'static str, &'static str) {
     if numeric {
         (" class=\"num\"", NUM)
     } else {
-        ("", "")
+        ("", TEXT)
     }
 }
 
@@ -303,6 +451,8 @@ mod tests {
     #[test]
     fn inline_number_style_matches_the_style_sheet() {
         assert!(STYLE_SHEET.contains(&format!(".num{{{NUM}}}")));
+        assert!(STYLE_SHEET.contains(&format!(".text{{{TEXT}}}")));
+        assert!(STYLE_SHEET.contains(&format!("table.band{{{BAND}}}")));
         assert_eq!(alignment(true).1, NUM);
     }
 }

@@ -7,6 +7,11 @@
 //! into each document as they are. Character ids (CIDs) are assigned per block, so a code point
 //! the font has no glyph for still gets its own CID: it shows as the font's missing-glyph box
 //! but keeps its Unicode value for text extraction.
+//!
+//! Characters DejaVu has no glyph for but Droid Sans Fallback has (Chinese, Japanese, Korean)
+//! are set in a third font, a subset of Droid Sans Fallback with exactly the characters a
+//! document uses: CJK documents use few of its thousands of glyphs, in many blocks. Its bold is
+//! drawn by also stroking the outlines, since the font has no bold face.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -21,6 +26,7 @@ use super::deflate::compress;
 
 const REGULAR_DATA: &[u8] = include_bytes!("../../fonts/DejaVuSans.ttf");
 const BOLD_DATA: &[u8] = include_bytes!("../../fonts/DejaVuSans-Bold.ttf");
+const FALLBACK_DATA: &[u8] = include_bytes!("../../fonts/DroidSansFallback.ttf");
 
 /// Code points per block; a block is the unit a subset covers.
 const BLOCK_BITS: u32 = 7;
@@ -42,6 +48,12 @@ pub(crate) const OBJECTS_PER_FONT: i32 = 6;
 
 /// How much deflate effort goes into a cached font file: it is compressed once per process.
 const FONT_COMPRESSION: u8 = 9;
+
+/// The first object number of the fallback font's objects, after the two faces'.
+pub(crate) const FALLBACK_FIRST_REF: i32 = 1 + 2 * OBJECTS_PER_FONT;
+
+/// The resource name content streams use for the fallback font.
+pub(crate) const FALLBACK_RESOURCE: Name<'static> = Name(b"F3");
 
 /// The two faces every document uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,10 +91,25 @@ impl Style {
     }
 }
 
+static FALLBACK: LazyLock<Result<FontFace, String>> =
+    LazyLock::new(|| FontFace::parse(FALLBACK_DATA, "DroidSansFallback", None));
 static REGULAR: LazyLock<Result<FontFace, String>> =
-    LazyLock::new(|| FontFace::parse(REGULAR_DATA, "DejaVuSans"));
+    LazyLock::new(|| FontFace::parse(REGULAR_DATA, "DejaVuSans", fallback_face()));
 static BOLD: LazyLock<Result<FontFace, String>> =
-    LazyLock::new(|| FontFace::parse(BOLD_DATA, "DejaVuSans-Bold"));
+    LazyLock::new(|| FontFace::parse(BOLD_DATA, "DejaVuSans-Bold", fallback_face()));
+
+/// The fallback face, or none when it cannot be read (characters then show as missing
+/// glyphs, as without it).
+fn fallback_face() -> Option<&'static FontFace> {
+    FALLBACK.as_ref().ok()
+}
+
+/// The fallback face for building its subset.
+fn fallback() -> Result<&'static FontFace> {
+    FALLBACK
+        .as_ref()
+        .map_err(|message| Error::new(ErrorKind::Internal, message.clone()).with_backend(BACKEND))
+}
 
 /// A parsed face with its advances in thousandths of an em (PDF glyph space).
 pub(crate) struct FontFace {
@@ -92,22 +119,35 @@ pub(crate) struct FontFace {
     scale: f32,
     advances: Box<[f32]>,
     missing_advance: f32,
+    /// The face that draws what this one lacks.
+    fallback: Option<&'static FontFace>,
+    /// For code points below `TABLE_LIMIT`: one bit per code point the fallback draws.
+    low_fallback: Box<[u64]>,
 }
 
 impl FontFace {
-    fn parse(data: &'static [u8], postscript_name: &'static str) -> Result<FontFace, String> {
+    fn parse(
+        data: &'static [u8],
+        postscript_name: &'static str,
+        fallback: Option<&'static FontFace>,
+    ) -> Result<FontFace, String> {
         let face = ttf_parser::Face::parse(data, 0)
             .map_err(|e| format!("the embedded font {postscript_name} cannot be read: {e}"))?;
         let scale = 1000.0 / f32::from(face.units_per_em());
         let missing_advance =
             f32::from(face.glyph_hor_advance(ttf_parser::GlyphId(0)).unwrap_or(0)) * scale;
+        let mut low_fallback = vec![0u64; TABLE_LIMIT as usize / 64].into_boxed_slice();
         let advances = (0..TABLE_LIMIT)
             .map(|cp| {
-                char::from_u32(cp)
-                    .and_then(|c| face.glyph_index(c))
-                    .and_then(|g| face.glyph_hor_advance(g))
-                    .map_or(missing_advance, |a| f32::from(a) * scale)
+                let c = char::from_u32(cp)?;
+                if let Some(a) = own_advance(&face, c, scale) {
+                    return Some(a);
+                }
+                let a = fallback.and_then(|f| f.own_advance(c))?;
+                low_fallback[cp as usize / 64] |= 1 << (cp % 64);
+                Some(a)
             })
+            .map(|a| a.unwrap_or(missing_advance))
             .collect();
         Ok(FontFace {
             data,
@@ -116,37 +156,97 @@ impl FontFace {
             scale,
             advances,
             missing_advance,
+            fallback,
+            low_fallback,
         })
     }
 
-    /// The advance of `c` in thousandths of an em; the missing glyph's when the font lacks it.
+    fn own_advance(&self, c: char) -> Option<f32> {
+        own_advance(&self.face, c, self.scale)
+    }
+
+    /// The advance of `c` in thousandths of an em, from the fallback face when this one lacks
+    /// it; the missing glyph's when neither has it.
     pub(crate) fn advance(&self, c: char) -> f32 {
         match self.advances.get(c as usize) {
             Some(&a) => a,
             None => self
-                .face
-                .glyph_index(c)
-                .and_then(|g| self.face.glyph_hor_advance(g))
-                .map_or(self.missing_advance, |a| f32::from(a) * self.scale),
+                .own_advance(c)
+                .or_else(|| self.fallback.and_then(|f| f.own_advance(c)))
+                .unwrap_or(self.missing_advance),
         }
     }
 
-    /// The width of `text` in points at `size`.
+    /// Whether the fallback face draws `c`: this face lacks it and the fallback has it.
+    pub(crate) fn uses_fallback(&self, c: char) -> bool {
+        let cp = c as u32;
+        if cp < TABLE_LIMIT {
+            return self.low_fallback[cp as usize / 64] & (1 << (cp % 64)) != 0;
+        }
+        self.face.glyph_index(c).is_none()
+            && self
+                .fallback
+                .is_some_and(|f| f.face.glyph_index(c).is_some())
+    }
+
+    /// Splits `text` into runs set in this face (`false`) or in the fallback (`true`).
+    pub(crate) fn runs<'t>(&'t self, text: &'t str) -> impl Iterator<Item = (bool, &'t str)> + 't {
+        let simple = text.is_ascii();
+        let mut rest = text;
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            if simple {
+                let all = rest;
+                rest = "";
+                return Some((false, all));
+            }
+            let mut chars = rest.char_indices();
+            let first = chars.next().map(|(_, c)| self.uses_fallback(c))?;
+            let end = chars
+                .find(|&(_, c)| self.uses_fallback(c) != first)
+                .map_or(rest.len(), |(i, _)| i);
+            let (run, tail) = rest.split_at(end);
+            rest = tail;
+            Some((first, run))
+        })
+    }
+
+    /// The width of `text` in points at `size`, with fallback glyphs.
     pub(crate) fn width(&self, text: &str, size: f32) -> f32 {
         text.chars().map(|c| self.advance(c)).sum::<f32>() * size / 1000.0
     }
 }
 
-/// The Unicode blocks a document's text uses.
+/// The Unicode blocks a document's text uses, and the characters the fallback font draws.
 #[derive(Debug, Default)]
 pub(crate) struct BlockSet {
     low: u64,
     high: BTreeSet<u32>,
+    fallback: BTreeSet<char>,
 }
 
 impl BlockSet {
     pub(crate) fn add_text(&mut self, text: &str) {
+        if text.is_ascii() {
+            if !text.is_empty() {
+                self.low |= 1;
+            }
+            return;
+        }
+        let faces = (Style::Regular.face(), Style::Bold.face());
         for c in text.chars() {
+            let (regular, bold) = match (&faces, c.is_ascii()) {
+                ((Ok(r), Ok(b)), false) => (r.uses_fallback(c), b.uses_fallback(c)),
+                _ => (false, false),
+            };
+            if regular || bold {
+                self.fallback.insert(c);
+            }
+            if regular && bold {
+                continue; // no need for its block in the DejaVu subsets
+            }
             let block = c as u32 >> BLOCK_BITS;
             if block < LOW_BLOCKS {
                 self.low |= 1 << block;
@@ -154,6 +254,11 @@ impl BlockSet {
                 self.high.insert(block);
             }
         }
+    }
+
+    /// The characters the fallback font draws, in order.
+    pub(crate) fn fallback_chars(&self) -> Vec<char> {
+        self.fallback.iter().copied().collect()
     }
 
     /// The blocks in ascending order, at most as many as CIDs can address.
@@ -206,6 +311,11 @@ impl EmbeddedFont {
             out.extend_from_slice(&self.cid(c).to_be_bytes());
         }
     }
+}
+
+fn own_advance(face: &ttf_parser::Face<'_>, c: char, scale: f32) -> Option<f32> {
+    let glyph = face.glyph_index(c)?;
+    face.glyph_hor_advance(glyph).map(|a| f32::from(a) * scale)
 }
 
 fn cid_of(rank: u32, cp: u32) -> u16 {
@@ -275,7 +385,97 @@ fn coverage(face: &FontFace, blocks: &[u32]) -> Vec<Coverage> {
 fn build(style: Style, blocks: &[u32]) -> Result<EmbeddedFont> {
     let face = style.face()?;
     let covered = coverage(face, blocks);
+    let mut tag = super::StableHash::new();
+    tag.write(&[style as u8]);
+    for b in blocks {
+        tag.write(&b.to_le_bytes());
+    }
+    let objects = subset_objects(style.first_ref(), face, tag, &covered)?;
 
+    let mut low_ranks = [0u16; LOW_BLOCKS as usize];
+    for (rank, &block) in blocks.iter().enumerate().filter(|(_, b)| **b < LOW_BLOCKS) {
+        low_ranks[block as usize] = rank as u16 + 1;
+    }
+    Ok(EmbeddedFont {
+        blocks: blocks.to_vec(),
+        low_ranks,
+        objects,
+    })
+}
+
+/// A subset of the fallback face with exactly the characters a document draws in it; the
+/// character at index `i` of `chars` has CID `i + 1`.
+pub(crate) struct FallbackFont {
+    chars: Vec<char>,
+    objects: Chunk,
+}
+
+impl FallbackFont {
+    /// The font's objects, numbered from [`FALLBACK_FIRST_REF`].
+    pub(crate) fn objects(&self) -> &Chunk {
+        &self.objects
+    }
+
+    /// Appends the two-byte CIDs of `text` to `out`; characters it lacks get CID 0.
+    pub(crate) fn encode(&self, text: &str, out: &mut Vec<u8>) {
+        for c in text.chars() {
+            let cid = self.chars.binary_search(&c).map_or(0, |i| i as u16 + 1);
+            out.extend_from_slice(&cid.to_be_bytes());
+        }
+    }
+}
+
+/// The most characters a fallback subset holds (CIDs are two bytes).
+const MAX_FALLBACK_CHARS: usize = 65_000;
+
+static FALLBACK_CACHE: LazyLock<Mutex<HashMap<Vec<char>, Arc<FallbackFont>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The fallback subset covering `chars` (sorted, distinct), from the cache or built now.
+pub(crate) fn embedded_fallback(chars: &[char]) -> Result<Arc<FallbackFont>> {
+    let chars = &chars[..chars.len().min(MAX_FALLBACK_CHARS)];
+    let lock = || {
+        FALLBACK_CACHE
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    };
+    if let Some(font) = lock().get(chars) {
+        return Ok(font.clone());
+    }
+
+    let face = fallback()?;
+    let covered: Vec<Coverage> = chars
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| Coverage {
+            cid: i as u16 + 1,
+            glyph: face.face.glyph_index(c).map(|g| g.0),
+            advance: face.own_advance(c).unwrap_or(face.missing_advance),
+            c: Some(c),
+        })
+        .collect();
+    let mut tag = super::StableHash::new();
+    tag.write(String::from_iter(chars).as_bytes());
+    let objects = subset_objects(Ref::new(FALLBACK_FIRST_REF), face, tag, &covered)?;
+    let font = Arc::new(FallbackFont {
+        chars: chars.to_vec(),
+        objects,
+    });
+
+    let mut cache = lock();
+    if cache.len() >= CACHE_CAPACITY {
+        cache.clear();
+    }
+    Ok(cache.entry(chars.to_vec()).or_insert(font).clone())
+}
+
+/// The PDF objects of `face` subset to the `covered` code points, numbered from `first`.
+fn subset_objects(
+    first: Ref,
+    face: &FontFace,
+    tag: super::StableHash,
+    covered: &[Coverage],
+) -> Result<Chunk> {
     let mut remapper = GlyphRemapper::new();
     for glyph in covered.iter().filter_map(|c| c.glyph) {
         remapper.remap(glyph);
@@ -294,37 +494,25 @@ fn build(style: Style, blocks: &[u32]) -> Result<EmbeddedFont> {
 
     let max_cid = covered.last().map_or(0, |c| c.cid);
     let mut cid_to_gid = vec![0u8; (usize::from(max_cid) + 1) * 2];
-    for c in &covered {
+    for c in covered {
         let gid = c.glyph.and_then(|g| remapper.get(g)).unwrap_or(0);
         let at = usize::from(c.cid) * 2;
         cid_to_gid[at..at + 2].copy_from_slice(&gid.to_be_bytes());
     }
-
-    let mut low_ranks = [0u16; LOW_BLOCKS as usize];
-    for (rank, &block) in blocks.iter().enumerate().filter(|(_, b)| **b < LOW_BLOCKS) {
-        low_ranks[block as usize] = rank as u16 + 1;
-    }
-
-    let objects = write_objects(style, face, blocks, &covered, &subset, &cid_to_gid)?;
-    Ok(EmbeddedFont {
-        blocks: blocks.to_vec(),
-        low_ranks,
-        objects,
-    })
+    let base_font = format!("{}+{}", subset_tag(tag), face.postscript_name);
+    write_objects(first, face, &base_font, covered, &subset, &cid_to_gid)
 }
 
 fn write_objects(
-    style: Style,
+    first: Ref,
     face: &FontFace,
-    blocks: &[u32],
+    base_font: &str,
     covered: &[Coverage],
     subset: &[u8],
     cid_to_gid: &[u8],
 ) -> Result<Chunk> {
-    let first = style.first_ref();
     let [type0, cid_font, descriptor, file, to_unicode, cid_map] =
         std::array::from_fn(|i| Ref::new(first.get() + i as i32));
-    let base_font = format!("{}+{}", subset_tag(style, blocks), face.postscript_name);
     let system_info = SystemInfo {
         registry: Str(b"Adobe"),
         ordering: Str(b"Identity"),
@@ -353,7 +541,7 @@ fn write_objects(
     widths.finish();
     cid.finish();
 
-    write_descriptor(&mut chunk, descriptor, file, face, &base_font);
+    write_descriptor(&mut chunk, descriptor, file, face, base_font);
 
     let font_file = compress(subset, FONT_COMPRESSION)?;
     chunk
@@ -404,13 +592,8 @@ fn write_descriptor(chunk: &mut Chunk, id: Ref, file: Ref, face: &FontFace, name
         .font_file2(file);
 }
 
-/// Six capital letters naming the subset, the same for the same face and blocks.
-fn subset_tag(style: Style, blocks: &[u32]) -> String {
-    let mut hash = super::StableHash::new();
-    hash.write(&[style as u8]);
-    for b in blocks {
-        hash.write(&b.to_le_bytes());
-    }
+/// Six capital letters naming the subset, the same for the same face and coverage.
+fn subset_tag(hash: super::StableHash) -> String {
     let mut h = hash.finish();
     (0..6)
         .map(|_| {
@@ -441,18 +624,66 @@ mod tests {
         let blocks = set.blocks();
         assert!(blocks.windows(2).all(|w| w[0] < w[1]));
         let font = embedded(Style::Regular, &blocks).unwrap();
-        let mut cids: Vec<u16> = "Łódź Ελλάδα漢a".chars().map(|c| font.cid(c)).collect();
+        let mut cids: Vec<u16> = "Łódź Ελλάδαa".chars().map(|c| font.cid(c)).collect();
         assert!(cids.iter().all(|&c| c >= 128));
         cids.sort_unstable();
         cids.dedup();
         assert_eq!(
             cids.len(),
-            "Łódź Ελλάδα漢a".chars().collect::<BTreeSet<_>>().len()
+            "Łódź Ελλάδαa".chars().collect::<BTreeSet<_>>().len()
         );
         assert_eq!(
             font.cid('Ж'),
             0,
             "a block the set lacks maps to the missing glyph"
+        );
+    }
+
+    #[test]
+    fn characters_dejavu_lacks_go_to_the_fallback_font() {
+        let regular = Style::Regular.face().unwrap();
+        assert!(regular.uses_fallback('漢') && regular.uses_fallback('서'));
+        assert!(!regular.uses_fallback('Ж') && !regular.uses_fallback('a'));
+        assert!(
+            regular.width("東京", 10.0) > 15.0,
+            "CJK is measured with its own advances"
+        );
+        let runs: Vec<(bool, &str)> = regular.runs("Tokyo 東京 – 大阪!").collect();
+        assert_eq!(
+            runs,
+            [
+                (false, "Tokyo "),
+                (true, "東京"),
+                (false, " – "),
+                (true, "大阪"),
+                (false, "!")
+            ]
+        );
+
+        let mut set = BlockSet::default();
+        set.add_text("Zürich 北京市 서울");
+        assert_eq!(
+            set.fallback_chars(),
+            ['北', '京', '市', '서', '울']
+                .map(|c| c)
+                .iter()
+                .copied()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            set.blocks().iter().all(|&b| b < LOW_BLOCKS),
+            "no CJK blocks in DejaVu"
+        );
+        let font = embedded_fallback(&set.fallback_chars()).unwrap();
+        let mut out = Vec::new();
+        font.encode("北x", &mut out);
+        assert_ne!(out[..2], [0, 0]);
+        assert_eq!(
+            out[2..],
+            [0, 0],
+            "a character outside the subset is the missing glyph"
         );
     }
 

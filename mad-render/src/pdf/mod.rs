@@ -1,27 +1,36 @@
 //! The PDF renderer.
 //!
 //! A document has the report's title and subtitle, a line naming the filters applied, a line
-//! of grand totals, and the table: a header row repeated on every page, group headers and
-//! subtotals per group level, and a grand total row. Numbers and dates align right in their
-//! format; long texts wrap within their column. Every page has "Page X of Y" and, when the run
-//! has one, the run date in its footer.
+//! of grand totals, the charts placed before the table, and the table: a header row repeated
+//! on every page, group headers and subtotals per group level (a level may start each value on
+//! a new page), a grand total row, then the charts placed after it. Numbers and dates align
+//! right in their format; long texts wrap within their column; conditional styles colour
+//! cells. Every page has a header and a footer line ("Page X of Y" and the run date unless the
+//! report says otherwise).
+//!
+//! Rendering takes two passes over the rows ([`paginate`]): one measures, one lays out pages
+//! and hands each to the [`write::Writer`] as soon as it is full, so memory does not grow with
+//! the rows beyond the file itself.
 //!
 //! Text is set in DejaVu Sans, embedded as a subset Unicode font (Type0 with a CIDFontType2
-//! descendant, Identity-H, and a ToUnicode map), so any script DejaVu covers prints and
-//! extracts correctly. A character DejaVu has no glyph for prints as an empty box but still
-//! extracts as itself.
+//! descendant, Identity-H, and a ToUnicode map), with Droid Sans Fallback for the characters
+//! DejaVu lacks (CJK), so Latin, Greek, Cyrillic and CJK text prints and extracts correctly. A
+//! character neither font has prints as an empty box but still extracts as itself.
 
 mod deflate;
-mod font;
+pub(crate) mod font;
 mod hinting;
 mod paginate;
 mod text;
 mod write;
 
-use mad_core::{Error, Layout, OutputFormat, RenderJob, Renderer, Result};
+use mad_core::{
+    ChartKind, ChartPlacement, Error, Layout, OutputFormat, RenderJob, Renderer, Result,
+};
 
-use self::paginate::{Sheet, TitleBlock, paginate};
-use self::write::{DocumentInfo, write};
+use self::paginate::{PageBands, Sheet, TitleBlock, measure, paginate};
+use self::write::DocumentInfo;
+use crate::chart::{Scene, bars_that_fit, charts_of, lay_out};
 
 pub(crate) const BACKEND: &str = "pdf";
 
@@ -158,6 +167,7 @@ impl PdfRenderer {
             height,
             margin,
             size: self.font_size,
+            has_header: job.report.header.is_some(),
         })
     }
 }
@@ -175,15 +185,27 @@ impl Renderer for PdfRenderer {
         self.check()?;
         let sheet = self.sheet(job)?;
         let layout = report_layout(job)?;
-        let block = title_block(job)?;
+        let mut block = title_block(job)?;
+        let charts = chart_scenes(job, sheet)?;
 
-        let pages = paginate(job, &layout, sheet, &block)?;
+        let measured = measure(job, &layout, sheet, &mut block, &charts)?;
+        let writer = paginate(
+            job,
+            &layout,
+            sheet,
+            &block,
+            measured,
+            &charts,
+            self.compression,
+        )?;
 
         let info = DocumentInfo {
             title: &block.title,
+            subject: block.subtitle.as_deref(),
+            lang: &job.locale.tag,
             deterministic: job.deterministic,
         };
-        write(&pages, sheet, &info, self.compression)
+        writer.finish(&mut block.bands, &info)
     }
 }
 
@@ -214,12 +236,37 @@ fn title_block(job: &RenderJob<'_>) -> Result<TitleBlock> {
             .render(template)
             .map_err(|e| e.with_backend(BACKEND))
     };
+    let title = fill(&job.report.title)?;
+    let filters = job.filters.to_string();
+    let mut bands = PageBands::new(job, &title, &filters);
+    bands.texts(1, 1).map_err(|e| {
+        e.with_backend(BACKEND).context(
+            "the page header or footer (which also know {title}, {filters}, {page} and {pages})",
+        )
+    })?;
     Ok(TitleBlock {
-        title: fill(&job.report.title)?,
         subtitle: job.report.subtitle.as_deref().map(fill).transpose()?,
-        filters: job.filters.to_string(),
-        run_date: job.placeholders.get("run.date").map(str::to_string),
+        title,
+        filters,
+        bands,
     })
+}
+
+/// The report's charts laid out across the table's width, each with whether it goes before
+/// the table. Bar charts keep as many bars as fit in 60% of a page.
+fn chart_scenes(job: &RenderJob<'_>, sheet: Sheet) -> Result<Vec<(Scene, bool)>> {
+    let size = sheet.size * 0.95;
+    let most_bars = bars_that_fit(sheet.content_height() * 0.6, size);
+    charts_of(job, BACKEND)?
+        .into_iter()
+        .map(|(mut data, placement)| {
+            if data.kind == ChartKind::Bar {
+                data.keep(most_bars);
+            }
+            let scene = lay_out(&data, sheet.content_width(), size);
+            Ok((scene, placement == ChartPlacement::Before))
+        })
+        .collect()
 }
 
 /// A small stable hash (FNV-1a over eight-byte words, with a rotation so every input bit

@@ -40,12 +40,20 @@ impl Arena {
         start..self.text.len()
     }
 
-    pub(crate) fn get(&self, range: Range<usize>) -> &str {
-        &self.text[range]
+    /// Forgets every text.
+    pub(crate) fn clear(&mut self) {
+        self.text.clear();
     }
 
-    pub(crate) fn as_str(&self) -> &str {
-        &self.text
+    /// Stores the text at `range` of `other` as it is.
+    pub(crate) fn copy(&mut self, other: &Arena, range: Range<usize>) -> Range<usize> {
+        let start = self.text.len();
+        self.text.push_str(&other.text[range]);
+        start..self.text.len()
+    }
+
+    pub(crate) fn get(&self, range: Range<usize>) -> &str {
+        &self.text[range]
     }
 
     /// The widths in points of the widest paragraph and of the widest word of the text at

@@ -71,7 +71,7 @@ impl ChartData {
                 format: field.format.clone(),
                 total: None,
                 width: None,
-                style: Vec::new(),
+                styles: Vec::new(),
             }
         });
         let measure_format = match chart.aggregate {

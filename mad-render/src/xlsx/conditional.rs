@@ -1,8 +1,8 @@
 //! Conditional styles as Excel conditional formats, so they keep working when the reader edits
 //! the numbers.
 
-use mad_core::style::Operand;
-use mad_core::{Condition, Layout, Result, StyleRule};
+use mad_core::style::Comparison;
+use mad_core::{CellStyle, Condition, Layout, Result};
 use rust_xlsxwriter::{
     Color, ConditionalFormatCell, ConditionalFormatCellRule, ConditionalFormatValue, Format,
     Worksheet,
@@ -22,10 +22,10 @@ pub(super) fn add(
         return Ok(());
     }
     for (col, column) in layout.columns.iter().enumerate() {
-        for rule in &column.style {
+        for rule in &column.styles {
             let format = ConditionalFormatCell::new()
-                .set_rule(excel_rule(&rule.when))
-                .set_format(look(rule))
+                .set_rule(excel_rule(&rule.condition))
+                .set_format(look(&rule.style))
                 .set_stop_if_true(true);
             sheet
                 .add_conditional_format(first_row, col as u16, last_row, col as u16, &format)
@@ -37,35 +37,40 @@ pub(super) fn add(
 
 fn excel_rule(condition: &Condition) -> ConditionalFormatCellRule<ConditionalFormatValue> {
     use ConditionalFormatCellRule as Rule;
-    let value = |n: f64| ConditionalFormatValue::from(n);
-    let operand = |o: &Operand| match o {
-        Operand::Number(n) => ConditionalFormatValue::from(*n),
-        Operand::Text(t) => ConditionalFormatValue::from(t.as_str()),
-    };
     match condition {
-        Condition::Less(n) => Rule::LessThan(value(*n)),
-        Condition::LessOrEqual(n) => Rule::LessThanOrEqualTo(value(*n)),
-        Condition::Greater(n) => Rule::GreaterThan(value(*n)),
-        Condition::GreaterOrEqual(n) => Rule::GreaterThanOrEqualTo(value(*n)),
-        Condition::Between(low, high) => Rule::Between(value(*low), value(*high)),
-        Condition::Equal(o) => Rule::EqualTo(operand(o)),
-        Condition::NotEqual(o) => Rule::NotEqualTo(operand(o)),
+        Condition::Number(op, n) => {
+            let value = ConditionalFormatValue::from(*n);
+            match op {
+                Comparison::Less => Rule::LessThan(value),
+                Comparison::LessOrEqual => Rule::LessThanOrEqualTo(value),
+                Comparison::Greater => Rule::GreaterThan(value),
+                Comparison::GreaterOrEqual => Rule::GreaterThanOrEqualTo(value),
+                Comparison::Equal => Rule::EqualTo(value),
+                Comparison::NotEqual => Rule::NotEqualTo(value),
+            }
+        }
+        Condition::Text { equal, text } => {
+            let value = ConditionalFormatValue::from(text.as_str());
+            if *equal {
+                Rule::EqualTo(value)
+            } else {
+                Rule::NotEqualTo(value)
+            }
+        }
     }
 }
 
-fn look(rule: &StyleRule) -> Format {
+fn look(style: &CellStyle) -> Format {
+    let rgb = |c: mad_core::Color| Color::RGB(u32::from_be_bytes([0, c.r, c.g, c.b]));
     let mut format = Format::new();
-    if let Some(color) = rule.color {
-        format = format.set_font_color(Color::RGB(color.0));
+    if let Some(color) = style.color {
+        format = format.set_font_color(rgb(color));
     }
-    if let Some(color) = rule.background {
-        format = format.set_background_color(Color::RGB(color.0));
+    if let Some(color) = style.background {
+        format = format.set_background_color(rgb(color));
     }
-    if rule.bold {
+    if style.bold {
         format = format.set_bold();
-    }
-    if rule.italic {
-        format = format.set_italic();
     }
     format
 }
