@@ -243,6 +243,8 @@ pub struct RunInfo {
     pub date: String,
     /// UTC, `hh:mm:ss`.
     pub time: String,
+    /// The start, in whole seconds since 1970; documents carry it as their creation time.
+    pub started: i64,
 }
 
 impl RunInfo {
@@ -262,6 +264,7 @@ impl RunInfo {
             id: id.into(),
             date: format!("{:04}-{:02}-{:02}", p.year, p.month, p.day),
             time: format!("{:02}:{:02}:{:02}", p.hour, p.minute, p.second),
+            started: unix_seconds.floor() as i64,
         }
     }
 }
@@ -584,6 +587,7 @@ impl Engine {
             let filters = units[members[renders[key][0]].0].filters.clone();
             self.render_all(
                 task,
+                run.started,
                 task.reports[*report].clone(),
                 table.clone(),
                 placeholders.clone(),
@@ -628,9 +632,11 @@ impl Engine {
         result
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn render_all(
         &self,
         task: &Task,
+        started: i64,
         report: Arc<ReportDef>,
         table: Arc<Table>,
         placeholders: Arc<Placeholders>,
@@ -648,6 +654,7 @@ impl Engine {
                 filters.clone(),
             );
             let deterministic = self.options.deterministic;
+            let created_at = started;
             let slots = self.render_slots.clone();
             async move {
                 let _slot = slots.acquire_owned().await.map_err(|_| cancelled())?;
@@ -660,6 +667,7 @@ impl Engine {
                         locale: &locale,
                         filters: &filters,
                         deterministic,
+                        created_at,
                     };
                     renderer.render_document(&job).map_err(|e| {
                         e.context(format!(

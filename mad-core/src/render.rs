@@ -103,6 +103,9 @@ pub struct RenderJob<'a> {
     pub filters: &'a FilterSet,
     /// Fixed timestamps and ids, so equal input gives byte-equal output.
     pub deterministic: bool,
+    /// When the documents are made, in seconds since 1970 (the run's start), for document
+    /// metadata; a resumed run renders the same bytes as the interrupted one.
+    pub created_at: i64,
 }
 
 /// The passwords resolved for one recipient's documents.

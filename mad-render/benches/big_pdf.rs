@@ -93,6 +93,7 @@ fn main() {
         locale: &locale,
         filters: &filters,
         deterministic: false,
+        created_at: 0,
     };
     let renderer = PdfRenderer::new();
     let started = Instant::now();

@@ -90,6 +90,7 @@ fn main() {
         locale: &locale,
         filters: &filters,
         deterministic: true,
+        created_at: 0,
     };
     let renderer = XlsxRenderer::new();
     let started = Instant::now();

@@ -94,6 +94,7 @@ fn render_all(
             locale: &locale,
             filters: &r.filters,
             deterministic: false,
+            created_at: 0,
         };
         let pdf = renderer.render(&job).expect("the report renders");
         bytes += pdf.len();

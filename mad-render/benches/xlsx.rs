@@ -56,6 +56,7 @@ fn burst(renderer: &XlsxRenderer, report: &ReportDef, slices: &[(String, Table)]
             locale: &locale,
             filters: &filters,
             deterministic: true,
+            created_at: 0,
         };
         bytes += renderer.render(&job).expect("the workbook renders").len();
     }

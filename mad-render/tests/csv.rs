@@ -25,6 +25,7 @@ fn try_render(
         locale,
         filters: &FilterSet::all(),
         deterministic: true,
+        created_at: 0,
     })
 }
 

@@ -29,6 +29,7 @@ fn render(
             locale: &locale,
             filters,
             deterministic: true,
+            created_at: 0,
         })
         .expect("the page renders");
     String::from_utf8(bytes).expect("the page is UTF-8")
@@ -262,6 +263,7 @@ fn job_render(
             locale: &locale,
             filters: &filters,
             deterministic: true,
+            created_at: 0,
         })
         .expect("the page renders")
 }

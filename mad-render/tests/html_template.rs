@@ -69,6 +69,7 @@ fn render(report: &ReportDef) -> mad_core::Result<String> {
         locale: &Locale::new("de-DE"),
         filters: &filters,
         deterministic: true,
+        created_at: 0,
     })?;
     Ok(String::from_utf8(bytes).unwrap())
 }
@@ -179,6 +180,7 @@ fn a_changed_template_is_read_again() {
         locale: &Locale::default(),
         filters: &FilterSet::all(),
         deterministic: true,
+        created_at: 0,
     };
     assert_eq!(renderer.render(&job).unwrap(), b"<p>first</p>");
     std::fs::write(&path, "<p>second, longer</p>").unwrap();

@@ -120,6 +120,7 @@ fn render_with(
         locale: &locale,
         filters,
         deterministic,
+        created_at: 0,
     };
     let bytes = renderer.render(&job)?;
     let dir = tempfile::tempdir().expect("a temporary folder");
@@ -593,6 +594,7 @@ fn render_in(report: &ReportDef, table: &Table, filters: &FilterSet, locale: &st
         locale: &locale,
         filters,
         deterministic: true,
+        created_at: 0,
     };
     let bytes = PdfRenderer::new().render(&job).expect("the report renders");
     let dir = tempfile::tempdir().expect("a temporary folder");

@@ -95,6 +95,7 @@ fn render_pages(report: &ReportDef, dir: &Path, name: &str) -> (PathBuf, Vec<Pat
         locale: &Locale::new("pt-BR"),
         filters: &filters,
         deterministic: true,
+        created_at: 0,
     };
     let pdf = PdfRenderer::new().render(&job).expect("the report renders");
     let path = dir.join(format!("{name}.pdf"));

@@ -46,6 +46,7 @@ fn try_render(
         locale: &locale,
         filters,
         deterministic: true,
+        created_at: 0,
     })
 }
 

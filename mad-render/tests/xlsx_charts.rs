@@ -39,6 +39,7 @@ fn render(
         locale: &Locale::new(locale),
         filters,
         deterministic: true,
+        created_at: 0,
     })
 }
 

@@ -116,6 +116,7 @@ fn render(report: &ReportDef, table: &Table) -> mad_core::Result<Vec<u8>> {
         locale: &Locale::default(),
         filters: &FilterSet::all(),
         deterministic: true,
+        created_at: 0,
     })
 }
 
@@ -268,6 +269,7 @@ fn template_mistakes_give_clear_errors() {
             locale: &Locale::default(),
             filters: &FilterSet::all(),
             deterministic: true,
+            created_at: 0,
         })
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfig);

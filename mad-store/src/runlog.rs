@@ -16,7 +16,8 @@ CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
     task TEXT NOT NULL,
     date TEXT NOT NULL,
-    time TEXT NOT NULL
+    time TEXT NOT NULL,
+    started INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     run_id TEXT NOT NULL,
@@ -102,14 +103,15 @@ impl RunLog for SqliteRunLog {
         let task = task.to_string();
         self.with(move |c| {
             c.execute(
-                "INSERT INTO runs (id, task, date, time) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING",
-                params![run.id, task, run.date, run.time],
+                "INSERT INTO runs (id, task, date, time, started) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING",
+                params![run.id, task, run.date, run.time, run.started],
             )?;
-            c.query_row("SELECT date, time FROM runs WHERE id = ?1", [&run.id], |row| {
+            c.query_row("SELECT date, time, started FROM runs WHERE id = ?1", [&run.id], |row| {
                 Ok(RunInfo {
                     id: run.id.clone(),
                     date: row.get(0)?,
                     time: row.get(1)?,
+                    started: row.get(2)?,
                 })
             })
         })

@@ -77,6 +77,7 @@ const MIN_CONTENT: f32 = 144.0;
 ///     locale: &Locale::new("en-US"),
 ///     filters: &FilterSet::all(),
 ///     deterministic: true,
+///     created_at: 0,
 /// };
 ///
 /// let renderer = PdfRenderer::new().with_compression(6).with_font_size(8.0).build()?;
@@ -204,6 +205,7 @@ impl Renderer for PdfRenderer {
             subject: block.subtitle.as_deref(),
             lang: &job.locale.tag,
             deterministic: job.deterministic,
+            created_at: job.created_at,
         };
         writer.finish(&mut block.bands, &info)
     }

@@ -8,8 +8,6 @@
 //! written at the end, when the page count that "Page X of Y" needs is known.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use mad_core::format::serial_to_parts;
 use mad_core::{Color, Result};
@@ -34,6 +32,8 @@ pub(crate) struct DocumentInfo<'a> {
     /// The language of the document, such as `de-DE`.
     pub lang: &'a str,
     pub deterministic: bool,
+    /// The creation time, in seconds since 1970 (the run's start).
+    pub created_at: i64,
 }
 
 const PRODUCER: &str = concat!("mad-render ", env!("CARGO_PKG_VERSION"));
@@ -269,7 +269,7 @@ impl Writer {
         document
             .title(TextStr(info.title))
             .producer(TextStr(PRODUCER))
-            .creation_date(creation_date(info.deterministic));
+            .creation_date(creation_date(creation_seconds(info)));
         if let Some(subject) = info.subject {
             document.subject(TextStr(subject));
         }
@@ -277,7 +277,7 @@ impl Writer {
 
         let id = file_id(
             &[&self.blocks, &self.pdf.as_bytes()[self.fonts_end..]],
-            info.deterministic,
+            creation_seconds(info),
         );
         self.pdf.set_file_id((id.clone(), id));
         Ok(self.pdf.finish())
@@ -534,7 +534,7 @@ fn write_stream(pdf: &mut Pdf, id: Ref, data: &[u8], compression: u8) -> Result<
 
 /// The document's XMP metadata: title, description, producer and creation date.
 fn xmp(info: &DocumentInfo<'_>) -> String {
-    let date = creation_date_iso(info.deterministic);
+    let date = creation_date_iso(creation_seconds(info));
     let title = xml_escape(info.title);
     let description = info.subject.map_or(String::new(), |s| {
         format!(
@@ -572,25 +572,25 @@ fn xml_escape(text: &str) -> String {
     out
 }
 
-fn creation_seconds(deterministic: bool) -> u64 {
-    match deterministic {
-        true => 946_684_800, // 2000-01-01T00:00:00Z
-        false => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+/// The creation time written into the document: fixed in deterministic mode, else the run's
+/// start, so the same run renders the same bytes again (a resumed run recognises its files).
+fn creation_seconds(info: &DocumentInfo<'_>) -> i64 {
+    if info.deterministic {
+        946_684_800 // 2000-01-01T00:00:00Z
+    } else {
+        info.created_at
     }
 }
 
-fn creation_date_iso(deterministic: bool) -> String {
-    let parts = serial_to_parts(creation_seconds(deterministic) as f64 / 86_400.0 + 25_569.0);
+fn creation_date_iso(seconds: i64) -> String {
+    let parts = serial_to_parts(seconds as f64 / 86_400.0 + 25_569.0);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         parts.year, parts.month, parts.day, parts.hour, parts.minute, parts.second
     )
 }
 
-fn creation_date(deterministic: bool) -> Date {
-    let seconds = creation_seconds(deterministic);
+fn creation_date(seconds: i64) -> Date {
     let parts = serial_to_parts(seconds as f64 / 86_400.0 + 25_569.0);
     Date::new(parts.year.clamp(0, 9999) as u16)
         .month(parts.month as u8)
@@ -602,25 +602,12 @@ fn creation_date(deterministic: bool) -> Date {
         .utc_offset_minute(0)
 }
 
-/// Sixteen bytes identifying the file: a hash of its content, and when not deterministic
-/// also of the time and a per-process counter, so two renders of the same data differ.
-fn file_id(parts: &[&[u8]], deterministic: bool) -> Vec<u8> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
+/// Sixteen bytes identifying the file: a hash of its content and its creation time.
+fn file_id(parts: &[&[u8]], created: i64) -> Vec<u8> {
     let mut first = StableHash::new();
     let mut second = StableHash::with_seed(0x9e37_79b9_7f4a_7c15);
-    if !deterministic {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let salt = [
-            nanos.to_le_bytes().as_slice(),
-            &COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes(),
-            &std::process::id().to_le_bytes(),
-        ]
-        .concat();
-        first.write(&salt);
-        second.write(&salt);
-    }
+    first.write(&created.to_le_bytes());
+    second.write(&created.to_le_bytes());
     for part in parts {
         first.write(part);
         second.write(part);
@@ -634,7 +621,7 @@ mod tests {
 
     #[test]
     fn fixed_date_is_the_millennium() {
-        let date = creation_date(true);
+        let date = creation_date(946_684_800);
         assert_eq!(
             date,
             Date::new(2000)
@@ -649,11 +636,11 @@ mod tests {
     }
 
     #[test]
-    fn ids_depend_on_content_and_mode() {
-        assert_eq!(file_id(&[b"a"], true), file_id(&[b"a"], true));
-        assert_ne!(file_id(&[b"a"], true), file_id(&[b"b"], true));
-        assert_ne!(file_id(&[b"a", b"b"], true), file_id(&[b"ab"], true));
-        assert_ne!(file_id(&[b"a"], false), file_id(&[b"a"], false));
-        assert_eq!(file_id(&[b"a"], true).len(), 16);
+    fn ids_depend_on_content_and_time() {
+        assert_eq!(file_id(&[b"a"], 1), file_id(&[b"a"], 1));
+        assert_ne!(file_id(&[b"a"], 1), file_id(&[b"b"], 1));
+        assert_ne!(file_id(&[b"a", b"b"], 1), file_id(&[b"ab"], 1));
+        assert_ne!(file_id(&[b"a"], 1), file_id(&[b"a"], 2));
+        assert_eq!(file_id(&[b"a"], 1).len(), 16);
     }
 }

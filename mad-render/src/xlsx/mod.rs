@@ -105,7 +105,7 @@ impl Renderer for XlsxRenderer {
 
         let mut workbook = Workbook::new();
         workbook.set_zip_compression_level(self.compression_level);
-        workbook.set_properties(&properties(&title, job.deterministic)?);
+        workbook.set_properties(&properties(&title, job.deterministic, job.created_at)?);
         let cells = layout.table.len() * layout.columns.len().max(1);
         let worksheet = if cells > self.constant_memory_cells {
             workbook
@@ -167,15 +167,17 @@ fn add_charts(
     )
 }
 
-/// The document properties; a fixed creation time in deterministic mode.
-fn properties(title: &str, deterministic: bool) -> Result<DocProperties> {
+/// The document properties: a fixed creation time in deterministic mode, else the run's
+/// start, so the same run renders the same bytes again (a resumed run recognises its files).
+fn properties(title: &str, deterministic: bool, created_at: i64) -> Result<DocProperties> {
     let properties = DocProperties::new().set_title(title);
-    if !deterministic {
-        return Ok(properties);
-    }
-    let fixed = ExcelDateTime::from_ymd(2000, 1, 1)
-        .map_err(|e| xlsx_error("setting the creation time", e))?;
-    Ok(properties.set_creation_datetime(&fixed))
+    let created = if deterministic {
+        ExcelDateTime::from_ymd(2000, 1, 1)
+    } else {
+        ExcelDateTime::from_timestamp(created_at)
+    };
+    let created = created.map_err(|e| xlsx_error("setting the creation time", e))?;
+    Ok(properties.set_creation_datetime(&created))
 }
 
 pub(crate) fn xlsx_error(what: &str, err: XlsxError) -> Error {
