@@ -5,7 +5,7 @@
 //! shared list of row numbers over the same columns.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, Result};
 use crate::value::{Field, Schema, Value};
@@ -15,6 +15,9 @@ use crate::value::{Field, Schema, Value};
 pub struct Column {
     symbols: Vec<Value>,
     indices: Vec<u32>,
+    /// Per symbol, the rows holding it; built on first use, so selecting a few values of a
+    /// large column reads only their rows.
+    rows_by_symbol: OnceLock<Vec<Vec<u32>>>,
 }
 
 impl Column {
@@ -26,7 +29,22 @@ impl Column {
                 "row index {bad} points past the {count} symbols of the column"
             )));
         }
-        Ok(Column { symbols, indices })
+        Ok(Column {
+            symbols,
+            indices,
+            rows_by_symbol: OnceLock::new(),
+        })
+    }
+
+    /// The rows holding each symbol, in row order.
+    pub fn rows_by_symbol(&self) -> &[Vec<u32>] {
+        self.rows_by_symbol.get_or_init(|| {
+            let mut rows = vec![Vec::new(); self.symbols.len()];
+            for (row, &symbol) in self.indices.iter().enumerate() {
+                rows[symbol as usize].push(row as u32);
+            }
+            rows
+        })
     }
 
     pub fn symbols(&self) -> &[Value] {
@@ -87,6 +105,7 @@ impl ColumnBuilder {
         Column {
             symbols: self.symbols,
             indices: self.indices,
+            rows_by_symbol: OnceLock::new(),
         }
     }
 }
@@ -218,6 +237,49 @@ impl Table {
     /// Iterates the values of column `col` within this slice.
     pub fn column_values(&self, col: usize) -> impl Iterator<Item = &Value> + '_ {
         (0..self.len()).map(move |r| self.value(r, col))
+    }
+
+    /// Whether this table is whole (not a slice of rows).
+    pub fn is_whole(&self) -> bool {
+        self.selection.is_none()
+    }
+
+    /// A whole table's rows whose value in `col` is one of the `allowed` symbols (a flag per
+    /// symbol), found through the column's row index, then narrowed by `keep`. Cheap when the
+    /// allowed symbols are rare; use on whole tables only.
+    pub fn select_by_symbols(
+        &self,
+        col: usize,
+        allowed: &[bool],
+        mut keep: impl FnMut(u32) -> bool,
+    ) -> Table {
+        debug_assert!(self.is_whole());
+        let index = self.columns[col].rows_by_symbol();
+        let mut rows: Vec<u32> = allowed
+            .iter()
+            .zip(index)
+            .filter(|(a, _)| **a)
+            .flat_map(|(_, rows)| rows.iter().copied())
+            .filter(|&r| keep(r))
+            .collect();
+        rows.sort_unstable();
+        self.with_selection(rows)
+    }
+
+    /// How many rows of a whole table hold one of the `allowed` symbols of `col`.
+    pub fn count_by_symbols(&self, col: usize, allowed: &[bool]) -> usize {
+        let index = self.columns[col].rows_by_symbol();
+        allowed
+            .iter()
+            .zip(index)
+            .filter(|(a, _)| **a)
+            .map(|(_, rows)| rows.len())
+            .sum()
+    }
+
+    /// The symbol index of physical row `row` in `col`, ignoring the selection.
+    pub fn physical_symbol(&self, row: u32, col: usize) -> u32 {
+        self.columns[col].indices[row as usize]
     }
 
     /// The rows of this slice whose positions `keep` returns true for, as a new slice.
