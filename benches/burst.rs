@@ -1,64 +1,26 @@
-//! Burst benchmark: the Superstore orders burst by State (49 recipients) and by Customer Name
-//! (793 recipients), a PDF and an XLSX per recipient, written to a folder. Prints reports per
-//! second (a PDF and an XLSX count as two reports), like `python_burst.py` does.
+//! Burst benchmark: the Superstore orders burst by a field (State: 49 recipients; Customer
+//! Name: 793), a PDF and an XLSX per recipient, written to a folder. Prints one JSON line with
+//! reports per second (a PDF and an XLSX count as two reports, as `python_burst.py` counts).
 //!
-//!     cargo bench --bench burst [-- ROUNDS]
+//!     cargo bench --bench burst -- [FIELD] [ROUNDS]
 
-#![allow(clippy::print_stdout)]
+mod common;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use mad::source::{CsvOptions, CsvSource, FieldOverride};
-use mad::{Aggregate, ColumnDef, Engine, FieldKind, OutputFormat, ReportDef, SortKey, Task};
-
-fn report() -> ReportDef {
-    let mut r = ReportDef::new("burst", "Sales report: {burst}");
-    r.columns = vec![
-        ColumnDef::new("Order ID"),
-        ColumnDef::new("Order Date"),
-        ColumnDef::new("Customer Name"),
-        ColumnDef::new("Category"),
-        ColumnDef::new("Product Name"),
-        ColumnDef::new("Sales")
-            .format("#,##0.00")
-            .total(Aggregate::Sum),
-        ColumnDef::new("Quantity").total(Aggregate::Sum),
-        ColumnDef::new("Profit")
-            .format("#,##0.00")
-            .total(Aggregate::Sum),
-    ];
-    r.sort = vec![SortKey::asc("Order Date")];
-    r.formats = vec![OutputFormat::Pdf, OutputFormat::Xlsx];
-    r.file_name = "{burst}".into();
-    r
-}
-
-async fn burst(field: &str, source: Arc<CsvSource>, out: &Path) -> (usize, usize, f64) {
-    let registry = mad::registry();
-    let folder = serde_json::json!({ "path": out, "if_exists": "overwrite" });
-    let channel = registry
-        .build_channel("folder", &folder, &mad::BuildContext::new(out))
-        .expect("folder channel");
-    let task = Task::new(format!("burst by {field}"), source)
-        .with_report(report())
-        .with_burst(field)
-        .with_channel(channel)
-        .with_registry(&registry);
-    let started = Instant::now();
-    let summary = Engine::default().run(&task).await.expect("run");
-    let seconds = started.elapsed().as_secs_f64();
-    assert_eq!(summary.counts.failed, 0, "{}", summary.human());
-    (summary.counts.recipients, summary.counts.documents, seconds)
-}
+use mad::{Engine, FieldKind, Task};
 
 #[tokio::main]
 async fn main() {
-    let rounds: usize = std::env::args()
+    let args: Vec<String> = std::env::args()
         .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(3);
+        .filter(|a| a != "--bench")
+        .collect();
+    let field = args.first().cloned().unwrap_or_else(|| "State".into());
+    let rounds: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(3);
     let data =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/superstore/superstore.csv");
     let mut options = CsvOptions::new(data);
@@ -67,22 +29,32 @@ async fn main() {
         .insert("Postal Code".into(), FieldOverride::Kind(FieldKind::Text));
     let source = Arc::new(CsvSource::new(options));
     source.table().await.expect("superstore loads");
+    let registry = mad::registry();
 
-    for field in ["State", "Customer Name"] {
-        let mut rates = Vec::new();
-        let mut recipients = 0;
-        for _ in 0..rounds {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let (r, documents, seconds) = burst(field, source.clone(), dir.path()).await;
-            recipients = r;
-            rates.push(documents as f64 / seconds);
-        }
-        rates.sort_by(f64::total_cmp);
-        println!(
-            "burst={field:?} recipients={recipients} rounds={rounds} reports_per_s(median)={:.1} min={:.1} max={:.1}",
-            rates[rates.len() / 2],
-            rates[0],
-            rates[rates.len() - 1]
-        );
+    let mut rates = Vec::new();
+    let mut recipients = 0;
+    for _ in 0..rounds {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let task = Task::new(format!("burst by {field}"), source.clone())
+            .with_report(common::superstore_report("Sales report: {burst}"))
+            .with_burst(field.as_str())
+            .with_channel(common::folder(dir.path()))
+            .with_registry(&registry);
+        let started = Instant::now();
+        let summary = Engine::default().run(&task).await.expect("the run");
+        let seconds = started.elapsed().as_secs_f64();
+        assert_eq!(summary.counts.failed, 0, "{}", summary.human());
+        recipients = summary.counts.recipients;
+        rates.push(summary.counts.documents as f64 / seconds);
     }
+    common::report(serde_json::json!({
+        "bench": "burst",
+        "field": field,
+        "recipients": recipients,
+        "rounds": rounds,
+        "reports_per_s": common::median(rates.clone()),
+        "min": rates.iter().copied().fold(f64::MAX, f64::min),
+        "max": rates.iter().copied().fold(0.0, f64::max),
+        "peak_mb": common::peak_mb(),
+    }));
 }

@@ -1,0 +1,70 @@
+//! What the benchmarks share: the report the Python reference also writes, a folder channel,
+//! peak memory, and one JSON line of results per measurement.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use mad::{Aggregate, ColumnDef, OutputFormat, ReportDef, SortKey, TaskChannel};
+
+/// The content `python_burst.py` writes per recipient: a title, the totals, an 8-column order
+/// table with a repeated header and page numbers (PDF), typed cells with a totals row (XLSX).
+pub fn superstore_report(title: &str) -> ReportDef {
+    let mut r = ReportDef::new("burst", title);
+    r.columns = vec![
+        ColumnDef::new("Order ID"),
+        ColumnDef::new("Order Date"),
+        ColumnDef::new("Customer Name"),
+        ColumnDef::new("Category"),
+        ColumnDef::new("Product Name"),
+        ColumnDef::new("Sales")
+            .format("#,##0.00")
+            .total(Aggregate::Sum),
+        ColumnDef::new("Quantity").total(Aggregate::Sum),
+        ColumnDef::new("Profit")
+            .format("#,##0.00")
+            .total(Aggregate::Sum),
+    ];
+    r.sort = vec![SortKey::asc("Order Date")];
+    r.formats = vec![OutputFormat::Pdf, OutputFormat::Xlsx];
+    r.file_name = "{recipient.id}".into();
+    r
+}
+
+/// A folder channel writing into `dir`, replacing what is there.
+pub fn folder(dir: &Path) -> TaskChannel {
+    let options = serde_json::json!({ "path": dir, "if_exists": "overwrite", "create": true });
+    let channel = mad::registry()
+        .build_channel("folder", &options, &mad::BuildContext::new(dir))
+        .expect("the folder channel builds");
+    TaskChannel::new(channel)
+}
+
+/// The process's peak resident memory so far, in MB (VmHWM).
+pub fn peak_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Prints one result as a JSON line, for `benches/run` to collect.
+pub fn report(fields: serde_json::Value) {
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{fields}");
+    }
+}
+
+/// The median of some figures.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+pub fn arc<T>(value: T) -> Arc<T> {
+    Arc::new(value)
+}
