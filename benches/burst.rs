@@ -20,7 +20,10 @@ async fn main() {
         .filter(|a| a != "--bench")
         .collect();
     let field = args.first().cloned().unwrap_or_else(|| "State".into());
-    let rounds: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(3);
+    let rounds: usize = args
+        .get(1)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if common::smoke() { 1 } else { 3 });
     let data =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/superstore/superstore.csv");
     let mut options = CsvOptions::new(data);
@@ -34,7 +37,7 @@ async fn main() {
     let mut rates = Vec::new();
     let mut recipients = 0;
     for _ in 0..rounds {
-        let dir = tempfile::tempdir().expect("a temporary folder");
+        let dir = common::out_dir();
         let task = Task::new(format!("burst by {field}"), source.clone())
             .with_report(common::superstore_report("Sales report: {burst}"))
             .with_burst(field.as_str())

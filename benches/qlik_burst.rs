@@ -25,7 +25,7 @@ async fn main() {
         .start()
         .await
         .expect("the double starts");
-    let dir = tempfile::tempdir().expect("a temporary folder");
+    let dir = common::out_dir();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, double.ca_pem().unwrap_or_default()).expect("the CA is written");
     let mut options = QlikOptions::new(format!("wss://localhost:{}", double.port()), "superstore");

@@ -50,7 +50,7 @@ async fn main() {
     let recipients: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(1000);
+        .unwrap_or(if common::smoke() { 10 } else { 1000 });
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/flights/flights.csv.gz");
     let mut options = CsvOptions::new(data);
     options.null_values = vec!["NA".into()];
@@ -88,7 +88,7 @@ async fn main() {
         })
         .collect();
 
-    let dir = tempfile::tempdir().expect("a temporary folder");
+    let dir = common::out_dir();
     let task = Task::new("flights", source.clone())
         .with_report(report())
         .with_recipients(people)

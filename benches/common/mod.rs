@@ -6,12 +6,26 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use mad::{Aggregate, ColumnDef, OutputFormat, ReportDef, SortKey, TaskChannel};
+use mad::{Aggregate, ColumnDef, ExpressionDef, OutputFormat, ReportDef, SortKey, TaskChannel};
 
 /// The content `python_burst.py` writes per recipient: a title, the totals, an 8-column order
 /// table with a repeated header and page numbers (PDF), typed cells with a totals row (XLSX).
 pub fn superstore_report(title: &str) -> ReportDef {
     let mut r = ReportDef::new("burst", title);
+    r.subtitle = Some("Orders: {orders}   Sales: {sales}   Profit: {profit}".into());
+    for (name, expr, format) in [
+        ("orders", "Count(DISTINCT [Order ID])", "#,##0"),
+        ("sales", "Sum([Sales])", "#,##0.00"),
+        ("profit", "Sum([Profit])", "#,##0.00"),
+    ] {
+        r.expressions.insert(
+            name.into(),
+            ExpressionDef::Formatted {
+                expr: expr.into(),
+                format: Some(format.into()),
+            },
+        );
+    }
     r.columns = vec![
         ColumnDef::new("Order ID"),
         ColumnDef::new("Order Date"),
@@ -67,4 +81,21 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 
 pub fn arc<T>(value: T) -> Arc<T> {
     Arc::new(value)
+}
+
+/// True when `cargo test` runs the benchmark as a smoke test (cargo passes `--bench` only
+/// under `cargo bench`): the benchmark then does the least work that still checks it.
+pub fn smoke() -> bool {
+    !std::env::args().any(|a| a == "--bench")
+}
+
+/// A fresh output folder under `MAD_BENCH_OUT`, else in memory (`/dev/shm`) where there is
+/// one: on this kind of virtual disk creating a file costs most of a millisecond, which would
+/// measure the disk rather than the engine. `benches/run` gives the reference the same place.
+pub fn out_dir() -> tempfile::TempDir {
+    let root = std::env::var_os("MAD_BENCH_OUT")
+        .map(std::path::PathBuf::from)
+        .or_else(|| Some(Path::new("/dev/shm").to_path_buf()).filter(|p| p.is_dir()))
+        .unwrap_or_else(std::env::temp_dir);
+    tempfile::tempdir_in(root).expect("a temporary output folder")
 }

@@ -32,8 +32,8 @@ pub use recipient::{Recipient, ValueTableDef};
 pub use registry::{BuildContext, Registry, parse_options};
 pub use render::{Document, InlinePart, Passwords, Protector, RenderJob, Rendered, Renderer};
 pub use report::{
-    Aggregate, ChartDef, ChartKind, ChartPlacement, ColumnDef, GroupDef, OutputFormat, PageBand,
-    PageSetup, ReportDef, SortKey,
+    Aggregate, ChartDef, ChartKind, ChartPlacement, ColumnDef, ExpressionDef, GroupDef,
+    OutputFormat, PageBand, PageSetup, ReportDef, SortKey,
 };
 pub use runlog::{DeliveryKey, MemoryRunLog, PriorAttempt, RunLog};
 pub use secret::{Secret, SecretRef};

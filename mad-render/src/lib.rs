@@ -6,6 +6,7 @@ use mad_core::Registry;
 
 mod chart;
 pub mod csv;
+mod deflate;
 pub mod html;
 pub mod pdf;
 pub mod protect;

@@ -2,6 +2,8 @@
 //! workbook (sheet settings calamine does not expose), against sums taken from the source CSV
 //! by the csv crate.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
 
@@ -292,23 +294,87 @@ fn equal_input_gives_equal_bytes_in_deterministic_mode() {
 }
 
 #[test]
-fn constant_memory_mode_writes_the_same_cells() {
+fn every_writer_gives_the_same_cells() {
     let filters = FilterSet::from_filters([Filter::new("Region", ["West"])]);
     let table = filters.apply(&superstore()).unwrap();
     let report = sales_report();
-    let in_memory = render(&XlsxRenderer::new(), &report, &table, &filters);
-    let streamed = render(
-        &XlsxRenderer::new().with_constant_memory_above(0),
+    let streaming = render(&XlsxRenderer::new(), &report, &table, &filters);
+    let in_memory = render(
+        &XlsxRenderer::new().with_streaming_writer(false),
         &report,
         &table,
         &filters,
     );
-    let (_, memory_cells, memory_formulas) = read_sheet(&in_memory);
-    let (_, streamed_cells, streamed_formulas) = read_sheet(&streamed);
+    let constant_memory = render(
+        &XlsxRenderer::new()
+            .with_streaming_writer(false)
+            .with_constant_memory_above(0),
+        &report,
+        &table,
+        &filters,
+    );
+    let (name, cells, formulas) = read_sheet(&streaming);
+    assert!(zip_entry(&constant_memory, "xl/worksheets/sheet1.xml").contains("inlineStr"));
+    for other in [&in_memory, &constant_memory] {
+        let (other_name, other_cells, other_formulas) = read_sheet(other);
+        assert_eq!(name, other_name);
+        assert_eq!(cells, other_cells);
+        assert_eq!(formulas, other_formulas);
+    }
+}
 
-    assert!(zip_entry(&streamed, "xl/worksheets/sheet1.xml").contains("inlineStr"));
-    assert_eq!(memory_cells, streamed_cells);
-    assert_eq!(memory_formulas, streamed_formulas);
+#[test]
+fn styles_widths_and_views_read_back_with_openpyxl() {
+    let filters = FilterSet::from_filters([Filter::new("Region", ["West"])]);
+    let table = filters.apply(&superstore()).unwrap();
+    let bytes = render(&XlsxRenderer::new(), &sales_report(), &table, &filters);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("west.xlsx");
+    std::fs::write(&path, &bytes).unwrap();
+
+    let seen = common::openpyxl(
+        &path,
+        "sheet = book.worksheets[0]\n\
+         last = sheet.max_row\n\
+         print(json.dumps({\n\
+           'title': sheet.title, 'freeze': sheet.freeze_panes,\n\
+           'filter': sheet.auto_filter.ref,\n\
+           'title_font': [sheet['A1'].font.b, sheet['A1'].font.sz],\n\
+           'note_italic': sheet['A3'].font.i,\n\
+           'header': [sheet['A5'].value, sheet['A5'].font.b, sheet['A5'].fill.fgColor.rgb,\n\
+                      sheet['A5'].border.bottom.style, sheet['E5'].alignment.horizontal],\n\
+           'group': [sheet['A6'].value, sheet['A6'].font.b, sheet['A6'].fill.fgColor.rgb],\n\
+           'sales': [type(sheet['E7'].value).__name__, sheet['E7'].number_format],\n\
+           'date': [type(sheet['B7'].value).__name__, sheet['B7'].number_format],\n\
+           'grand': [sheet.cell(last, 5).value, sheet.cell(last, 5).border.top.style,\n\
+                     sheet.cell(last, 5).font.b],\n\
+           'widths': [sheet.column_dimensions[c].width for c in 'ABCDEFGH'],\n\
+         }))",
+    );
+    let last = seen["grand"][0].as_str().unwrap();
+    assert!(last.starts_with("=SUBTOTAL(9,E6:E"), "{seen}");
+    assert_eq!(seen["title"], "Sales West orders by segment");
+    assert_eq!(seen["freeze"], "A6");
+    assert!(
+        seen["filter"].as_str().unwrap().starts_with("A5:H"),
+        "{seen}"
+    );
+    assert_eq!(seen["title_font"], serde_json::json!([true, 14.0]));
+    assert_eq!(seen["note_italic"], true);
+    assert_eq!(
+        seen["header"],
+        serde_json::json!(["Row", true, "FFD9E1F2", "thin", "right"])
+    );
+    assert_eq!(seen["group"][0], "Segment: Consumer");
+    assert_eq!(seen["group"][2], "FFF2F2F2");
+    assert_eq!(seen["sales"], serde_json::json!(["float", "#,##0.00"]));
+    assert_eq!(seen["date"][0], "datetime");
+    assert_eq!(seen["grand"][1], "double");
+    assert_eq!(seen["grand"][2], true);
+    for width in seen["widths"].as_array().unwrap() {
+        let width = width.as_f64().unwrap();
+        assert!((6.0..=62.0).contains(&width), "{seen}");
+    }
 }
 
 #[test]

@@ -22,7 +22,7 @@ use pdf_writer::{Chunk, Filter, Finish, Name, Rect, Ref, Settings, Str};
 use subsetter::GlyphRemapper;
 
 use super::BACKEND;
-use super::deflate::compress;
+use crate::deflate::compress;
 
 const REGULAR_DATA: &[u8] = include_bytes!("../../fonts/DejaVuSans.ttf");
 const BOLD_DATA: &[u8] = include_bytes!("../../fonts/DejaVuSans-Bold.ttf");

@@ -17,7 +17,6 @@
 //! DejaVu lacks (CJK), so Latin, Greek, Cyrillic and CJK text prints and extracts correctly. A
 //! character neither font has prints as an empty box but still extracts as itself.
 
-mod deflate;
 pub(crate) mod font;
 mod hinting;
 mod paginate;

@@ -15,7 +15,6 @@ use pdf_writer::types::TextRenderingMode;
 use pdf_writer::{Content, Date, Filter, Finish, Name, Pdf, Rect, Ref, Settings, Str, TextStr};
 
 use super::StableHash;
-use super::deflate::compress;
 use super::font::{
     BlockSet, EmbeddedFont, FALLBACK_FIRST_REF, FALLBACK_RESOURCE, FallbackFont, FontFace,
     OBJECTS_PER_FONT, Style, embedded, embedded_fallback,
@@ -23,6 +22,7 @@ use super::font::{
 use super::paginate::{BAND_SIZE, Mark, PageBands, Paint, Sheet};
 use super::text::Arena;
 use crate::chart::Shape;
+use crate::deflate::compress;
 
 /// What the document's information dictionary, metadata and trailer say.
 #[derive(Debug)]

@@ -7,12 +7,12 @@ use mad_core::{
     Value,
 };
 use rust_xlsxwriter::utility::column_number_to_name;
-use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Formula, Worksheet};
 
+use super::BACKEND;
+use super::cells::{CellFormat, Line, SheetTarget, StyleId};
 use super::labels::Labels;
 use super::number_format::excel_number_format;
 use super::sheet_name::sanitise_sheet_name;
-use super::{BACKEND, xlsx_error};
 
 pub(crate) const MAX_ROWS: u32 = 1_048_576;
 const MAX_COLUMNS: usize = 16_384;
@@ -70,22 +70,26 @@ fn too_many_rows() -> Error {
     .with_backend(BACKEND)
 }
 
+impl Heading<'_> {
+    /// The rows above the table's header: the title, the subtitle, the filters, a blank row.
+    fn rows(&self) -> u32 {
+        2 + u32::from(self.subtitle.is_some()) + u32::from(!self.filters.is_unfiltered())
+    }
+}
+
 /// Writes the heading, the table with its group and total rows, and the sheet settings.
-pub(super) fn write(
-    worksheet: &mut Worksheet,
+pub(super) fn write<S: SheetTarget>(
+    worksheet: &mut S,
     layout: &Layout,
     heading: &Heading<'_>,
     locale: &Locale,
 ) -> Result<Placement> {
-    worksheet
-        .set_name(sanitise_sheet_name(heading.title))
-        .map_err(|e| xlsx_error("naming the sheet", e))?;
-    let styles = Styles::new(layout);
+    worksheet.set_name(&sanitise_sheet_name(heading.title))?;
+    let styles = Styles::new(layout, worksheet);
     for (col, width) in column_widths(layout, locale).into_iter().enumerate() {
-        worksheet
-            .set_column_width(col as u16, width)
-            .map_err(|e| xlsx_error("setting a column width", e))?;
+        worksheet.set_column_width(col as u16, width)?;
     }
+    worksheet.freeze_rows(heading.rows() + 1)?;
 
     let mut sheet = SheetWriter {
         worksheet,
@@ -101,16 +105,12 @@ pub(super) fn write(
     };
     sheet.heading(heading)?;
     let header_row = sheet.header()?;
+    debug_assert_eq!(header_row, heading.rows());
     let last_filtered_row = sheet.body()?;
     let last_col = layout.columns.len().saturating_sub(1) as u16;
     sheet
         .worksheet
-        .set_freeze_panes(header_row + 1, 0)
-        .map_err(|e| xlsx_error("freezing the header", e))?;
-    sheet
-        .worksheet
-        .autofilter(header_row, 0, last_filtered_row, last_col)
-        .map_err(|e| xlsx_error("adding the autofilter", e))?;
+        .autofilter(header_row, 0, last_filtered_row, last_col)?;
     Ok(Placement {
         header_row,
         first_row: header_row + 1,
@@ -167,34 +167,43 @@ struct ColumnStyle {
     kind: CellKind,
     letter: String,
     total: Option<Aggregate>,
-    header: Format,
-    data: Format,
-    footer: Format,
-    grand_total: Format,
+    header: StyleId,
+    /// `None` for text cells without a number format.
+    data: Option<StyleId>,
+    footer: StyleId,
+    grand_total: StyleId,
 }
 
 /// Every format the sheet uses, made once so cells share them.
 #[derive(Debug)]
 struct Styles {
-    title: Format,
-    subtitle: Format,
-    note: Format,
-    groups: Vec<Format>,
-    footer: Format,
-    grand_total: Format,
+    title: StyleId,
+    subtitle: StyleId,
+    note: StyleId,
+    groups: Vec<StyleId>,
+    footer: StyleId,
+    grand_total: StyleId,
     columns: Vec<ColumnStyle>,
 }
 
 impl Styles {
-    fn new(layout: &Layout) -> Styles {
-        let header = Format::new()
-            .set_bold()
-            .set_background_color(Color::RGB(HEADER_FILL))
-            .set_border_bottom(FormatBorder::Thin);
-        let footer = Format::new().set_bold().set_border_top(FormatBorder::Thin);
-        let grand_total = Format::new()
-            .set_bold()
-            .set_border_top(FormatBorder::Double);
+    fn new(layout: &Layout, sheet: &mut impl SheetTarget) -> Styles {
+        let header = CellFormat {
+            bold: true,
+            fill: Some(HEADER_FILL),
+            border_bottom: Line::Thin,
+            ..CellFormat::default()
+        };
+        let footer = CellFormat {
+            bold: true,
+            border_top: Line::Thin,
+            ..CellFormat::default()
+        };
+        let grand_total = CellFormat {
+            bold: true,
+            border_top: Line::Double,
+            ..CellFormat::default()
+        };
         let columns = layout
             .columns
             .iter()
@@ -206,44 +215,56 @@ impl Styles {
                     Some(Aggregate::Count) => Some("0".to_string()),
                     _ => code.clone(),
                 };
-                let with_code = |format: Format, code: &Option<String>| match code {
-                    Some(code) => format.set_num_format(code),
-                    None => format,
+                let with_code = |format: &CellFormat, code: &Option<String>| CellFormat {
+                    num_format: code.clone(),
+                    ..format.clone()
                 };
-                let header = match kind {
-                    CellKind::Text => header.clone(),
-                    CellKind::Number | CellKind::Date => {
-                        header.clone().set_align(FormatAlign::Right)
-                    }
+                let header = CellFormat {
+                    align_right: kind != CellKind::Text,
+                    ..header.clone()
                 };
+                let data = code
+                    .as_ref()
+                    .map(|_| sheet.add_format(&with_code(&CellFormat::default(), &code)));
                 ColumnStyle {
                     kind,
                     letter: column_number_to_name(i as u16),
                     total: column.total,
-                    header,
-                    data: with_code(Format::new(), &code),
-                    footer: with_code(footer.clone(), &total_code),
-                    grand_total: with_code(grand_total.clone(), &total_code),
+                    header: sheet.add_format(&header),
+                    data,
+                    footer: sheet.add_format(&with_code(&footer, &total_code)),
+                    grand_total: sheet.add_format(&with_code(&grand_total, &total_code)),
                 }
             })
             .collect();
         let groups = (0..layout.groups.len())
             .map(|level| {
-                Format::new()
-                    .set_bold()
-                    .set_background_color(Color::RGB(GROUP_FILL))
-                    .set_indent(level.min(15) as u8)
+                sheet.add_format(&CellFormat {
+                    bold: true,
+                    fill: Some(GROUP_FILL),
+                    indent: level.min(15) as u8,
+                    ..CellFormat::default()
+                })
             })
             .collect();
         Styles {
-            title: Format::new().set_bold().set_font_size(14),
-            subtitle: Format::new().set_font_size(12),
-            note: Format::new()
-                .set_italic()
-                .set_font_color(Color::RGB(NOTE_COLOR)),
+            title: sheet.add_format(&CellFormat {
+                bold: true,
+                font_size: Some(14),
+                ..CellFormat::default()
+            }),
+            subtitle: sheet.add_format(&CellFormat {
+                font_size: Some(12),
+                ..CellFormat::default()
+            }),
+            note: sheet.add_format(&CellFormat {
+                italic: true,
+                font_color: Some(NOTE_COLOR),
+                ..CellFormat::default()
+            }),
             groups,
-            footer,
-            grand_total,
+            footer: sheet.add_format(&footer),
+            grand_total: sheet.add_format(&grand_total),
             columns,
         }
     }
@@ -300,8 +321,8 @@ fn column_widths(layout: &Layout, locale: &Locale) -> Vec<f64> {
     widths.into_iter().map(|w| w as f64).collect()
 }
 
-struct SheetWriter<'a> {
-    worksheet: &'a mut Worksheet,
+struct SheetWriter<'a, S> {
+    worksheet: &'a mut S,
     layout: &'a Layout,
     locale: &'a Locale,
     labels: &'static Labels,
@@ -318,7 +339,7 @@ struct SheetWriter<'a> {
     footer_label: Option<u16>,
 }
 
-impl SheetWriter<'_> {
+impl<S: SheetTarget> SheetWriter<'_, S> {
     fn take_row(&mut self) -> Result<u32> {
         if self.next_row >= MAX_ROWS {
             return Err(too_many_rows());
@@ -329,15 +350,19 @@ impl SheetWriter<'_> {
 
     fn heading(&mut self, heading: &Heading<'_>) -> Result<()> {
         let row = self.take_row()?;
-        text(self.worksheet, row, 0, heading.title, &self.styles.title)?;
+        let styles = &self.styles;
+        self.worksheet
+            .string(row, 0, heading.title, Some(styles.title))?;
         if let Some(subtitle) = heading.subtitle {
             let row = self.take_row()?;
-            text(self.worksheet, row, 0, subtitle, &self.styles.subtitle)?;
+            self.worksheet
+                .string(row, 0, subtitle, Some(self.styles.subtitle))?;
         }
         if !heading.filters.is_unfiltered() {
             let row = self.take_row()?;
             let line = format!("{}: {}", self.labels.filters, heading.filters);
-            text(self.worksheet, row, 0, &line, &self.styles.note)?;
+            self.worksheet
+                .string(row, 0, &line, Some(self.styles.note))?;
         }
         self.take_row()?; // a blank row between the heading and the table
         Ok(())
@@ -346,8 +371,9 @@ impl SheetWriter<'_> {
     fn header(&mut self) -> Result<u32> {
         let row = self.take_row()?;
         for (col, column) in self.layout.columns.iter().enumerate() {
-            let format = &self.styles.columns[col].header;
-            text(self.worksheet, row, col as u16, &column.header, format)?;
+            let format = self.styles.columns[col].header;
+            self.worksheet
+                .string(row, col as u16, &column.header, Some(format))?;
         }
         self.data_start = row + 1;
         Ok(row)
@@ -359,7 +385,8 @@ impl SheetWriter<'_> {
         if self.layout.table.is_empty() {
             let row = self.take_row()?;
             let message = self.labels.no_data;
-            text(self.worksheet, row, 0, message, &self.styles.note)?;
+            self.worksheet
+                .string(row, 0, message, Some(self.styles.note))?;
             return Ok(row);
         }
         let mut failure = None;
@@ -413,14 +440,12 @@ impl SheetWriter<'_> {
         self.group_starts.truncate(level);
         self.group_starts.push(row);
         let label = format!("{field}: {}", self.group_text(level, value));
-        let format = &self.styles.groups[level];
+        let format = self.styles.groups[level];
         for col in 0..self.layout.columns.len() as u16 {
             if Some(col) == self.header_label {
-                text(self.worksheet, row, col, &label, format)?;
+                self.worksheet.string(row, col, &label, Some(format))?;
             } else {
-                self.worksheet
-                    .write_blank(row, col, format)
-                    .map_err(|e| xlsx_error("writing a group header", e))?;
+                self.worksheet.blank(row, col, format)?;
             }
         }
         Ok(())
@@ -469,20 +494,20 @@ impl SheetWriter<'_> {
         let last = self.next_row.saturating_sub(1);
         let row = self.take_row()?;
         let row_format = match grand {
-            true => &self.styles.grand_total,
-            false => &self.styles.footer,
+            true => self.styles.grand_total,
+            false => self.styles.footer,
         };
         for (col, style) in self.styles.columns.iter().enumerate() {
             let col_num = col as u16;
             let format = match grand {
-                true => &style.grand_total,
-                false => &style.footer,
+                true => style.grand_total,
+                false => style.footer,
             };
             let result = match (style.total, totals.get(col).copied().flatten()) {
                 (Some(aggregate), Some(result)) if result.is_finite() => Some((aggregate, result)),
                 _ => None,
             };
-            let written = match result {
+            match result {
                 Some((aggregate, result)) => {
                     let formula = format!(
                         "SUBTOTAL({},{letter}{}:{letter}{})",
@@ -491,16 +516,15 @@ impl SheetWriter<'_> {
                         last + 1,
                         letter = style.letter
                     );
-                    let formula = Formula::new(formula).set_result(result.to_string());
                     self.worksheet
-                        .write_formula_with_format(row, col_num, formula, format)
+                        .formula(row, col_num, &formula, result, format)?;
                 }
-                None if Some(col_num) == self.footer_label => self
-                    .worksheet
-                    .write_string_with_format(row, col_num, label, row_format),
-                None => self.worksheet.write_blank(row, col_num, format),
-            };
-            written.map_err(|e| xlsx_error("writing a total", e))?;
+                None if Some(col_num) == self.footer_label => {
+                    self.worksheet
+                        .string(row, col_num, label, Some(row_format))?;
+                }
+                None => self.worksheet.blank(row, col_num, format)?,
+            }
         }
         Ok(())
     }
@@ -517,17 +541,10 @@ pub(crate) fn subtotal_function(aggregate: Aggregate) -> u8 {
     }
 }
 
-fn text(worksheet: &mut Worksheet, row: u32, col: u16, s: &str, format: &Format) -> Result<()> {
-    worksheet
-        .write_string_with_format(row, col, s, format)
-        .map_err(|e| xlsx_error(&format!("writing the text of row {}", row + 1), e))?;
-    Ok(())
-}
-
 /// One data cell: numbers (and the numbers of duals in numeric fields) as numbers, dates as
 /// date cells, texts as strings, nulls as nothing.
 fn write_value(
-    worksheet: &mut Worksheet,
+    worksheet: &mut impl SheetTarget,
     row: u32,
     col: u16,
     value: &Value,
@@ -538,22 +555,22 @@ fn write_value(
     let written = match (value, style.kind) {
         (Value::Null, _) => return Ok(()),
         (Value::Number(n) | Value::Dual(n, _), CellKind::Date) if EXCEL_SERIALS.contains(n) => {
-            worksheet.write_number_with_format(row, col, *n, &style.data)
+            worksheet.number(row, col, *n, style.data)
         }
         (Value::Number(_) | Value::Dual(..), CellKind::Date) => {
             // Excel cannot show this day as a date, so the cell holds the text instead.
-            worksheet.write_string(row, col, column.display(value, locale))
+            worksheet.string(row, col, &column.display(value, locale), None)
         }
         (Value::Number(n), _) | (Value::Dual(n, _), CellKind::Number) => {
-            worksheet.write_number_with_format(row, col, *n, &style.data)
+            worksheet.number(row, col, *n, style.data)
         }
-        (Value::Text(s) | Value::Dual(_, s), _) => worksheet.write_string(row, col, &**s),
+        (Value::Text(s) | Value::Dual(_, s), _) => worksheet.string(row, col, s, None),
     };
     written.map_err(|e| {
-        xlsx_error(
-            &format!("writing row {} of column '{}'", row + 1, column.header),
-            e,
-        )
-    })?;
-    Ok(())
+        e.context(format!(
+            "writing row {} of column '{}'",
+            row + 1,
+            column.header
+        ))
+    })
 }
