@@ -643,49 +643,43 @@ impl Engine {
         locale: Locale,
         filters: FilterSet,
     ) -> Result<Vec<RenderedFormat>> {
-        let mut out = Vec::with_capacity(report.formats.len());
-        let renders = report.formats.iter().map(|format| {
-            let renderer = task.renderers[format].clone();
-            let (report, table, placeholders, locale, filters) = (
-                report.clone(),
-                table.clone(),
-                placeholders.clone(),
-                locale.clone(),
-                filters.clone(),
-            );
-            let deterministic = self.options.deterministic;
-            let created_at = started;
-            let slots = self.render_slots.clone();
-            async move {
-                let _slot = slots.acquire_owned().await.map_err(|_| cancelled())?;
-                tokio::task::spawn_blocking(move || {
-                    let report = report.for_format(renderer.format());
-                    let job = RenderJob {
-                        report: &report,
-                        table: &table,
-                        placeholders: &placeholders,
-                        locale: &locale,
-                        filters: &filters,
-                        deterministic,
-                        created_at,
-                    };
-                    renderer.render_document(&job).map_err(|e| {
-                        e.context(format!(
-                            "rendering {} of report '{}'",
-                            renderer.format(),
-                            report.name
-                        ))
-                    })
-                })
-                .await
-                .map_err(|e| Error::internal(format!("a renderer panicked: {e}")))?
+        // One blocking task renders every format of the report: a hand-over between threads
+        // costs about as much as rendering a small document.
+        let renderers: Vec<_> = report
+            .formats
+            .iter()
+            .map(|format| task.renderers[format].clone())
+            .collect();
+        let deterministic = self.options.deterministic;
+        let _slot = self
+            .render_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| cancelled())?;
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::with_capacity(renderers.len());
+            for renderer in renderers {
+                let format = renderer.format();
+                let report = report.for_format(format);
+                let job = RenderJob {
+                    report: &report,
+                    table: &table,
+                    placeholders: &placeholders,
+                    locale: &locale,
+                    filters: &filters,
+                    deterministic,
+                    created_at: started,
+                };
+                let rendered = renderer.render_document(&job).map_err(|e| {
+                    e.context(format!("rendering {format} of report '{}'", report.name))
+                })?;
+                out.push((format, rendered.bytes.into(), rendered.inline));
             }
-        });
-        for (format, bytes) in report.formats.iter().zip(join_all(renders).await) {
-            let rendered = bytes?;
-            out.push((*format, rendered.bytes.into(), rendered.inline));
-        }
-        Ok(out)
+            Ok(out)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("a renderer panicked: {e}")))?
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -51,6 +51,10 @@ pub(super) fn write_files(
     let mut kept = Vec::new();
     let mut pending = Vec::new();
     for (name, (_, doc)) in names.into_iter().zip(&files) {
+        if options.if_exists == IfExists::Overwrite {
+            pending.push((name, doc));
+            continue;
+        }
         let target = dir.join(&name);
         let exists = fs::symlink_metadata(&target).is_ok();
         match (exists, options.if_exists) {
@@ -107,6 +111,10 @@ fn open_root(path: &Path, create: bool) -> Result<PathBuf> {
 /// `root`/`relative`, creating missing folders and refusing symbolic links that lead out of
 /// `root`.
 fn open_subfolder(root: &Path, relative: &Path) -> Result<PathBuf> {
+    if relative.as_os_str().is_empty() {
+        // `root` was resolved just now.
+        return Ok(root.to_path_buf());
+    }
     let mut dir = root.to_path_buf();
     for part in relative.components() {
         let Component::Normal(part) = part else {
