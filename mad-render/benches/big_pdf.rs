@@ -125,6 +125,14 @@ fn main() {
         rendered.as_secs_f64(),
         pages as f64 / rendered.as_secs_f64(),
     );
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "big_pdf", "rows": table.len(), "pages": pages,
+            "seconds": rendered.as_secs_f64(), "size_mb": pdf.len() as f64 / 1e6,
+            "peak_mb": peak, "after_load_mb": after_load,
+        })
+    );
     assert!(
         peak < MEMORY_LIMIT_MB,
         "peak memory {peak:.0} MB is over {MEMORY_LIMIT_MB:.0} MB"

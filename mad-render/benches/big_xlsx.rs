@@ -106,6 +106,13 @@ fn main() {
         bytes.len() as f64 / 1e6,
         if peak < LIMIT_MB { "kept" } else { "EXCEEDED" }
     );
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "big_xlsx", "rows": table.len(), "columns": report.columns.len(),
+            "seconds": seconds, "size_mb": bytes.len() as f64 / 1e6, "peak_mb": peak,
+        })
+    );
     assert!(
         peak < LIMIT_MB,
         "peak memory {peak:.0} MB exceeds {LIMIT_MB} MB"
