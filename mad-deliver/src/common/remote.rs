@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use mad_core::{Document, Error, ErrorKind, Placeholders, Result};
+use mad_core::{Delivery, Document, Error, ErrorKind, Placeholders, Receipt, Result};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::names::{sanitize_file_name, versioned_file_name};
@@ -384,6 +384,154 @@ impl<C> fmt::Debug for ConnectionPool<C> {
         f.debug_struct("ConnectionPool")
             .field("max", &self.max)
             .field("idle", &self.idle())
+            .finish()
+    }
+}
+
+/// Opens sessions to one server.
+#[async_trait]
+pub trait Connect: fmt::Debug + Send + Sync + 'static {
+    type Session: Session;
+
+    /// A new session, logged in.
+    async fn open_session(self: Arc<Self>) -> Result<Self::Session>;
+
+    /// The server as logs and errors name it.
+    fn server(&self) -> String;
+}
+
+/// A logged-in session with a server's files.
+#[async_trait]
+pub trait Session: RemoteFiles + Sized + 'static {
+    /// The configured base folder as a path on this server (relative to the login folder
+    /// unless absolute).
+    fn base(&self, base: &str) -> String;
+
+    /// Whether the server still answers.
+    async fn is_alive(&mut self) -> bool;
+
+    /// `base`/`parts`, creating the folders that are missing; returns the folder's path.
+    async fn ensure_dir(&mut self, base: &str, parts: &[String]) -> Result<String>;
+}
+
+/// What the channels to file servers share: a pool of sessions to one server, and deliveries
+/// uploaded whole or not at all.
+pub struct Uploads<C: Connect> {
+    /// The channel's kind, as receipts name it.
+    pub kind: &'static str,
+    pub backend: &'static str,
+    /// The base folder, normalised.
+    pub base: String,
+    pub subfolder: Option<String>,
+    pub if_exists: IfExists,
+    pub connector: Arc<C>,
+    pub pool: ConnectionPool<C::Session>,
+}
+
+impl<C: Connect> Uploads<C> {
+    /// A pooled session that still answers, or a new one.
+    async fn session(&self) -> Result<(OwnedSemaphorePermit, C::Session)> {
+        let (permit, idle) = self.pool.checkout().await;
+        if let Some(mut session) = idle {
+            if session.is_alive().await {
+                return Ok((permit, session));
+            }
+            tracing::debug!(server = %self.connector.server(), "an idle connection was closed; reconnecting");
+        }
+        Ok((permit, Arc::clone(&self.connector).open_session().await?))
+    }
+
+    fn files(delivery: &Delivery) -> Vec<(String, Arc<Document>)> {
+        remote_file_names(&delivery.documents)
+            .into_iter()
+            .zip(delivery.documents.iter().cloned())
+            .collect()
+    }
+
+    fn receipt(&self, written: Written) -> Receipt {
+        Receipt {
+            channel: self.kind.to_string(),
+            locations: written.locations,
+            bytes: written.bytes,
+        }
+    }
+
+    /// One attempt at a delivery: all files in place, or none.
+    pub async fn upload(&self, delivery: &Delivery) -> Result<Receipt> {
+        let parts = remote_subfolder(
+            self.backend,
+            self.subfolder.as_deref(),
+            &delivery.placeholders,
+        )?;
+        let files = Self::files(delivery);
+        let (_permit, mut session) = self.session().await?;
+
+        let base = session.base(&self.base);
+        let placed = match session.ensure_dir(&base, &parts).await {
+            Ok(dir) => place_files(&mut session, self.backend, &dir, &files, self.if_exists).await,
+            Err(err) => Err(PlaceFailure::from(err)),
+        };
+        let written = match placed {
+            Ok(written) => written,
+            Err(failure) => {
+                drop(session);
+                self.clean_up(failure.leftovers).await;
+                return Err(failure.error);
+            }
+        };
+        self.pool.give_back(session);
+
+        tracing::debug!(channel = self.kind, recipient = %delivery.recipient.id, files = written.locations.len(), bytes = written.bytes, "delivered");
+        Ok(self.receipt(written))
+    }
+
+    /// The receipt of an earlier attempt whose files are all on the server, complete.
+    pub async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {
+        let parts = remote_subfolder(
+            self.backend,
+            self.subfolder.as_deref(),
+            &delivery.placeholders,
+        )?;
+        let files = Self::files(delivery);
+        let (_permit, mut session) = self.session().await?;
+
+        let dir = parts
+            .iter()
+            .fold(session.base(&self.base), |d, p| join_remote(&d, p));
+        let found = find_files(&mut session, &dir, &files).await?;
+        if session.is_usable() {
+            self.pool.give_back(session);
+        }
+        Ok(found.map(|written| self.receipt(written)))
+    }
+
+    /// Removes temporary files a broken connection left, over a new one.
+    async fn clean_up(&self, leftovers: Vec<String>) {
+        if leftovers.is_empty() {
+            return;
+        }
+        match Arc::clone(&self.connector).open_session().await {
+            Ok(mut session) => {
+                let left = remove_all(&mut session, leftovers).await;
+                if !left.is_empty() {
+                    tracing::debug!(files = ?left, "temporary files of a failed delivery remain");
+                }
+            }
+            Err(err) => {
+                tracing::debug!(files = ?leftovers, error = %err, "could not reconnect to remove temporary files");
+            }
+        }
+    }
+}
+
+impl<C: Connect> fmt::Debug for Uploads<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Uploads")
+            .field("connector", &self.connector)
+            .field("path", &self.base)
+            .field("subfolder", &self.subfolder)
+            .field("if_exists", &self.if_exists)
+            .field("pool", &self.pool)
             .finish()
     }
 }

@@ -19,7 +19,9 @@ use tokio::net::TcpStream;
 
 use super::config::{FtpOptions, Security};
 use super::error::{self, BACKEND};
-use crate::common::remote::{RemoteFiles, absolute_remote, bare_host, join_remote, server_name};
+use crate::common::remote::{
+    Connect, RemoteFiles, Session, absolute_remote, bare_host, join_remote, server_name,
+};
 
 /// Everything needed to open a logged-in connection; made once per channel.
 pub(super) struct Connector {
@@ -347,4 +349,32 @@ fn tls_connector(ca_file: Option<&Path>) -> Result<tokio_rustls::TlsConnector> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+#[async_trait]
+impl Connect for Connector {
+    type Session = FtpSession;
+
+    async fn open_session(self: Arc<Self>) -> Result<FtpSession> {
+        self.connect().await
+    }
+
+    fn server(&self) -> String {
+        Connector::server(self)
+    }
+}
+
+#[async_trait]
+impl Session for FtpSession {
+    fn base(&self, base: &str) -> String {
+        FtpSession::base(self, base)
+    }
+
+    async fn is_alive(&mut self) -> bool {
+        FtpSession::is_alive(self).await
+    }
+
+    async fn ensure_dir(&mut self, base: &str, parts: &[String]) -> Result<String> {
+        FtpSession::ensure_dir(self, base, parts).await
+    }
 }

@@ -16,19 +16,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mad_core::{
-    BuildContext, Channel, ChannelCapabilities, Delivery, Document, Receipt, Registry, Result,
-    parse_options,
+    BuildContext, Channel, ChannelCapabilities, Delivery, Receipt, Registry, Result, parse_options,
 };
 
 use crate::common::check_path_template;
-use crate::common::remote::{
-    ConnectionPool, PlaceFailure, RemoteFiles, check_if_exists, check_remote_base, find_files,
-    join_remote, place_files, remote_file_names, remote_subfolder, remove_all,
-};
+use crate::common::remote::{ConnectionPool, Uploads, check_if_exists, check_remote_base};
 pub use config::SftpOptions;
 use error::{BACKEND, invalid};
 use host_key::HostKeyPolicy;
-use session::{Connector, SftpSession};
+use session::Connector;
 
 /// The kind name definitions use for this channel.
 pub const KIND: &str = "sftp";
@@ -43,9 +39,7 @@ pub fn register(registry: &mut Registry) {
 /// Uploads documents to an SSH server over SFTP.
 pub struct SftpChannel {
     options: SftpOptions,
-    base: String,
-    connector: Arc<Connector>,
-    pool: ConnectionPool<SftpSession>,
+    uploads: Uploads<Connector>,
 }
 
 impl SftpChannel {
@@ -55,12 +49,16 @@ impl SftpChannel {
         check(&options)?;
         let base = check_remote_base(BACKEND, &options.path)?;
         let connector = Arc::new(Connector::new(&options, host_key_policy(&options)?)?);
-        Ok(SftpChannel {
-            pool: ConnectionPool::new(options.max_connections),
-            options,
+        let uploads = Uploads {
+            kind: KIND,
+            backend: BACKEND,
             base,
+            subfolder: options.subfolder.clone(),
+            if_exists: options.if_exists,
             connector,
-        })
+            pool: ConnectionPool::new(options.max_connections),
+        };
+        Ok(SftpChannel { options, uploads })
     }
 
     /// A channel from a definition's options, `known_hosts` resolved against `ctx`.
@@ -74,78 +72,6 @@ impl SftpChannel {
 
     pub fn options(&self) -> &SftpOptions {
         &self.options
-    }
-
-    /// A pooled session that still answers, or a new one.
-    async fn session(&self) -> Result<(tokio::sync::OwnedSemaphorePermit, SftpSession)> {
-        let (permit, idle) = self.pool.checkout().await;
-        if let Some(mut session) = idle {
-            if session.is_alive().await {
-                return Ok((permit, session));
-            }
-            tracing::debug!(server = %self.connector.server(), "an idle connection was closed; reconnecting");
-        }
-        Ok((permit, self.connector.connect().await?))
-    }
-
-    fn files(delivery: &Delivery) -> Vec<(String, Arc<Document>)> {
-        remote_file_names(&delivery.documents)
-            .into_iter()
-            .zip(delivery.documents.iter().cloned())
-            .collect()
-    }
-
-    /// One attempt at a delivery: all files in place, or none.
-    async fn upload(&self, delivery: &Delivery) -> Result<Receipt> {
-        let parts = remote_subfolder(
-            BACKEND,
-            self.options.subfolder.as_deref(),
-            &delivery.placeholders,
-        )?;
-        let files = Self::files(delivery);
-        let (_permit, mut session) = self.session().await?;
-
-        let base = session.base(&self.base);
-        let placed = match session.ensure_dir(&base, &parts).await {
-            Ok(dir) => {
-                place_files(&mut session, BACKEND, &dir, &files, self.options.if_exists).await
-            }
-            Err(err) => Err(PlaceFailure::from(err)),
-        };
-        let written = match placed {
-            Ok(written) => written,
-            Err(failure) => {
-                drop(session);
-                self.clean_up(failure.leftovers).await;
-                return Err(failure.error);
-            }
-        };
-        self.pool.give_back(session);
-
-        tracing::debug!(recipient = %delivery.recipient.id, files = written.locations.len(), bytes = written.bytes, "delivered over SFTP");
-        Ok(Receipt {
-            channel: KIND.to_string(),
-            locations: written.locations,
-            bytes: written.bytes,
-        })
-    }
-
-    /// Removes temporary files a broken connection left, over a new one.
-    async fn clean_up(&self, leftovers: Vec<String>) {
-        if leftovers.is_empty() {
-            return;
-        }
-        match self.connector.connect().await {
-            Ok(mut session) => {
-                let left = remove_all(&mut session, leftovers).await;
-                if !left.is_empty() {
-                    tracing::debug!(files = ?left, "temporary files of a failed delivery remain");
-                }
-            }
-            Err(err) => {
-                tracing::debug!(files = ?leftovers, error = %err, "could not reconnect to remove temporary files");
-            }
-        }
     }
 }
 
@@ -210,11 +136,7 @@ fn host_key_policy(options: &SftpOptions) -> Result<HostKeyPolicy> {
 impl fmt::Debug for SftpChannel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SftpChannel")
-            .field("connector", &self.connector)
-            .field("path", &self.base)
-            .field("subfolder", &self.options.subfolder)
-            .field("if_exists", &self.options.if_exists)
-            .field("pool", &self.pool)
+            .field("uploads", &self.uploads)
             .finish()
     }
 }
@@ -233,7 +155,7 @@ impl Channel for SftpChannel {
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
-        self.upload(delivery).await.map_err(|e| {
+        self.uploads.upload(delivery).await.map_err(|e| {
             e.context(format!(
                 "uploading report '{}' for recipient '{}'",
                 delivery.report.name, delivery.recipient.id
@@ -242,26 +164,6 @@ impl Channel for SftpChannel {
     }
 
     async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {
-        let parts = remote_subfolder(
-            BACKEND,
-            self.options.subfolder.as_deref(),
-            &delivery.placeholders,
-        )?;
-        let files = Self::files(delivery);
-        let (_permit, mut session) = self.session().await?;
-
-        let dir = parts
-            .iter()
-            .fold(session.base(&self.base), |d, p| join_remote(&d, p));
-        let found = find_files(&mut session, &dir, &files).await?;
-        if session.is_usable() {
-            self.pool.give_back(session);
-        }
-
-        Ok(found.map(|written| Receipt {
-            channel: KIND.to_string(),
-            locations: written.locations,
-            bytes: written.bytes,
-        }))
+        self.uploads.confirm(delivery).await
     }
 }

@@ -20,7 +20,9 @@ use tokio::net::TcpStream;
 use super::config::SftpOptions;
 use super::error::{self, BACKEND};
 use super::host_key::HostKeyPolicy;
-use crate::common::remote::{RemoteFiles, absolute_remote, bare_host, join_remote, server_name};
+use crate::common::remote::{
+    Connect, RemoteFiles, Session, absolute_remote, bare_host, join_remote, server_name,
+};
 
 /// Bytes per write request; every SFTP server accepts this much.
 const WRITE_CHUNK: usize = 32 * 1024;
@@ -504,5 +506,33 @@ impl fmt::Debug for SftpSession {
             .field("posix_rename", &self.posix_rename)
             .field("broken", &self.broken)
             .finish()
+    }
+}
+
+#[async_trait]
+impl Connect for Connector {
+    type Session = SftpSession;
+
+    async fn open_session(self: Arc<Self>) -> Result<SftpSession> {
+        self.connect().await
+    }
+
+    fn server(&self) -> String {
+        Connector::server(self)
+    }
+}
+
+#[async_trait]
+impl Session for SftpSession {
+    fn base(&self, base: &str) -> String {
+        SftpSession::base(self, base)
+    }
+
+    async fn is_alive(&mut self) -> bool {
+        SftpSession::is_alive(self).await
+    }
+
+    async fn ensure_dir(&mut self, base: &str, parts: &[String]) -> Result<String> {
+        SftpSession::ensure_dir(self, base, parts).await
     }
 }
