@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::future::join_all;
@@ -21,11 +21,12 @@ use tokio::sync::Semaphore;
 use crate::channel::{Channel, Delivery, Receipt};
 use crate::error::{Error, ErrorKind, Result};
 use crate::filter::{FieldFilter, Filter, FilterSet};
-use crate::format::{Locale, display, serial_to_parts};
+use crate::format::{Locale, display};
 use crate::placeholder::Placeholders;
 use crate::recipient::Recipient;
 use crate::render::{Document, InlinePart, Passwords, Protector, RenderJob, Renderer};
 use crate::report::{OutputFormat, PasswordDef, Protection, ReportDef};
+pub use crate::runlog::RunInfo;
 use crate::runlog::{DeliveryKey, MemoryRunLog, PriorAttempt, RunLog};
 use crate::secret::Secret;
 use crate::source::{DataSource, FetchRequest, Query};
@@ -231,40 +232,6 @@ impl Default for EngineOptions {
             delivery_retries: 3,
             retry_delay: Duration::from_millis(500),
             max_retry_delay: Duration::from_secs(60),
-        }
-    }
-}
-
-/// Identifies a run and its time, for placeholders and idempotency keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunInfo {
-    pub id: String,
-    /// UTC, `YYYY-MM-DD`.
-    pub date: String,
-    /// UTC, `hh:mm:ss`.
-    pub time: String,
-    /// The start, in whole seconds since 1970; documents carry it as their creation time.
-    pub started: i64,
-}
-
-impl RunInfo {
-    /// A run starting now, with a fresh id.
-    pub fn now() -> Self {
-        let since = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO);
-        let id = format!("{}-{}", since.as_millis(), std::process::id());
-        RunInfo::at(id, since.as_secs_f64())
-    }
-
-    /// A run with a given id at a given time (seconds since 1970), for resumed runs and tests.
-    pub fn at(id: impl Into<String>, unix_seconds: f64) -> Self {
-        let p = serial_to_parts(unix_seconds / 86_400.0 + 25_569.0);
-        RunInfo {
-            id: id.into(),
-            date: format!("{:04}-{:02}-{:02}", p.year, p.month, p.day),
-            time: format!("{:02}:{:02}:{:02}", p.hour, p.minute, p.second),
-            started: unix_seconds.floor() as i64,
         }
     }
 }

@@ -4,14 +4,49 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::channel::Receipt;
-use crate::engine::RunInfo;
 use crate::error::Result;
+use crate::format::serial_to_parts;
 use crate::summary::Failure;
+
+/// Identifies a run and its time, for placeholders and idempotency keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub id: String,
+    /// UTC, `YYYY-MM-DD`.
+    pub date: String,
+    /// UTC, `hh:mm:ss`.
+    pub time: String,
+    /// The start, in whole seconds since 1970; documents carry it as their creation time.
+    pub started: i64,
+}
+
+impl RunInfo {
+    /// A run starting now, with a fresh id.
+    pub fn now() -> Self {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        let id = format!("{}-{}", since.as_millis(), std::process::id());
+        RunInfo::at(id, since.as_secs_f64())
+    }
+
+    /// A run with a given id at a given time (seconds since 1970), for resumed runs and tests.
+    pub fn at(id: impl Into<String>, unix_seconds: f64) -> Self {
+        let p = serial_to_parts(unix_seconds / 86_400.0 + 25_569.0);
+        RunInfo {
+            id: id.into(),
+            date: format!("{:04}-{:02}-{:02}", p.year, p.month, p.day),
+            time: format!("{:02}:{:02}:{:02}", p.hour, p.minute, p.second),
+            started: unix_seconds.floor() as i64,
+        }
+    }
+}
 
 /// Identifies one delivery across attempts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
