@@ -414,6 +414,9 @@ pub trait Session: RemoteFiles + Sized + 'static {
     async fn ensure_dir(&mut self, base: &str, parts: &[String]) -> Result<String>;
 }
 
+/// Safe file names and the documents to store under them.
+type Files = Vec<(String, Arc<Document>)>;
+
 /// What the channels to file servers share: a pool of sessions to one server, and deliveries
 /// uploaded whole or not at all.
 pub struct Uploads<C: Connect> {
@@ -441,11 +444,18 @@ impl<C: Connect> Uploads<C> {
         Ok((permit, Arc::clone(&self.connector).open_session().await?))
     }
 
-    fn files(delivery: &Delivery) -> Vec<(String, Arc<Document>)> {
-        remote_file_names(&delivery.documents)
+    /// The subfolder's parts and the files (safe names and documents) of a delivery.
+    fn plan(&self, delivery: &Delivery) -> Result<(Vec<String>, Files)> {
+        let parts = remote_subfolder(
+            self.backend,
+            self.subfolder.as_deref(),
+            &delivery.placeholders,
+        )?;
+        let files = remote_file_names(&delivery.documents)
             .into_iter()
             .zip(delivery.documents.iter().cloned())
-            .collect()
+            .collect();
+        Ok((parts, files))
     }
 
     fn receipt(&self, written: Written) -> Receipt {
@@ -458,12 +468,7 @@ impl<C: Connect> Uploads<C> {
 
     /// One attempt at a delivery: all files in place, or none.
     pub async fn upload(&self, delivery: &Delivery) -> Result<Receipt> {
-        let parts = remote_subfolder(
-            self.backend,
-            self.subfolder.as_deref(),
-            &delivery.placeholders,
-        )?;
-        let files = Self::files(delivery);
+        let (parts, files) = self.plan(delivery)?;
         let (_permit, mut session) = self.session().await?;
 
         let base = session.base(&self.base);
@@ -487,12 +492,7 @@ impl<C: Connect> Uploads<C> {
 
     /// The receipt of an earlier attempt whose files are all on the server, complete.
     pub async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {
-        let parts = remote_subfolder(
-            self.backend,
-            self.subfolder.as_deref(),
-            &delivery.placeholders,
-        )?;
-        let files = Self::files(delivery);
+        let (parts, files) = self.plan(delivery)?;
         let (_permit, mut session) = self.session().await?;
 
         let dir = parts
