@@ -11,6 +11,7 @@
 //! One recipient's failure is recorded and the run goes on.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -262,7 +263,7 @@ struct Unit {
 /// Units sharing one fetch.
 struct Group {
     filters: FilterSet,
-    query: Query,
+    query: Arc<Query>,
     identity: Option<String>,
     members: Vec<(usize, usize)>, // (unit, report)
 }
@@ -1022,7 +1023,25 @@ async fn burst_values(
 /// Groups (unit, report) pairs by what they need fetched; pairs whose filters cannot
 /// select anything are recorded as skipped right away.
 fn group_units(task: &Task, units: &[Unit], trackers: &mut [Tracker]) -> Vec<Group> {
-    let mut index: HashMap<(FilterSet, Query, Option<String>), usize> = HashMap::new();
+    // Each distinct query once (reports asking for the same columns share fetches), so a
+    // group costs its filter set rather than a copy of its report's query.
+    let mut queries: Vec<Arc<Query>> = Vec::new();
+    let query_of: Vec<usize> = task
+        .reports
+        .iter()
+        .map(|report| {
+            let query = report.query();
+            match queries.iter().position(|q| **q == query) {
+                Some(at) => at,
+                None => {
+                    queries.push(Arc::new(query));
+                    queries.len() - 1
+                }
+            }
+        })
+        .collect();
+    // Groups by the hash of their key, so each filter set is held once, in its group.
+    let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut groups: Vec<Group> = Vec::new();
     for (u, unit) in units.iter().enumerate() {
         for (r, report) in task.reports.iter().enumerate() {
@@ -1035,17 +1054,29 @@ fn group_units(task: &Task, units: &[Unit], trackers: &mut [Tracker]) -> Vec<Gro
                 trackers[unit.slot].record(MemberOutcome::Skipped(reason));
                 continue;
             }
-            let key = (filters, report.query(), unit.recipient.identity.clone());
-            let next = groups.len();
-            let g = *index.entry(key.clone()).or_insert(next);
-            if g == next {
-                groups.push(Group {
-                    filters: key.0,
-                    query: key.1,
-                    identity: key.2,
-                    members: Vec::new(),
-                });
-            }
+            let (query, identity) = (&queries[query_of[r]], &unit.recipient.identity);
+            let mut hasher = std::hash::DefaultHasher::new();
+            (&filters, query_of[r], identity).hash(&mut hasher);
+            let candidates = index.entry(hasher.finish()).or_default();
+            let found = candidates.iter().copied().find(|&g| {
+                let group = &groups[g];
+                group.filters == filters
+                    && Arc::ptr_eq(&group.query, query)
+                    && group.identity == *identity
+            });
+            let g = match found {
+                Some(g) => g,
+                None => {
+                    candidates.push(groups.len());
+                    groups.push(Group {
+                        filters,
+                        query: query.clone(),
+                        identity: identity.clone(),
+                        members: Vec::new(),
+                    });
+                    groups.len() - 1
+                }
+            };
             groups[g].members.push((u, r));
         }
     }
