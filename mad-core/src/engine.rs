@@ -711,7 +711,7 @@ impl Engine {
                 documents: chosen,
                 placeholders: placeholders.clone(),
             };
-            Some(self.deliver_once(tc, delivery))
+            Some(self.deliver_once(tc, delivery, unit.burst.as_deref()))
         });
         let mut receipts = Vec::new();
         let mut failures = Vec::new();
@@ -784,17 +784,19 @@ impl Engine {
         &self,
         tc: &TaskChannel,
         delivery: Delivery,
+        burst: Option<&str>,
     ) -> std::result::Result<(Receipt, bool), Failure> {
         let channel = tc.channel.as_ref();
         let name = tc.name.clone();
         let report = delivery.report.name.clone();
         let fail = |err: &Error| Failure::from_error(err, Some(&report), Some(&name));
-        let key = DeliveryKey {
-            run_id: delivery.run_id.clone(),
-            recipient: delivery.recipient.id.clone(),
-            report: report.clone(),
-            channel: name.clone(),
-        };
+        let key = DeliveryKey::new(
+            &delivery.run_id,
+            &delivery.recipient.id,
+            &report,
+            burst,
+            &name,
+        );
         let _slot = self
             .delivery_slots
             .acquire()

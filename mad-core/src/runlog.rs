@@ -53,8 +53,31 @@ impl RunInfo {
 pub struct DeliveryKey {
     pub run_id: String,
     pub recipient: String,
+    /// The report's name; in a burst, followed by U+001F and the burst value, since one
+    /// recipient receives the report once per value.
     pub report: String,
     pub channel: String,
+}
+
+impl DeliveryKey {
+    pub fn new(
+        run_id: &str,
+        recipient: &str,
+        report: &str,
+        burst: Option<&str>,
+        channel: &str,
+    ) -> Self {
+        let report = match burst {
+            Some(value) => format!("{report}\u{1f}{value}"),
+            None => report.to_string(),
+        };
+        DeliveryKey {
+            run_id: run_id.to_string(),
+            recipient: recipient.to_string(),
+            report,
+            channel: channel.to_string(),
+        }
+    }
 }
 
 /// What earlier attempts of a delivery left behind.

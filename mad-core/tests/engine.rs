@@ -295,6 +295,34 @@ async fn burst_makes_one_report_per_value() {
 }
 
 #[tokio::test]
+async fn a_recipient_in_a_burst_gets_one_report_per_value() {
+    let out = outbox(None);
+    let (mut task, _) = task(vec![region("ann", &["East", "West"])], out.clone());
+    task.burst = Some("State".into());
+    let summary = Engine::default().run(&task).await.unwrap();
+    assert_eq!(summary.counts.delivered, 1, "{}", summary.human());
+    assert_eq!(summary.counts.deliveries, 4, "{}", summary.human());
+    assert_eq!(summary.counts.resumed, 0);
+    let mut received: Vec<String> = out
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, text)| text.clone())
+        .collect();
+    received.sort();
+    assert_eq!(
+        received,
+        [
+            "Sales East, West|California=7;",
+            "Sales East, West|New York=10;",
+            "Sales East, West|Oregon=1.5;",
+            "Sales East, West|Vermont=5;",
+        ]
+    );
+}
+
+#[tokio::test]
 async fn task_without_channels_is_refused() {
     let (mut task, _) = task(vec![region("ann", &["East"])], outbox(None));
     task.channels.clear();
