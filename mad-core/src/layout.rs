@@ -2,12 +2,12 @@
 //! formats, the rows in report order, and a walk through group headers, rows, subtotals and
 //! the grand total. Renderers only decide how each piece looks.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::{Locale, display};
 use crate::report::{Aggregate, ReportDef};
 use crate::style::{CellStyle, StyleRule};
-use crate::table::Table;
-use crate::value::{FieldKind, NumberFormat, Value};
+use crate::table::{Column, Table};
+use crate::value::{Field, FieldKind, NumberFormat, Value};
 
 /// A report column resolved against the data.
 #[derive(Debug, Clone)]
@@ -132,6 +132,7 @@ impl Layout {
                         .map(|s| s.resolve())
                         .collect::<Result<Vec<_>>>()
                         .map_err(|e| e.context(format!("column '{}'", c.field)))?;
+                    check_total(c.total, field, table.column(index))?;
                     Ok(LayoutColumn {
                         index,
                         header: c.header().to_string(),
@@ -310,6 +311,29 @@ impl Totals {
     }
 }
 
+/// Refuses a sum or average over a field that holds texts: the total would silently leave
+/// them out (a CSV column with one value that is not a number is read as text).
+fn check_total(total: Option<Aggregate>, field: &Field, column: &Column) -> Result<()> {
+    let numeric_total = matches!(total, Some(Aggregate::Sum | Aggregate::Avg));
+    if !numeric_total || field.kind != FieldKind::Text {
+        return Ok(());
+    }
+    let Some(text) = column.symbols().iter().find_map(Value::as_text) else {
+        return Ok(());
+    };
+    Err(Error::invalid_input(format!(
+        "the column '{}' has a {} total, but the field holds texts such as \"{text}\", so the \
+         total would be wrong; declare the field a number in its source (for a CSV file: \
+         fields = {{ \"{}\" = \"number\" }}) to be told which line is not a number",
+        field.name,
+        match total {
+            Some(Aggregate::Avg) => "average",
+            _ => "sum",
+        },
+        field.name
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,6 +363,21 @@ mod tests {
             cols.into_iter().map(ColumnBuilder::finish).collect(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_sum_over_texts_is_refused_with_the_field_and_a_value() {
+        let mut report = ReportDef::new("r", "t");
+        report.columns = vec![ColumnDef::new("State").total(Aggregate::Sum)];
+        let err = Layout::new(&report, &table()).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidInput);
+        let message = err.to_string();
+        assert!(
+            message.contains("'State'") && message.contains("\"CA\""),
+            "{message}"
+        );
+        report.columns = vec![ColumnDef::new("State").total(Aggregate::Count)];
+        assert!(Layout::new(&report, &table()).is_ok());
     }
 
     #[test]

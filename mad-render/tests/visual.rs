@@ -134,13 +134,21 @@ fn check(report: &ReportDef, name: &str) {
         ));
         let info = decoder.read_info().expect("a PNG");
         let (w, h) = (info.info().width, info.info().height);
+        let (short, long) = (w.min(h), w.max(h));
         assert!(
-            (495..=497).contains(&w) && (701..=703).contains(&h),
+            (495..=497).contains(&short) && (701..=703).contains(&long),
             "A4 at 60 dpi: {w} x {h}"
+        );
+        let landscape = report.page.orientation == mad_core::report::Orientation::Landscape;
+        assert_eq!(
+            w > h,
+            landscape,
+            "the page follows the report's orientation"
         );
     }
     let bbox = run(tool("pdftotext").arg("-bbox").arg(&pdf).arg("-"));
     let margin = 15.0 * 72.0 / 25.4 - 0.5;
+    let page_width = report.page.points().0;
     for line in bbox.lines().filter(|l| l.trim_start().starts_with("<word")) {
         let attr = |key: &str| -> f32 {
             let start = line.find(&format!("{key}=\"")).expect(key) + key.len() + 2;
@@ -149,7 +157,7 @@ fn check(report: &ReportDef, name: &str) {
                 .expect("a number")
         };
         assert!(
-            attr("xMin") >= margin && attr("xMax") <= 595.28 - margin,
+            attr("xMin") >= margin && attr("xMax") <= page_width - margin,
             "{line}"
         );
     }
