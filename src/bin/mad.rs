@@ -72,6 +72,13 @@ async fn run(args: RunArgs) -> mad::Result<bool> {
         ..Default::default()
     };
     let mut engine = Engine::new(options);
+    // Folders for the run log and the summary are made before anything is delivered, so a
+    // mistyped folder cannot fail the command after the reports went out.
+    for path in [&args.run_log, &args.summary].into_iter().flatten() {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| mad::Error::io(parent.display(), e))?;
+        }
+    }
     if let Some(path) = &args.run_log {
         engine = engine.with_run_log(Arc::new(mad::store::SqliteRunLog::open(path)?));
     }
@@ -81,8 +88,13 @@ async fn run(args: RunArgs) -> mad::Result<bool> {
     };
     let summary = engine.run_as(&task, run).await?;
     print!("{}", summary.human());
-    if let Some(path) = &args.summary {
-        std::fs::write(path, summary.to_json()).map_err(|e| mad::Error::io(path.display(), e))?;
+    if let Some(path) = &args.summary
+        && let Err(err) = std::fs::write(path, summary.to_json())
+    {
+        // The deliveries are made: report the lost summary as a failure (exit 1), not as a
+        // task that could not run (exit 2), which a scheduler might retry.
+        eprintln!("mad: {}", mad::Error::io(path.display(), err));
+        return Ok(false);
     }
     Ok(summary.counts.failed == 0)
 }
