@@ -713,6 +713,16 @@ impl Engine {
             };
             Some(self.deliver_once(tc, delivery, unit.burst.as_deref()))
         });
+        let sends: Vec<_> = sends.collect();
+        if sends.is_empty() {
+            let formats: Vec<String> = report.formats.iter().map(|f| f.to_string()).collect();
+            return MemberOutcome::Skipped(format!(
+                "no channel of the task takes the formats of report '{}' ({}); list one of them \
+                 in a channel's formats",
+                report.name,
+                formats.join(", ")
+            ));
+        }
         let mut receipts = Vec::new();
         let mut failures = Vec::new();
         let mut resumed = 0;

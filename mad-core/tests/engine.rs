@@ -323,6 +323,24 @@ async fn a_recipient_in_a_burst_gets_one_report_per_value() {
 }
 
 #[tokio::test]
+async fn a_report_no_channel_takes_is_skipped_with_the_reason() {
+    let out = outbox(None);
+    let task = Task::new("t", Arc::new(TableSource::new("orders", orders())))
+        .with_report(report())
+        .with_recipients(vec![region("ann", &["East"])])
+        .with_channel(TaskChannel::new(out.clone()).with_formats(vec![OutputFormat::Pdf]))
+        .with_renderer(Arc::new(RowsAsText));
+    let summary = Engine::default().run(&task).await.unwrap();
+    assert_eq!(summary.counts.skipped, 1, "{}", summary.human());
+    let reason = summary.recipients[0].reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("no channel") && reason.contains("csv"),
+        "{reason}"
+    );
+    assert!(out.received.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn task_without_channels_is_refused() {
     let (mut task, _) = task(vec![region("ann", &["East"])], outbox(None));
     task.channels.clear();
