@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::sync::Arc;
 
 use mad::{Aggregate, ColumnDef, ExpressionDef, OutputFormat, ReportDef, SortKey, TaskChannel};
 
@@ -77,10 +76,6 @@ pub fn report(fields: serde_json::Value) {
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
-}
-
-pub fn arc<T>(value: T) -> Arc<T> {
-    Arc::new(value)
 }
 
 /// True when `cargo test` runs the benchmark as a smoke test (cargo passes `--bench` only

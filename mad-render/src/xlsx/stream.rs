@@ -258,7 +258,8 @@ impl SheetTarget for StreamingWorkbook {
     }
 
     fn string(&mut self, row: u32, col: u16, text: &str, style: Option<StyleId>) -> Result<()> {
-        if text.chars().count() > MAX_TEXT {
+        // A text has at least as many bytes as characters: count them only when it may be long.
+        if text.len() > MAX_TEXT && text.chars().count() > MAX_TEXT {
             return Err(Error::invalid_input(format!(
                 "the text in row {} is longer than the {MAX_TEXT} characters an Excel cell holds",
                 row + 1
