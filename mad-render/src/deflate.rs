@@ -36,6 +36,12 @@ impl Deflater {
                 .position(|s| s.level == level && s.zlib == zlib)?;
             Some(spare.swap_remove(at).compress)
         });
+        // Reset here rather than when the last stream ended: the reset clears the hash table,
+        // which then stays in cache for this stream's lookups instead of being cold again.
+        let reused = reused.map(|mut c| {
+            c.reset();
+            c
+        });
         let compress =
             reused.unwrap_or_else(|| Compress::new(Compression::new(u32::from(level)), zlib));
         Deflater {
@@ -81,8 +87,7 @@ impl Deflater {
 
 impl Drop for Deflater {
     fn drop(&mut self) {
-        if let Some(mut compress) = self.compress.take() {
-            compress.reset();
+        if let Some(compress) = self.compress.take() {
             let spare = Spare {
                 level: self.level,
                 zlib: self.zlib,
