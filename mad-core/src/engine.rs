@@ -20,6 +20,7 @@ use futures::future::join_all;
 use tokio::sync::Semaphore;
 
 use crate::channel::{Channel, Delivery, Receipt};
+use crate::cpu::CpuPool;
 use crate::error::{Error, ErrorKind, Result};
 use crate::filter::{FieldFilter, Filter, FilterSet};
 use crate::format::{Locale, display};
@@ -241,6 +242,7 @@ impl Default for EngineOptions {
 #[derive(Debug, Clone)]
 pub struct Engine {
     options: EngineOptions,
+    cpu: Arc<CpuPool>,
     render_slots: Arc<Semaphore>,
     delivery_slots: Arc<Semaphore>,
     run_log: Arc<dyn RunLog>,
@@ -293,7 +295,10 @@ struct GroupResult {
 impl Engine {
     pub fn new(options: EngineOptions) -> Self {
         Engine {
-            render_slots: Arc::new(Semaphore::new(options.render_threads.max(1))),
+            cpu: Arc::new(CpuPool::new(options.render_threads)),
+            // A job waits behind each running one, so a render thread that finishes goes on
+            // to the next without sleeping.
+            render_slots: Arc::new(Semaphore::new(2 * options.render_threads.max(1))),
             delivery_slots: Arc::new(Semaphore::new(options.delivery_concurrency.max(1))),
             run_log: Arc::new(MemoryRunLog::new()),
             options,
@@ -625,29 +630,30 @@ impl Engine {
             .acquire_owned()
             .await
             .map_err(|_| cancelled())?;
-        tokio::task::spawn_blocking(move || {
-            let mut out = Vec::with_capacity(renderers.len());
-            for renderer in renderers {
-                let format = renderer.format();
-                let report = report.for_format(format);
-                let job = RenderJob {
-                    report: &report,
-                    table: &table,
-                    placeholders: &placeholders,
-                    locale: &locale,
-                    filters: &filters,
-                    deterministic,
-                    created_at: started,
-                };
-                let rendered = renderer.render_document(&job).map_err(|e| {
-                    e.context(format!("rendering {format} of report '{}'", report.name))
-                })?;
-                out.push((format, rendered.bytes.into(), rendered.inline));
-            }
-            Ok(out)
-        })
-        .await
-        .map_err(|e| Error::internal(format!("a renderer panicked: {e}")))?
+        let what = format!("rendering report '{}'", report.name);
+        self.cpu
+            .run(&what, move || {
+                let mut out = Vec::with_capacity(renderers.len());
+                for renderer in renderers {
+                    let format = renderer.format();
+                    let report = report.for_format(format);
+                    let job = RenderJob {
+                        report: &report,
+                        table: &table,
+                        placeholders: &placeholders,
+                        locale: &locale,
+                        filters: &filters,
+                        deterministic,
+                        created_at: started,
+                    };
+                    let rendered = renderer.render_document(&job).map_err(|e| {
+                        e.context(format!("rendering {format} of report '{}'", report.name))
+                    })?;
+                    out.push((format, rendered.bytes.into(), rendered.inline));
+                }
+                Ok(out)
+            })
+            .await?
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -767,24 +773,24 @@ impl Engine {
         let bundle = protection.bundle;
         let name = format!("{base}.zip");
         let _slot = self.render_slots.acquire().await.map_err(|_| cancelled())?;
-        tokio::task::spawn_blocking(move || {
-            if bundle {
-                let bytes = protector.bundle(&documents, &passwords)?;
-                return Ok(vec![Document::new(OutputFormat::Zip, name, bytes.into())]);
-            }
-            documents
-                .into_iter()
-                .map(|d| {
-                    let bytes = protector.protect(&d, &passwords)?;
-                    Ok(Document {
-                        bytes: bytes.into(),
-                        ..d
+        self.cpu
+            .run("protecting documents", move || {
+                if bundle {
+                    let bytes = protector.bundle(&documents, &passwords)?;
+                    return Ok(vec![Document::new(OutputFormat::Zip, name, bytes.into())]);
+                }
+                documents
+                    .into_iter()
+                    .map(|d| {
+                        let bytes = protector.protect(&d, &passwords)?;
+                        Ok(Document {
+                            bytes: bytes.into(),
+                            ..d
+                        })
                     })
-                })
-                .collect()
-        })
-        .await
-        .map_err(|e| Error::internal(format!("protecting documents stopped: {e}")))?
+                    .collect()
+            })
+            .await?
     }
 
     /// Makes one delivery at most once per run: consults the run log first, records the

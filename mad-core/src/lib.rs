@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod channel;
+mod cpu;
 pub mod engine;
 pub mod error;
 pub mod expr;
