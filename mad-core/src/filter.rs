@@ -75,13 +75,6 @@ impl FieldFilter {
     pub fn is_empty(&self) -> bool {
         matches!(self, FieldFilter::Only(v) if v.is_empty())
     }
-
-    fn allows(&self, value: &crate::value::Value) -> bool {
-        match self {
-            FieldFilter::Only(v) => v.iter().any(|w| value.matches(w)),
-            FieldFilter::Except(v) => !value.is_null() && !v.iter().any(|w| value.matches(w)),
-        }
-    }
 }
 
 /// A field's filter and whether it may be ignored when the data lacks the field.
@@ -260,28 +253,42 @@ fn allowed_symbols(
     field: &str,
     filter: &FieldFilter,
 ) -> Result<Vec<bool>> {
-    let symbols = table.column(col).symbols();
-    if let FieldFilter::Only(wanted) = filter {
-        let missing: Vec<&str> = wanted
-            .iter()
-            .filter(|w| !symbols.iter().any(|s| s.matches(w)))
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
-            return Err(Error::new(
-                ErrorKind::EmptyFilter,
-                format!(
-                    "field '{field}' has no value {}",
-                    missing
-                        .iter()
-                        .map(|m| format!("'{m}'"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
+    let column = table.column(col);
+    let (values, only) = match filter {
+        FieldFilter::Only(v) => (v, true),
+        FieldFilter::Except(v) => (v, false),
+    };
+    let mut named = vec![false; column.symbols().len()];
+    let mut missing = Vec::new();
+    for value in values {
+        let symbols = column.symbols_matching(value);
+        if symbols.is_empty() {
+            missing.push(value.as_str());
+        }
+        for symbol in symbols {
+            named[symbol as usize] = true;
         }
     }
-    Ok(symbols.iter().map(|s| filter.allows(s)).collect())
+    if only && !missing.is_empty() {
+        return Err(Error::new(
+            ErrorKind::EmptyFilter,
+            format!(
+                "field '{field}' has no value {}",
+                missing
+                    .iter()
+                    .map(|m| format!("'{m}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    if !only {
+        // Every value but the named ones; a null is no value, so it is never kept.
+        for (keep, symbol) in named.iter_mut().zip(column.symbols()) {
+            *keep = !*keep && !symbol.is_null();
+        }
+    }
+    Ok(named)
 }
 
 impl fmt::Display for FilterSet {
@@ -319,6 +326,65 @@ impl<'de> Deserialize<'de> for FilterSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a filter allows, value by value: the meaning the symbol lookup must keep.
+    fn allows(filter: &FieldFilter, value: &Value) -> bool {
+        match filter {
+            FieldFilter::Only(v) => v.iter().any(|w| value.matches(w)),
+            FieldFilter::Except(v) => !value.is_null() && !v.iter().any(|w| value.matches(w)),
+        }
+    }
+
+    #[test]
+    fn the_symbol_lookup_allows_what_matching_each_value_allows() {
+        let symbols = vec![
+            Value::Text("1".into()),
+            Value::Number(1.0),
+            Value::Dual(1.0, "1.00".into()),
+            Value::Dual(2.0, "x".into()),
+            Value::Null,
+            Value::Text("a".into()),
+            Value::Number(-0.0),
+            Value::Dual(3.0, "1".into()),
+            Value::Number(f64::NAN),
+        ];
+        let indices = (0..symbols.len() as u32).collect();
+        let column = crate::table::Column::from_parts(symbols.clone(), indices).unwrap();
+        let table = Table::new(
+            crate::value::Schema::new(vec![crate::value::Field::new(
+                "F",
+                crate::value::FieldKind::Text,
+            )]),
+            vec![column],
+        )
+        .unwrap();
+        let tries = [
+            "1", "1.0", "1.00", "a", "0", "x", "2", " 1 ", "3", "NaN", "b",
+        ];
+        for a in tries {
+            for b in tries {
+                let values: BTreeSet<String> = [a.to_string(), b.to_string()].into();
+                let lacking = values.iter().any(|w| !symbols.iter().any(|s| s.matches(w)));
+                for filter in [
+                    FieldFilter::Only(values.clone()),
+                    FieldFilter::Except(values),
+                ] {
+                    let expected: Vec<bool> = symbols.iter().map(|s| allows(&filter, s)).collect();
+                    match allowed_symbols(&table, 0, "F", &filter) {
+                        Ok(got) => assert_eq!(got, expected, "{filter:?}"),
+                        // Asking only for values of which one is not there is refused.
+                        Err(err) => assert!(
+                            lacking && matches!(filter, FieldFilter::Only(_)),
+                            "{filter:?}: {err}"
+                        ),
+                    }
+                    if lacking && matches!(filter, FieldFilter::Only(_)) {
+                        assert!(allowed_symbols(&table, 0, "F", &filter).is_err());
+                    }
+                }
+            }
+        }
+    }
     use crate::table::ColumnBuilder;
     use crate::value::{Field, FieldKind, Schema, Value};
 

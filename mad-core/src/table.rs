@@ -18,6 +18,20 @@ pub struct Column {
     /// Per symbol, the rows holding it; built on first use, so selecting a few values of a
     /// large column reads only their rows.
     rows_by_symbol: OnceLock<Vec<Vec<u32>>>,
+    /// The symbols by their text and by their number; built on first use, so filtering by
+    /// one value of many does not compare it with every symbol.
+    lookup: OnceLock<SymbolLookup>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct SymbolLookup {
+    by_text: HashMap<Arc<str>, Vec<u32>>,
+    by_number: HashMap<u64, Vec<u32>>,
+}
+
+/// A number as a lookup key: equal numbers (0 and -0 too) give equal keys.
+fn number_key(n: f64) -> u64 {
+    if n == 0.0 { 0 } else { n.to_bits() }
 }
 
 impl Column {
@@ -33,6 +47,7 @@ impl Column {
             symbols,
             indices,
             rows_by_symbol: OnceLock::new(),
+            lookup: OnceLock::new(),
         })
     }
 
@@ -49,6 +64,34 @@ impl Column {
 
     pub fn symbols(&self) -> &[Value] {
         &self.symbols
+    }
+
+    /// The symbols a filter value selects, as [`Value::matches`] decides, in no set order.
+    pub fn symbols_matching(&self, wanted: &str) -> Vec<u32> {
+        let lookup = self.lookup.get_or_init(|| {
+            let mut lookup = SymbolLookup::default();
+            for (i, symbol) in self.symbols.iter().enumerate() {
+                let i = i as u32;
+                if let Value::Text(s) | Value::Dual(_, s) = symbol {
+                    lookup.by_text.entry(s.clone()).or_default().push(i);
+                }
+                if let Value::Number(n) | Value::Dual(n, _) = symbol
+                    && !n.is_nan()
+                {
+                    lookup.by_number.entry(number_key(*n)).or_default().push(i);
+                }
+            }
+            lookup
+        });
+        let mut found = lookup.by_text.get(wanted).cloned().unwrap_or_default();
+        if let Some(n) = crate::value::parse_number(wanted) {
+            let by_number = lookup.by_number.get(&number_key(n)).into_iter().flatten();
+            // A dual whose text is `wanted` is already in.
+            found.extend(by_number.filter(
+                |&&i| !matches!(&self.symbols[i as usize], Value::Dual(_, s) if &**s == wanted),
+            ));
+        }
+        found
     }
 
     pub fn indices(&self) -> &[u32] {
@@ -106,6 +149,7 @@ impl ColumnBuilder {
             symbols: self.symbols,
             indices: self.indices,
             rows_by_symbol: OnceLock::new(),
+            lookup: OnceLock::new(),
         }
     }
 }

@@ -83,7 +83,7 @@ impl Value {
     }
 }
 
-fn parse_number(s: &str) -> Option<f64> {
+pub(crate) fn parse_number(s: &str) -> Option<f64> {
     s.trim().parse::<f64>().ok()
 }
 
