@@ -227,7 +227,7 @@ impl Default for EngineOptions {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         EngineOptions {
             render_threads: cores,
-            fetch_concurrency: cores * 2,
+            fetch_concurrency: cores * 4,
             delivery_concurrency: 16,
             deterministic: false,
             interrupted: InterruptedPolicy::Report,
