@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -87,10 +88,12 @@ pub struct FieldRule {
 /// Filters on several fields, all of which must hold.
 ///
 /// The canonical form (sorted fields, sorted values) makes equal sets compare and hash equal,
-/// so recipients with the same effective filters share one fetch.
+/// so recipients with the same effective filters share one fetch. Copies share their rules: a
+/// recipient's filters, its effective filters and its fetch group's are often the same set,
+/// and a run may hold tens of thousands of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FilterSet {
-    rules: BTreeMap<String, FieldRule>,
+    rules: Arc<BTreeMap<String, FieldRule>>,
 }
 
 impl FilterSet {
@@ -117,15 +120,21 @@ impl FilterSet {
             optional: filter.optional,
         };
         let mut single = FilterSet::all();
-        single.rules.insert(filter.field, rule);
+        Arc::make_mut(&mut single.rules).insert(filter.field, rule);
         self.intersect(&single)
     }
 
     /// The values both sets allow. A field filtered by only one side keeps that side's filter;
     /// a field that either side requires stays required.
     pub fn intersect(&self, other: &FilterSet) -> FilterSet {
-        let mut rules = self.rules.clone();
-        for (field, theirs) in &other.rules {
+        if other.rules.is_empty() {
+            return self.clone();
+        }
+        if self.rules.is_empty() {
+            return other.clone();
+        }
+        let mut rules = BTreeMap::clone(&self.rules);
+        for (field, theirs) in other.rules.iter() {
             let merged = match rules.get(field) {
                 Some(ours) => FieldRule {
                     filter: ours.filter.intersect(&theirs.filter),
@@ -135,7 +144,9 @@ impl FilterSet {
             };
             rules.insert(field.clone(), merged);
         }
-        FilterSet { rules }
+        FilterSet {
+            rules: Arc::new(rules),
+        }
     }
 
     pub fn is_unfiltered(&self) -> bool {
@@ -189,7 +200,7 @@ impl FilterSet {
     /// field never holds, is [`ErrorKind::EmptyFilter`] naming the field and the values.
     pub fn apply(&self, table: &Table) -> Result<Table> {
         let mut checks = Vec::with_capacity(self.rules.len());
-        for (field, rule) in &self.rules {
+        for (field, rule) in self.rules.iter() {
             let Some(col) = table.column_index(field) else {
                 if rule.optional {
                     continue;
