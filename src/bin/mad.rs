@@ -130,6 +130,13 @@ async fn main() -> ExitCode {
             }
         },
         Some("check") if args.len() == 2 => check(&args[1]).map(|()| true),
+        Some("help" | "--help" | "-h") => {
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{USAGE}");
+            }
+            return ExitCode::SUCCESS;
+        }
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

@@ -1,0 +1,36 @@
+//! The `mad` command's usage and argument errors.
+
+use std::process::Command;
+
+fn mad(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mad"))
+        .args(args)
+        .output()
+        .expect("mad starts")
+}
+
+#[test]
+fn help_prints_the_usage_and_succeeds() {
+    for flag in ["--help", "-h", "help"] {
+        let out = mad(&[flag]);
+        assert!(out.status.success(), "{flag}: {:?}", out.status);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("mad run DEFINITIONS TASK"), "{flag}: {text}");
+    }
+}
+
+#[test]
+fn wrong_arguments_are_a_usage_error() {
+    for args in [
+        &[][..],
+        &["frobnicate"],
+        &["run"],
+        &["run", "defs.toml"],
+        &["run", "a", "b", "--bogus"],
+    ] {
+        let out = mad(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(text.contains("usage:"), "{args:?}: {text}");
+    }
+}
