@@ -947,6 +947,16 @@ fn validate(task: &Task) -> Result<()> {
             task.name
         )));
     }
+    let mut ids: Vec<&str> = task.recipients.iter().map(|r| r.id.as_str()).collect();
+    ids.sort_unstable();
+    if let Some(twice) = ids.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::invalid_config(format!(
+            "task '{}' lists two recipients with the id '{}'; deliveries are recorded by \
+             recipient id, so each recipient needs its own (merge their filters into one \
+             recipient, or give each a distinct id)",
+            task.name, twice[0]
+        )));
+    }
     if task.recipients.is_empty() && task.burst.is_none() {
         return Err(Error::invalid_config(format!(
             "task '{}' has no recipients and no burst field",

@@ -141,8 +141,15 @@ impl ValueTableDef {
         let secrets = columns(&self.secret_columns)?;
 
         let mut order: Vec<String> = Vec::new();
-        let mut people: BTreeMap<String, (Recipient, BTreeMap<String, BTreeSet<String>>)> =
-            BTreeMap::new();
+        let described = [
+            (&self.name_column, name),
+            (&self.email_column, email),
+            (&self.locale_column, locale_col),
+            (&self.time_zone_column, zone),
+        ];
+        type Grants = BTreeMap<String, BTreeSet<String>>;
+        // Per id: the recipient, its filter values, and the cells of `described` it started with.
+        let mut people: BTreeMap<String, (Recipient, Grants, [String; 4])> = BTreeMap::new();
         for row in 0..table.len() {
             let rid = text(row, id);
             if rid.trim().is_empty() {
@@ -176,8 +183,25 @@ impl ValueTableDef {
                     .iter()
                     .map(|(f, _)| (f.clone(), BTreeSet::new()))
                     .collect();
-                (r, grants)
+                let first = described.map(|(_, c)| cell(c).unwrap_or_default());
+                (r, grants, first)
             });
+            // A later row of the same recipient may leave these empty, but not contradict
+            // the first: which e-mail address would be right?
+            for ((column, col), first) in described.iter().zip(&entry.2) {
+                let (Some(column), Some(col)) = (column, col) else {
+                    continue;
+                };
+                let value = text(row, *col);
+                if !value.is_empty() && !first.is_empty() && *first != value {
+                    return Err(Error::invalid_input(format!(
+                        "the value table from '{}' gives recipient '{rid}' two different \
+                         '{column}' values ('{first}' and, in row {}, '{value}')",
+                        self.source,
+                        row + 1,
+                    )));
+                }
+            }
             for (field, col) in &filters {
                 let value = text(row, *col);
                 if !value.is_empty() {
@@ -192,7 +216,7 @@ impl ValueTableDef {
         Ok(order
             .into_iter()
             .map(|rid| {
-                let (mut recipient, grants) = people.remove(&rid).expect("recorded id");
+                let (mut recipient, grants, _) = people.remove(&rid).expect("recorded id");
                 for (field, values) in grants {
                     recipient.filters = recipient.filters.and(Filter::new(field, values));
                 }
@@ -281,5 +305,22 @@ mod tests {
         d.filter_columns = vec!["State".into()];
         let err = d.recipients(&table(&[["a", "", "East"]])).unwrap_err();
         assert!(err.to_string().contains("'State'"));
+    }
+
+    #[test]
+    fn one_recipient_with_two_addresses_is_an_error() {
+        let t = table(&[
+            ["ann", "ann@example.com", "East"],
+            ["ann", "ann.b@example.com", "West"],
+        ]);
+        let err = def().recipients(&t).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("'ann'")
+                && text.contains("ann@example.com")
+                && text.contains("row 2")
+                && text.contains("ann.b@example.com"),
+            "{text}"
+        );
     }
 }

@@ -341,6 +341,19 @@ async fn a_report_no_channel_takes_is_skipped_with_the_reason() {
 }
 
 #[tokio::test]
+async fn two_recipients_with_one_id_are_refused_before_anything_is_sent() {
+    let out = outbox(None);
+    let (task, _) = task(
+        vec![region("ann", &["East"]), region("ann", &["West"])],
+        out.clone(),
+    );
+    let err = Engine::default().run(&task).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    assert!(err.to_string().contains("'ann'"), "{err}");
+    assert!(out.received.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn task_without_channels_is_refused() {
     let (mut task, _) = task(vec![region("ann", &["East"])], outbox(None));
     task.channels.clear();
