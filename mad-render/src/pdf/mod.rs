@@ -19,6 +19,7 @@
 
 pub(crate) mod font;
 mod hinting;
+mod ops;
 mod paginate;
 mod text;
 mod write;

@@ -11,14 +11,14 @@ use std::sync::Arc;
 
 use mad_core::format::serial_to_parts;
 use mad_core::{Color, Result};
-use pdf_writer::types::TextRenderingMode;
-use pdf_writer::{Content, Date, Filter, Finish, Name, Pdf, Rect, Ref, Settings, Str, TextStr};
+use pdf_writer::{Date, Filter, Finish, Name, Pdf, Rect, Ref, Settings, TextStr};
 
 use super::StableHash;
 use super::font::{
     BlockSet, EmbeddedFont, FALLBACK_FIRST_REF, FALLBACK_RESOURCE, FallbackFont, FontFace,
     OBJECTS_PER_FONT, Style, embedded, embedded_fallback,
 };
+use super::ops::Ops;
 use super::paginate::{BAND_SIZE, Mark, PageBands, Paint, Sheet};
 use super::text::Arena;
 use crate::chart::Shape;
@@ -318,9 +318,9 @@ impl Writer {
     /// One page's content stream: fills, shapes and rules first, then all text in one text
     /// object.
     fn content(&mut self, marks: &[Mark], text: &Arena) -> Vec<u8> {
-        let mut content = Content::new();
+        let mut ops = Ops::with_capacity(64 * marks.len() + 64);
         // A page's streams are read as one: each leaves the graphics state as it found it.
-        content.save_state();
+        ops.save_state();
         let mut paint = None;
         for mark in marks {
             match mark {
@@ -332,41 +332,38 @@ impl Writer {
                     paint: p,
                 } => {
                     if paint != Some(*p) {
-                        set_fill(&mut content, *p);
+                        set_fill(&mut ops, *p);
                         paint = Some(*p);
                     }
-                    content
-                        .rect(pt(*x), pt(*y), pt(*width), pt(*height))
-                        .fill_nonzero();
+                    ops.rect(*x, *y, *width, *height).fill();
                 }
                 Mark::Rule { x1, x2, y, width } => {
-                    content
-                        .set_line_width(*width)
-                        .move_to(pt(*x1), pt(*y))
-                        .line_to(pt(*x2), pt(*y))
+                    ops.line_width(*width)
+                        .move_to(*x1, *y)
+                        .line_to(*x2, *y)
                         .stroke();
                 }
                 Mark::Shape { shape, x, top } => {
-                    content.save_state();
-                    draw_shape(&mut content, shape, *x, *top);
-                    content.restore_state();
+                    ops.save_state();
+                    draw_shape(&mut ops, shape, *x, *top);
+                    ops.restore_state();
                 }
                 Mark::Text { .. } => {}
             }
         }
         if paint.is_some() {
-            content.set_fill_gray(0.0);
+            ops.fill_gray(0.0);
         }
-        self.text_object(&mut content, marks, text);
-        content.restore_state();
-        content.finish().into_vec()
+        self.text_object(&mut ops, marks, text);
+        ops.restore_state();
+        ops.finish()
     }
 
-    fn text_object(&mut self, content: &mut Content, marks: &[Mark], arena: &Arena) {
+    fn text_object(&mut self, ops: &mut Ops, marks: &[Mark], arena: &Arena) {
         if !marks.iter().any(|m| matches!(m, Mark::Text { .. })) {
             return;
         }
-        content.begin_text();
+        ops.begin_text();
         let mut font: Option<(Name<'static>, f32)> = None;
         let mut color: Option<Color> = None;
         let mut stroked = false;
@@ -383,11 +380,11 @@ impl Writer {
                 continue;
             };
             if color != c {
-                let [r, g, b] = c.map_or([0.0; 3], Color::unit);
-                content.set_fill_rgb(r, g, b).set_stroke_rgb(r, g, b);
+                let rgb = c.map_or([0.0; 3], Color::unit);
+                ops.fill_rgb(rgb).stroke_rgb(rgb);
                 color = c;
             }
-            content.set_text_matrix([1.0, 0.0, 0.0, 1.0, pt(x), pt(y)]);
+            ops.text_at(x, y);
             let face = self.fonts.face(style);
             for (fallback, run) in face.runs(arena.get(text.clone())) {
                 self.scratch.clear();
@@ -402,44 +399,33 @@ impl Writer {
                     }
                 };
                 if font != Some((name, size)) {
-                    content.set_font(name, pt(size));
+                    ops.font(name.0, size);
                     font = Some((name, size));
                 }
                 // The fallback font has no bold face: stroking its outlines thickens them.
                 if synthetic_bold != stroked {
-                    match synthetic_bold {
-                        true => content
-                            .set_line_width(size * 0.035)
-                            .set_text_rendering_mode(TextRenderingMode::FillStroke),
-                        false => content.set_text_rendering_mode(TextRenderingMode::Fill),
-                    };
+                    if synthetic_bold {
+                        ops.line_width(size * 0.035);
+                    }
+                    ops.stroked_text(synthetic_bold);
                     stroked = synthetic_bold;
                 }
-                content.show(Str(&self.scratch));
+                ops.show(&self.scratch);
             }
         }
-        content.end_text();
+        ops.end_text();
     }
 }
 
-/// A position rounded to a hundredth of a point (under 4 µm): shorter to write and to deflate
-/// than every digit of an `f32`, and no eye or text extractor can tell the difference.
-fn pt(v: f32) -> f32 {
-    (v * 100.0).round() / 100.0
-}
-
-fn set_fill(content: &mut Content, paint: Paint) {
+fn set_fill(ops: &mut Ops, paint: Paint) {
     match paint {
-        Paint::Gray(g) => content.set_fill_gray(g),
-        Paint::Rgb(c) => {
-            let [r, g, b] = c.unit();
-            content.set_fill_rgb(r, g, b)
-        }
+        Paint::Gray(g) => ops.fill_gray(g),
+        Paint::Rgb(c) => ops.fill_rgb(c.unit()),
     };
 }
 
 /// Draws a chart shape whose scene's top left corner is at `x`, `top` (scenes grow down).
-fn draw_shape(content: &mut Content, shape: &Shape, x: f32, top: f32) {
+fn draw_shape(ops: &mut Ops, shape: &Shape, x: f32, top: f32) {
     let at = |px: f32, py: f32| (x + px, top - py);
     match shape {
         Shape::Rect {
@@ -449,31 +435,30 @@ fn draw_shape(content: &mut Content, shape: &Shape, x: f32, top: f32) {
             height,
             fill,
         } => {
-            set_fill(content, Paint::Rgb(*fill));
+            set_fill(ops, Paint::Rgb(*fill));
             let (left, bottom) = at(*rx, ry + height);
-            content.rect(left, bottom, *width, *height).fill_nonzero();
+            ops.rect(left, bottom, *width, *height).fill();
         }
         Shape::Line {
             points,
             stroke,
             width,
         } => {
-            let [r, g, b] = stroke.unit();
-            content.set_stroke_rgb(r, g, b).set_line_width(*width);
+            ops.stroke_rgb(stroke.unit()).line_width(*width);
             for (i, (px, py)) in points.iter().enumerate() {
                 let (px, py) = at(*px, *py);
                 match i {
-                    0 => content.move_to(px, py),
-                    _ => content.line_to(px, py),
+                    0 => ops.move_to(px, py),
+                    _ => ops.line_to(px, py),
                 };
             }
-            content.stroke();
+            ops.stroke();
         }
         Shape::Circle { cx, cy, r, fill } => {
-            set_fill(content, Paint::Rgb(*fill));
+            set_fill(ops, Paint::Rgb(*fill));
             let (cx, cy) = at(*cx, *cy);
-            arc(content, cx, cy, *r, 0.0, std::f32::consts::TAU, true);
-            content.close_path().fill_nonzero();
+            arc(ops, cx, cy, *r, 0.0, std::f32::consts::TAU, true);
+            ops.close_path().fill();
         }
         Shape::Wedge {
             cx,
@@ -483,16 +468,16 @@ fn draw_shape(content: &mut Content, shape: &Shape, x: f32, top: f32) {
             end,
             fill,
         } => {
-            set_fill(content, Paint::Rgb(*fill));
+            set_fill(ops, Paint::Rgb(*fill));
             let (cx, cy) = at(*cx, *cy);
             let full = end - start >= std::f32::consts::TAU - 1e-4;
             if !full {
-                content.move_to(cx, cy);
+                ops.move_to(cx, cy);
             }
-            arc(content, cx, cy, *r, *start, *end, full);
-            content.close_path();
-            content.set_stroke_gray(1.0).set_line_width(0.75);
-            content.fill_nonzero_and_stroke();
+            arc(ops, cx, cy, *r, *start, *end, full);
+            ops.close_path();
+            ops.stroke_gray(1.0).line_width(0.75);
+            ops.fill_and_stroke();
         }
         Shape::Text { .. } => {}
     }
@@ -500,7 +485,7 @@ fn draw_shape(content: &mut Content, shape: &Shape, x: f32, top: f32) {
 
 /// An arc of Bézier curves around `cx`, `cy` (PDF coordinates) from angle `start` to `end`,
 /// clockwise from twelve o'clock; `first_move` starts a new path at the arc's start.
-fn arc(content: &mut Content, cx: f32, cy: f32, r: f32, start: f32, end: f32, first_move: bool) {
+fn arc(ops: &mut Ops, cx: f32, cy: f32, r: f32, start: f32, end: f32, first_move: bool) {
     let point = |a: f32| (cx + r * a.sin(), cy + r * a.cos());
     let segments = ((end - start) / (std::f32::consts::PI / 2.0))
         .ceil()
@@ -509,9 +494,9 @@ fn arc(content: &mut Content, cx: f32, cy: f32, r: f32, start: f32, end: f32, fi
     let k = 4.0 / 3.0 * (step / 4.0).tan() * r;
     let (x0, y0) = point(start);
     if first_move {
-        content.move_to(x0, y0);
+        ops.move_to(x0, y0);
     } else {
-        content.line_to(x0, y0);
+        ops.line_to(x0, y0);
     }
     for i in 0..segments {
         let (a, b) = (start + step * i as f32, start + step * (i + 1) as f32);
@@ -519,14 +504,14 @@ fn arc(content: &mut Content, cx: f32, cy: f32, r: f32, start: f32, end: f32, fi
         // Tangents of a clockwise arc, in PDF's upward y.
         let (tax, tay) = (a.cos(), -a.sin());
         let (tbx, tby) = (b.cos(), -b.sin());
-        content.cubic_to(
+        ops.cubic_to([
             ax + k * tax,
             ay + k * tay,
             bx - k * tbx,
             by - k * tby,
             bx,
             by,
-        );
+        ]);
     }
 }
 
