@@ -46,7 +46,7 @@ impl Ops {
         let mut frac = scaled % scale;
         if frac != 0 {
             let mut places = decimals as usize;
-            while frac % 10 == 0 {
+            while frac.is_multiple_of(10) {
                 frac /= 10;
                 places -= 1;
             }
