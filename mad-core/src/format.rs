@@ -5,6 +5,10 @@
 //! fff tt`. The code is written with `,` for thousands and `.` for decimals (or with the
 //! separators a [`NumberFormat`] names); the output uses the locale's separators.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use crate::value::{NumberFormat, Value};
 
 /// Days from 0000-03-01 style civil dates to the Qlik/Excel serial epoch, 1899-12-30.
@@ -173,18 +177,85 @@ pub fn plain_number(n: f64, locale: &Locale) -> String {
 
 /// Formats a number with a Qlik format code and a locale.
 pub fn format_number(n: f64, format: &NumberFormat, locale: &Locale) -> String {
-    if format.is_temporal() {
-        return format_serial(n, &format.code, locale);
+    let pattern = pattern(format);
+    match &*pattern {
+        Pattern::Temporal => format_serial(n, &format.code, locale),
+        Pattern::Number { positive, negative } => match negative {
+            Some(negative) if n < 0.0 => negative.format(-n, locale),
+            _ => positive.format(n, locale),
+        },
     }
-    let mut sections = split_sections(&format.code);
-    let negative_section = sections.len() > 1 && n < 0.0;
-    let code = if negative_section {
-        sections.swap_remove(1)
-    } else {
-        sections.swap_remove(0)
-    };
-    let value = if negative_section { -n } else { n };
-    format_with_number_code(value, &code, format, locale)
+}
+
+/// A number format code, parsed once per thread and code: a report formats every cell of a
+/// column with the same code.
+#[derive(Debug)]
+enum Pattern {
+    Temporal,
+    Number {
+        positive: Section,
+        /// The second section of the code, for negative numbers (shown without their sign).
+        negative: Option<Section>,
+    },
+}
+
+/// One section of a number code: the digits it asks for and the text around them.
+#[derive(Debug)]
+struct Section {
+    /// A section without digit placeholders is shown as it is, quotes removed.
+    literal: Option<String>,
+    prefix: String,
+    suffix: String,
+    percent: bool,
+    grouping: bool,
+    decimals: usize,
+    min_decimals: usize,
+    min_int: usize,
+}
+
+/// The most codes a thread keeps parsed; past it the cache starts again.
+const PATTERN_CACHE: usize = 256;
+
+fn pattern(format: &NumberFormat) -> Rc<Pattern> {
+    thread_local! {
+        static PATTERNS: RefCell<HashMap<String, Vec<(Option<char>, Option<char>, Rc<Pattern>)>>> =
+            RefCell::new(HashMap::new());
+    }
+    let seps = (format.decimal, format.thousands);
+    let found = PATTERNS.with(|p| {
+        p.borrow().get(&format.code).and_then(|known| {
+            known
+                .iter()
+                .find(|(d, t, _)| (*d, *t) == seps)
+                .map(|(_, _, pattern)| pattern.clone())
+        })
+    });
+    if let Some(pattern) = found {
+        return pattern;
+    }
+    let parsed = Rc::new(parse_pattern(format));
+    PATTERNS.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() >= PATTERN_CACHE {
+            p.clear();
+        }
+        p.entry(format.code.clone())
+            .or_default()
+            .push((seps.0, seps.1, parsed.clone()));
+    });
+    parsed
+}
+
+fn parse_pattern(format: &NumberFormat) -> Pattern {
+    if format.is_temporal() {
+        return Pattern::Temporal;
+    }
+    let mut sections = split_sections(&format.code).into_iter();
+    let positive = sections.next().unwrap_or_default();
+    Pattern::Number {
+        positive: Section::parse(&positive, format),
+        negative: sections.next().map(|code| Section::parse(&code, format)),
+    }
 }
 
 fn split_sections(code: &str) -> Vec<String> {
@@ -203,83 +274,93 @@ fn split_sections(code: &str) -> Vec<String> {
     sections
 }
 
-fn format_with_number_code(n: f64, code: &str, nf: &NumberFormat, locale: &Locale) -> String {
-    let dec_sep = nf.decimal.unwrap_or('.');
-    let thou_sep = nf.thousands.unwrap_or(',');
-    let chars: Vec<char> = code.chars().collect();
-    let is_digit = |c: char| matches!(c, '0' | '#');
-    let Some(first) = chars.iter().position(|&c| is_digit(c)) else {
-        return code.replace('"', "");
-    };
-    let last = chars.iter().rposition(|&c| is_digit(c)).unwrap_or(first);
-    let prefix: String = chars[..first].iter().filter(|&&c| c != '"').collect();
-    let suffix: String = chars[last + 1..].iter().filter(|&&c| c != '"').collect();
-    let body: String = chars[first..=last].iter().collect();
-    let percent = prefix.contains('%') || suffix.contains('%');
-    let (int_part, frac_part) = match body.find(dec_sep) {
-        Some(i) => (&body[..i], &body[i + dec_sep.len_utf8()..]),
-        None => (body.as_str(), ""),
-    };
-    let grouping = int_part.contains(thou_sep) && thou_sep != dec_sep;
-    let decimals = frac_part.chars().filter(|&c| is_digit(c)).count();
-    let min_decimals = frac_part.chars().filter(|&c| c == '0').count();
-    let min_int = int_part.chars().filter(|&c| c == '0').count();
-
-    let value = if percent { n * 100.0 } else { n };
-    let negative = value < 0.0 && (value * 10f64.powi(decimals as i32)).round() != 0.0;
-    let scale = 10f64.powi(decimals as i32);
-    let rounded = (value.abs() * scale).round() / scale; // half away from zero, as Qlik rounds
-    let text = format!("{:.*}", decimals, rounded);
-    let (int_digits, frac_digits) = match text.split_once('.') {
-        Some((i, f)) => (i.to_string(), f.to_string()),
-        None => (text.clone(), String::new()),
-    };
-    let frac_digits = trim_optional_decimals(&frac_digits, min_decimals);
-    let int_digits = if int_digits == "0" && min_int == 0 {
-        String::new()
-    } else if int_digits.len() < min_int {
-        format!("{}{}", "0".repeat(min_int - int_digits.len()), int_digits)
-    } else {
-        int_digits
-    };
-    let int_digits = if grouping {
-        group_thousands(&int_digits, locale.thousands)
-    } else {
-        int_digits
-    };
-
-    let mut out = String::with_capacity(prefix.len() + int_digits.len() + decimals + 8);
-    if negative {
-        out.push('-');
-    }
-    out.push_str(&prefix);
-    out.push_str(&int_digits);
-    if !frac_digits.is_empty() {
-        out.push(locale.decimal);
-        out.push_str(&frac_digits);
-    }
-    out.push_str(&suffix);
-    out
-}
-
-fn trim_optional_decimals(digits: &str, keep: usize) -> String {
-    let mut s = digits.to_string();
-    while s.len() > keep && s.ends_with('0') {
-        s.pop();
-    }
-    s
-}
-
-fn group_thousands(digits: &str, sep: char) -> String {
-    let bytes = digits.as_bytes();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 * 3);
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 && (bytes.len() - i).is_multiple_of(3) {
-            out.push(sep);
+impl Section {
+    fn parse(code: &str, nf: &NumberFormat) -> Section {
+        let dec_sep = nf.decimal.unwrap_or('.');
+        let thou_sep = nf.thousands.unwrap_or(',');
+        let chars: Vec<char> = code.chars().collect();
+        let is_digit = |c: char| matches!(c, '0' | '#');
+        let Some(first) = chars.iter().position(|&c| is_digit(c)) else {
+            return Section {
+                literal: Some(code.replace('"', "")),
+                prefix: String::new(),
+                suffix: String::new(),
+                percent: false,
+                grouping: false,
+                decimals: 0,
+                min_decimals: 0,
+                min_int: 0,
+            };
+        };
+        let last = chars.iter().rposition(|&c| is_digit(c)).unwrap_or(first);
+        let prefix: String = chars[..first].iter().filter(|&&c| c != '"').collect();
+        let suffix: String = chars[last + 1..].iter().filter(|&&c| c != '"').collect();
+        let body: String = chars[first..=last].iter().collect();
+        let (int_part, frac_part) = match body.find(dec_sep) {
+            Some(i) => (&body[..i], &body[i + dec_sep.len_utf8()..]),
+            None => (body.as_str(), ""),
+        };
+        Section {
+            literal: None,
+            percent: prefix.contains('%') || suffix.contains('%'),
+            grouping: int_part.contains(thou_sep) && thou_sep != dec_sep,
+            decimals: frac_part.chars().filter(|&c| is_digit(c)).count(),
+            min_decimals: frac_part.chars().filter(|&c| c == '0').count(),
+            min_int: int_part.chars().filter(|&c| c == '0').count(),
+            prefix,
+            suffix,
         }
-        out.push(*b as char);
     }
-    out
+
+    fn format(&self, n: f64, locale: &Locale) -> String {
+        if let Some(literal) = &self.literal {
+            return literal.clone();
+        }
+        let decimals = self.decimals;
+        let value = if self.percent { n * 100.0 } else { n };
+        let scale = 10f64.powi(decimals as i32);
+        let negative = value < 0.0 && (value * scale).round() != 0.0;
+        let rounded = (value.abs() * scale).round() / scale; // half away from zero, as Qlik rounds
+        let text = format!("{rounded:.decimals$}");
+        let (int_digits, frac_digits) = text.split_once('.').unwrap_or((&text, ""));
+        let mut frac_digits = frac_digits;
+        while frac_digits.len() > self.min_decimals && frac_digits.ends_with('0') {
+            frac_digits = &frac_digits[..frac_digits.len() - 1];
+        }
+        let int_digits = if int_digits == "0" && self.min_int == 0 {
+            ""
+        } else {
+            int_digits
+        };
+        let padding = self.min_int.saturating_sub(int_digits.len());
+
+        let mut out = String::with_capacity(
+            self.prefix.len()
+                + padding
+                + int_digits.len() * 4 / 3
+                + decimals
+                + self.suffix.len()
+                + 4,
+        );
+        if negative {
+            out.push('-');
+        }
+        out.push_str(&self.prefix);
+        let digits = std::iter::repeat_n('0', padding).chain(int_digits.chars());
+        let count = padding + int_digits.len();
+        for (i, digit) in digits.enumerate() {
+            if self.grouping && i > 0 && (count - i).is_multiple_of(3) {
+                out.push(locale.thousands);
+            }
+            out.push(digit);
+        }
+        if !frac_digits.is_empty() {
+            out.push(locale.decimal);
+            out.push_str(frac_digits);
+        }
+        out.push_str(&self.suffix);
+        out
+    }
 }
 
 /// A calendar date and time of day broken out of a serial.
@@ -522,6 +603,27 @@ mod tests {
         assert_eq!(f("$#,##0.00;($#,##0.00)", -12.5), "($12.50)");
         assert_eq!(f("0.##", 2.5), "2.5");
         assert_eq!(f("000", 7.0), "007");
+        assert_eq!(f("#,000", 7.0), "007");
+        assert_eq!(f("#,##0", 1234567.0), "1,234,567");
+        assert_eq!(f("0", 0.4), "0");
+        assert_eq!(f("#.##", 0.4), ".4");
+        assert_eq!(f("\"n/a\"", 3.0), "n/a");
+        assert_eq!(f("0;\"minus\"", -3.0), "minus");
+        assert_eq!(f("0.00 \"kg\"", 1.006), "1.01 kg");
+    }
+
+    #[test]
+    fn one_code_with_other_separators_is_parsed_apart() {
+        let dotted = NumberFormat::new("#.##0");
+        let comma_decimal = NumberFormat {
+            code: "#.##0".into(),
+            decimal: Some(','),
+            thousands: Some('.'),
+        };
+        for _ in 0..2 {
+            assert_eq!(format_number(1234.5, &dotted, &us()), "1234.5");
+            assert_eq!(format_number(1234.5, &comma_decimal, &us()), "1,235");
+        }
     }
 
     #[test]
