@@ -193,9 +193,9 @@ pub fn format_number(n: f64, format: &NumberFormat, locale: &Locale) -> String {
 enum Pattern {
     Temporal,
     Number {
-        positive: Section,
+        positive: Box<Section>,
         /// The second section of the code, for negative numbers (shown without their sign).
-        negative: Option<Section>,
+        negative: Option<Box<Section>>,
     },
 }
 
@@ -216,10 +216,12 @@ struct Section {
 /// The most codes a thread keeps parsed; past it the cache starts again.
 const PATTERN_CACHE: usize = 256;
 
+/// Per code, its patterns by the separators it is written with.
+type Parsed = HashMap<String, Vec<(Option<char>, Option<char>, Rc<Pattern>)>>;
+
 fn pattern(format: &NumberFormat) -> Rc<Pattern> {
     thread_local! {
-        static PATTERNS: RefCell<HashMap<String, Vec<(Option<char>, Option<char>, Rc<Pattern>)>>> =
-            RefCell::new(HashMap::new());
+        static PATTERNS: RefCell<Parsed> = RefCell::new(HashMap::new());
     }
     let seps = (format.decimal, format.thousands);
     let found = PATTERNS.with(|p| {
@@ -253,8 +255,10 @@ fn parse_pattern(format: &NumberFormat) -> Pattern {
     let mut sections = split_sections(&format.code).into_iter();
     let positive = sections.next().unwrap_or_default();
     Pattern::Number {
-        positive: Section::parse(&positive, format),
-        negative: sections.next().map(|code| Section::parse(&code, format)),
+        positive: Box::new(Section::parse(&positive, format)),
+        negative: sections
+            .next()
+            .map(|code| Box::new(Section::parse(&code, format))),
     }
 }
 
