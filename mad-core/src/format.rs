@@ -324,9 +324,19 @@ impl Section {
         let value = if self.percent { n * 100.0 } else { n };
         let scale = 10f64.powi(decimals as i32);
         let negative = value < 0.0 && (value * scale).round() != 0.0;
-        let rounded = (value.abs() * scale).round() / scale; // half away from zero, as Qlik rounds
-        let text = format!("{rounded:.decimals$}");
-        let (int_digits, frac_digits) = text.split_once('.').unwrap_or((&text, ""));
+        // Half away from zero, as Qlik rounds.
+        let scaled = (value.abs() * scale).round();
+        let mut buf = [0u8; 40];
+        let text = if scaled < 2f64.powi(53) && decimals < 16 {
+            // Exact in integers: the whole and the decimal digits of the scaled number.
+            let scaled = scaled as u64;
+            let unit = 10u64.pow(decimals as u32);
+            write_digits(&mut buf, scaled / unit, scaled % unit, decimals)
+        } else {
+            DigitText::Heap(format!("{:.decimals$}", scaled / scale))
+        };
+        let text = text.as_str();
+        let (int_digits, frac_digits) = text.split_once('.').unwrap_or((text, ""));
         let mut frac_digits = frac_digits;
         while frac_digits.len() > self.min_decimals && frac_digits.ends_with('0') {
             frac_digits = &frac_digits[..frac_digits.len() - 1];
@@ -364,6 +374,44 @@ impl Section {
         }
         out.push_str(&self.suffix);
         out
+    }
+}
+
+/// `whole` and `frac` as `whole.frac`, `frac` zero-padded to `decimals` digits (no point when
+/// there are none).
+fn write_digits(buf: &mut [u8; 40], whole: u64, frac: u64, decimals: usize) -> DigitText<'_> {
+    /// Writes `n` with at least `min` digits so that it ends before `end`; returns its start.
+    fn put(buf: &mut [u8; 40], end: usize, mut n: u64, min: usize) -> usize {
+        let mut at = end;
+        while n > 0 || end - at < min.max(1) {
+            at -= 1;
+            buf[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        at
+    }
+    let mut at = buf.len();
+    if decimals > 0 {
+        at = put(buf, at, frac, decimals) - 1;
+        buf[at] = b'.';
+    }
+    at = put(buf, at, whole, 1);
+    DigitText::Stack(&buf[at..])
+}
+
+/// Digits written on the stack, or by the general formatter for numbers too large for that.
+enum DigitText<'a> {
+    Stack(&'a [u8]),
+    Heap(String),
+}
+
+impl DigitText<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            // Only ASCII digits and a point are written.
+            DigitText::Stack(bytes) => std::str::from_utf8(bytes).unwrap_or_default(),
+            DigitText::Heap(text) => text,
+        }
     }
 }
 
@@ -614,6 +662,36 @@ mod tests {
         assert_eq!(f("\"n/a\"", 3.0), "n/a");
         assert_eq!(f("0;\"minus\"", -3.0), "minus");
         assert_eq!(f("0.00 \"kg\"", 1.006), "1.01 kg");
+    }
+
+    #[test]
+    fn integer_digits_match_the_general_formatter() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let decimals = (seed % 7) as usize;
+            let magnitude = 10f64.powi((seed >> 8) as i32 % 10);
+            let value = (seed >> 16) as f64 / (1u64 << 48) as f64 * magnitude;
+            let scale = 10f64.powi(decimals as i32);
+            let scaled = (value * scale).round();
+            let unit = 10u64.pow(decimals as u32);
+            let mut buf = [0u8; 40];
+            let ours = write_digits(
+                &mut buf,
+                scaled as u64 / unit,
+                scaled as u64 % unit,
+                decimals,
+            )
+            .as_str()
+            .to_string();
+            assert_eq!(
+                ours,
+                format!("{:.decimals$}", scaled / scale),
+                "{value} {decimals}"
+            );
+        }
     }
 
     #[test]
