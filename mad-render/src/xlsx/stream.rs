@@ -282,7 +282,15 @@ impl SheetTarget for StreamingWorkbook {
             return Ok(());
         }
         self.cell(row, col, style)?;
-        let _ = write!(self.xml, "><v>{number}</v></c>");
+        // The shortest text that reads back as the same number (an exponent for very large or
+        // small ones, which Excel reads too).
+        self.xml.push_str("><v>");
+        self.xml.push_str(
+            ryu::Buffer::new()
+                .format_finite(number)
+                .trim_end_matches(".0"),
+        );
+        self.xml.push_str("</v></c>");
         self.flush_if_full()
     }
 
