@@ -19,7 +19,6 @@ mod upload;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use mad_core::{
@@ -30,8 +29,8 @@ use reqwest::Url;
 
 use crate::common::{check_path_template, versioned_file_name};
 pub use crate::http::IfExists;
-use crate::http::client::{Api, build_client, endpoint};
-use crate::http::oauth::{Grant, TokenSource};
+use crate::http::client::{Api, endpoint};
+use crate::http::oauth::Grant;
 use crate::http::remote::{file_names, subfolder};
 use crate::http::upload::check_chunk_size;
 pub use config::GdriveOptions;
@@ -108,17 +107,17 @@ impl GdriveChannel {
         let grant = Grant::refresh_token(&options.refresh_token)
             .map_err(|e| e.with_backend(BACKEND).context("the refresh_token"))?;
 
-        let http = build_client(BACKEND, Duration::from_secs(options.timeout_secs.max(1)))?;
-        let tokens = TokenSource::new(
+        let api = Api::signed_in(
             BACKEND,
-            http.clone(),
+            options.timeout_secs,
             token_url,
             &options.client_id,
             secret,
             grant,
-        );
+            error::read_refusal,
+        )?;
         Ok(GdriveChannel {
-            api: Api::new(BACKEND, http, tokens, error::read_refusal),
+            api,
             api_url,
             upload_url,
             folder_id: options.folder_id,

@@ -200,20 +200,9 @@ impl GdriveChannel {
 
     pub(super) async fn remove(&self, id: &str) {
         let url = self.files_url(&self.api_url, Some(id));
-        let result = self
-            .api
-            .send("removing a file", |http| http.delete(url.clone()))
+        self.api
+            .remove_quietly(|http| http.delete(url.clone()))
             .await;
-        match result {
-            Ok(resp) if resp.status().is_success() => {}
-            Ok(resp) => tracing::debug!(
-                status = resp.status().as_u16(),
-                "could not remove a file of a failed delivery"
-            ),
-            Err(err) => {
-                tracing::debug!(kind = %err.kind(), "could not remove a file of a failed delivery")
-            }
-        }
     }
 }
 

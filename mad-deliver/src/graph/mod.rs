@@ -13,7 +13,6 @@ mod upload;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use mad_core::{
@@ -24,8 +23,8 @@ use reqwest::Url;
 
 use crate::common::check_path_template;
 pub use crate::http::IfExists;
-use crate::http::client::{Api, build_client, endpoint};
-use crate::http::oauth::{Grant, TokenSource};
+use crate::http::client::{Api, endpoint};
+use crate::http::oauth::Grant;
 use crate::http::remote::{base_folder, file_names, subfolder};
 use crate::http::upload::check_chunk_size;
 pub use config::GraphOptions;
@@ -90,20 +89,20 @@ impl GraphChannel {
             .resolve()
             .map_err(|e| e.with_backend(BACKEND).context("the client_secret"))?;
 
-        let http = build_client(BACKEND, Duration::from_secs(options.timeout_secs.max(1)))?;
         let grant = Grant::ClientCredentials {
             params: vec![("scope", options.scope.clone())],
         };
-        let tokens = TokenSource::new(
+        let api = Api::signed_in(
             BACKEND,
-            http.clone(),
+            options.timeout_secs,
             token_url,
             &options.client_id,
             secret,
             grant,
-        );
+            error::read_refusal,
+        )?;
         Ok(GraphChannel {
-            api: Api::new(BACKEND, http, tokens, error::read_refusal),
+            api,
             api_url,
             drive,
             folder,
