@@ -27,6 +27,9 @@ use crate::common::{check_path_template, versioned_file_name};
 pub use crate::http::IfExists;
 use crate::http::client::{Api, endpoint};
 use crate::http::oauth::Grant;
+use crate::http::outcome::{
+    self, MAX_VERSIONS, confirmation, name_taken, no_free_name, upload_failed,
+};
 use crate::http::remote::{file_names, subfolder};
 use config::MIN_CHUNKED;
 pub use config::{BoxOptions, BoxSubject};
@@ -35,9 +38,6 @@ use upload::{BoxFile, Uploaded, sha1_hex};
 
 /// The kind name definitions use for this channel.
 pub const KIND: &str = "box";
-
-/// How many numbered names `if_exists = "rename"` tries.
-const MAX_VERSIONS: u32 = 100;
 
 /// Registers the `box` channel kind.
 pub fn register(registry: &mut Registry) {
@@ -147,14 +147,7 @@ impl BoxChannel {
             Err(taken) => taken,
         };
         match self.if_exists {
-            IfExists::Fail => Err(Error::new(
-                ErrorKind::AlreadyExists,
-                format!(
-                    "{name} is already in the folder and if_exists is \"fail\"; nothing was \
-                     replaced. Set if_exists to \"replace\" or \"rename\" to allow this"
-                ),
-            )
-            .with_backend(BACKEND)),
+            IfExists::Fail => Err(name_taken(BACKEND, name)),
             IfExists::Replace => {
                 let file = self.upload_version(&taken.id, name, doc).await?;
                 Ok(Uploaded {
@@ -172,11 +165,7 @@ impl BoxChannel {
                         });
                     }
                 }
-                Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!("{name} and {MAX_VERSIONS} numbered copies are already in the folder"),
-                )
-                .with_backend(BACKEND))
+                Err(no_free_name(BACKEND, name))
             }
         }
     }
@@ -230,10 +219,7 @@ impl Channel for BoxChannel {
     }
 
     fn capabilities(&self) -> ChannelCapabilities {
-        ChannelCapabilities {
-            attachments: true,
-            ..ChannelCapabilities::default()
-        }
+        outcome::capabilities()
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
@@ -252,10 +238,7 @@ impl Channel for BoxChannel {
                     for up in uploaded.iter().filter(|u| u.created) {
                         self.remove(&up.file.id).await;
                     }
-                    return Err(err.context(format!(
-                        "uploading report '{}' for recipient '{}'",
-                        delivery.report.name, delivery.recipient.id
-                    )));
+                    return Err(upload_failed(err, delivery));
                 }
             }
         }
@@ -287,25 +270,6 @@ impl Channel for BoxChannel {
             }
         }
 
-        if missing.is_empty() {
-            return Ok(Some(Receipt {
-                channel: KIND.to_string(),
-                locations: found,
-                bytes: delivery.bytes(),
-            }));
-        }
-        if found.is_empty() || self.if_exists == IfExists::Replace {
-            return Ok(None);
-        }
-        Err(Error::new(
-            ErrorKind::Delivery,
-            format!(
-                "an interrupted delivery left {} but not {}; remove the files that arrived (or \
-                 set if_exists = \"replace\") and resume the run",
-                found.join(", "),
-                missing.join(", ")
-            ),
-        )
-        .with_backend(BACKEND))
+        confirmation(KIND, BACKEND, self.if_exists, delivery, found, &missing)
     }
 }

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mad_core::{
-    BuildContext, Channel, ChannelCapabilities, Delivery, Error, ErrorKind, Receipt, Registry,
-    Result, parse_options,
+    BuildContext, Channel, ChannelCapabilities, Delivery, Error, Receipt, Registry, Result,
+    parse_options,
 };
 use reqwest::Url;
 
@@ -24,6 +24,7 @@ use crate::common::check_path_template;
 pub use crate::http::IfExists;
 use crate::http::client::{Api, endpoint};
 use crate::http::oauth::Grant;
+use crate::http::outcome::{self, confirmation, upload_failed};
 use crate::http::remote::{base_folder, file_names, subfolder};
 use crate::http::upload::check_chunk_size;
 pub use config::DropboxOptions;
@@ -142,10 +143,7 @@ impl Channel for DropboxChannel {
     }
 
     fn capabilities(&self) -> ChannelCapabilities {
-        ChannelCapabilities {
-            attachments: true,
-            ..ChannelCapabilities::default()
-        }
+        outcome::capabilities()
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
@@ -166,10 +164,7 @@ impl Channel for DropboxChannel {
                     for id in &created {
                         self.remove(id).await;
                     }
-                    return Err(err.context(format!(
-                        "uploading report '{}' for recipient '{}'",
-                        delivery.report.name, delivery.recipient.id
-                    )));
+                    return Err(upload_failed(err, delivery));
                 }
             }
         }
@@ -196,25 +191,6 @@ impl Channel for DropboxChannel {
             }
         }
 
-        if missing.is_empty() {
-            return Ok(Some(Receipt {
-                channel: KIND.to_string(),
-                locations: found,
-                bytes: delivery.bytes(),
-            }));
-        }
-        if found.is_empty() || self.if_exists == IfExists::Replace {
-            return Ok(None);
-        }
-        Err(Error::new(
-            ErrorKind::Delivery,
-            format!(
-                "an interrupted delivery left {} but not {}; remove the files that arrived (or \
-                 set if_exists = \"replace\") and resume the run",
-                found.join(", "),
-                missing.join(", ")
-            ),
-        )
-        .with_backend(BACKEND))
+        confirmation(KIND, BACKEND, self.if_exists, delivery, found, &missing)
     }
 }

@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use mad_core::{
-    BuildContext, Channel, ChannelCapabilities, Delivery, Document, Error, ErrorKind, Receipt,
-    Registry, Result, parse_options,
+    BuildContext, Channel, ChannelCapabilities, Delivery, Document, Error, Receipt, Registry,
+    Result, parse_options,
 };
 use reqwest::Url;
 
@@ -31,6 +31,9 @@ use crate::common::{check_path_template, versioned_file_name};
 pub use crate::http::IfExists;
 use crate::http::client::{Api, endpoint};
 use crate::http::oauth::Grant;
+use crate::http::outcome::{
+    self, MAX_VERSIONS, confirmation, name_taken, no_free_name, upload_failed,
+};
 use crate::http::remote::{file_names, subfolder};
 use crate::http::upload::check_chunk_size;
 pub use config::GdriveOptions;
@@ -40,9 +43,6 @@ use upload::{DriveFile, Target, md5_hex};
 
 /// The kind name definitions use for this channel.
 pub const KIND: &str = "gdrive";
-
-/// How many numbered names `if_exists = "rename"` tries.
-const MAX_VERSIONS: u32 = 100;
 
 /// Registers the `gdrive` channel kind.
 pub fn register(registry: &mut Registry) {
@@ -151,14 +151,7 @@ impl GdriveChannel {
             return Ok((file, true));
         };
         match self.if_exists {
-            IfExists::Fail => Err(Error::new(
-                ErrorKind::AlreadyExists,
-                format!(
-                    "{name} is already in the folder and if_exists is \"fail\"; nothing was \
-                     replaced. Set if_exists to \"replace\" or \"rename\" to allow this"
-                ),
-            )
-            .with_backend(BACKEND)),
+            IfExists::Fail => Err(name_taken(BACKEND, name)),
             IfExists::Replace => {
                 let file = self.upload(Target::Existing { id: &first.id }, doc).await?;
                 Ok((file, false))
@@ -174,11 +167,7 @@ impl GdriveChannel {
                         return Ok((self.upload(target, doc).await?, true));
                     }
                 }
-                Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!("{name} and {MAX_VERSIONS} numbered copies are already in the folder"),
-                )
-                .with_backend(BACKEND))
+                Err(no_free_name(BACKEND, name))
             }
         }
     }
@@ -201,10 +190,7 @@ impl Channel for GdriveChannel {
     }
 
     fn capabilities(&self) -> ChannelCapabilities {
-        ChannelCapabilities {
-            attachments: true,
-            ..ChannelCapabilities::default()
-        }
+        outcome::capabilities()
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
@@ -225,10 +211,7 @@ impl Channel for GdriveChannel {
                     for id in &created {
                         self.remove(id).await;
                     }
-                    return Err(err.context(format!(
-                        "uploading report '{}' for recipient '{}'",
-                        delivery.report.name, delivery.recipient.id
-                    )));
+                    return Err(upload_failed(err, delivery));
                 }
             }
         }
@@ -255,25 +238,6 @@ impl Channel for GdriveChannel {
             }
         }
 
-        if missing.is_empty() {
-            return Ok(Some(Receipt {
-                channel: KIND.to_string(),
-                locations: found,
-                bytes: delivery.bytes(),
-            }));
-        }
-        if found.is_empty() || self.if_exists == IfExists::Replace {
-            return Ok(None);
-        }
-        Err(Error::new(
-            ErrorKind::Delivery,
-            format!(
-                "an interrupted delivery left {} but not {}; remove the files that arrived (or \
-                 set if_exists = \"replace\") and resume the run",
-                found.join(", "),
-                missing.join(", ")
-            ),
-        )
-        .with_backend(BACKEND))
+        confirmation(KIND, BACKEND, self.if_exists, delivery, found, &missing)
     }
 }

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mad_core::{
-    BuildContext, Channel, ChannelCapabilities, Delivery, Error, ErrorKind, Receipt, Registry,
-    Result, parse_options,
+    BuildContext, Channel, ChannelCapabilities, Delivery, Error, Receipt, Registry, Result,
+    parse_options,
 };
 use reqwest::Url;
 
@@ -25,6 +25,7 @@ use crate::common::check_path_template;
 pub use crate::http::IfExists;
 use crate::http::client::{Api, endpoint};
 use crate::http::oauth::Grant;
+use crate::http::outcome::{self, partly_delivered, upload_failed};
 use crate::http::remote::{base_folder, file_names, subfolder};
 use crate::http::upload::check_chunk_size;
 pub use config::GraphOptions;
@@ -139,10 +140,7 @@ impl Channel for GraphChannel {
     }
 
     fn capabilities(&self) -> ChannelCapabilities {
-        ChannelCapabilities {
-            attachments: true,
-            ..ChannelCapabilities::default()
-        }
+        outcome::capabilities()
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
@@ -157,10 +155,7 @@ impl Channel for GraphChannel {
                 Ok(up) => uploaded.push(up),
                 Err(err) => {
                     self.roll_back(&uploaded).await;
-                    return Err(err.context(format!(
-                        "uploading report '{}' for recipient '{}'",
-                        delivery.report.name, delivery.recipient.id
-                    )));
+                    return Err(upload_failed(err, delivery));
                 }
             }
         }
@@ -201,24 +196,9 @@ impl Channel for GraphChannel {
         if found.is_empty() || self.if_exists == IfExists::Replace {
             return Ok(None);
         }
-        Err(partly_there(&found, &missing))
+        let found: Vec<&str> = found.iter().map(|i| i.name.as_str()).collect();
+        Err(partly_delivered(BACKEND, &found, &missing))
     }
-}
-
-/// An interrupted delivery that left some of its files: sending again would fail or add
-/// copies, so a person decides.
-fn partly_there(found: &[DriveItem], missing: &[String]) -> Error {
-    let found: Vec<&str> = found.iter().map(|i| i.name.as_str()).collect();
-    Error::new(
-        ErrorKind::Delivery,
-        format!(
-            "an interrupted delivery left {} but not {}; remove the files that arrived (or set \
-             if_exists = \"replace\") and resume the run",
-            found.join(", "),
-            missing.join(", ")
-        ),
-    )
-    .with_backend(BACKEND)
 }
 
 /// The path segments of the configured drive: exactly one of the ids must be set.
