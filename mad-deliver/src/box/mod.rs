@@ -12,9 +12,8 @@ mod config;
 mod error;
 mod upload;
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use mad_core::{
@@ -30,7 +29,7 @@ use crate::http::oauth::Grant;
 use crate::http::outcome::{
     self, MAX_VERSIONS, confirmation, name_taken, no_free_name, upload_failed,
 };
-use crate::http::remote::{file_names, subfolder};
+use crate::http::remote::{FolderIds, file_names, subfolder};
 use config::MIN_CHUNKED;
 pub use config::{BoxOptions, BoxSubject};
 use error::BACKEND;
@@ -56,7 +55,7 @@ pub struct BoxChannel {
     if_exists: IfExists,
     chunked_from: u64,
     /// Folder ids by (parent id, lower-case name), so each folder is created or found once.
-    folders: Mutex<HashMap<(String, String), String>>,
+    folders: FolderIds,
 }
 
 impl fmt::Debug for BoxChannel {
@@ -117,7 +116,7 @@ impl BoxChannel {
             subfolder: options.subfolder,
             if_exists: options.if_exists,
             chunked_from: options.chunked_from,
-            folders: Mutex::new(HashMap::new()),
+            folders: FolderIds::default(),
         })
     }
 

@@ -69,14 +69,10 @@ fn digest_header(bytes: &[u8]) -> String {
 impl BoxChannel {
     /// The folder `name` in `parent`, created when missing.
     pub(super) async fn folder(&self, parent: &str, name: &str) -> Result<String> {
-        let key = (parent.to_string(), name.to_lowercase());
-        if let Some(id) = self
-            .folders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
-            return Ok(id.clone());
+        // Box compares folder names without case.
+        let key = name.to_lowercase();
+        if let Some(id) = self.folders.get(parent, &key) {
+            return Ok(id);
         }
 
         let what = "creating a folder";
@@ -103,10 +99,7 @@ impl BoxChannel {
             let folder: BoxFile = self.api.json(what, resp).await?;
             folder.id
         };
-        self.folders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, id.clone());
+        self.folders.insert(parent, &key, &id);
         Ok(id)
     }
 

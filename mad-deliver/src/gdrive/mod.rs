@@ -16,9 +16,8 @@ mod config;
 mod error;
 mod upload;
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use mad_core::{
@@ -34,7 +33,7 @@ use crate::http::oauth::Grant;
 use crate::http::outcome::{
     self, MAX_VERSIONS, confirmation, name_taken, no_free_name, upload_failed,
 };
-use crate::http::remote::{file_names, subfolder};
+use crate::http::remote::{FolderIds, file_names, subfolder};
 use crate::http::upload::check_chunk_size;
 pub use config::GdriveOptions;
 use config::{CHUNK_UNIT, MAX_CHUNK};
@@ -62,7 +61,7 @@ pub struct GdriveChannel {
     simple_upload_max: u64,
     chunk_size: usize,
     /// Folder ids by (parent id, name), so each folder is created or found once.
-    folders: Mutex<HashMap<(String, String), String>>,
+    folders: FolderIds,
 }
 
 impl fmt::Debug for GdriveChannel {
@@ -125,7 +124,7 @@ impl GdriveChannel {
             if_exists: options.if_exists,
             simple_upload_max: options.simple_upload_max,
             chunk_size,
-            folders: Mutex::new(HashMap::new()),
+            folders: FolderIds::default(),
         })
     }
 

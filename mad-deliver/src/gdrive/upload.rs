@@ -96,14 +96,8 @@ impl GdriveChannel {
 
     /// The folder `name` in `parent`, created when missing.
     pub(super) async fn folder(&self, parent: &str, name: &str) -> Result<String> {
-        let key = (parent.to_string(), name.to_string());
-        if let Some(id) = self
-            .folders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
-            return Ok(id.clone());
+        if let Some(id) = self.folders.get(parent, name) {
+            return Ok(id);
         }
 
         let id = match self.find(parent, name, true).await?.into_iter().next() {
@@ -121,10 +115,7 @@ impl GdriveChannel {
                 folder.id
             }
         };
-        self.folders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, id.clone());
+        self.folders.insert(parent, name, &id);
         Ok(id)
     }
 
