@@ -16,7 +16,7 @@ use serde_json::json;
 use conformance::{ArrivalLog, Arrived, Harness};
 use doubles::r#box::{BoxDouble, PART_SIZE};
 use doubles::{Fault, engine};
-use support::{delivery, document, pdf_bytes, recipient, secret_file, throwaway};
+use support::{delivery, document, pdf, pdf_bytes, recipient, secret_file, throwaway};
 
 const FOLDER: &str = "1000";
 const ENTERPRISE: &str = "818181";
@@ -82,10 +82,6 @@ impl Fixture {
 
 fn large(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 + i / 1021) as u8).collect()
-}
-
-fn pdf(name: &str) -> Vec<mad_core::Document> {
-    vec![document(OutputFormat::Pdf, name, pdf_bytes())]
 }
 
 struct BoxHarness {

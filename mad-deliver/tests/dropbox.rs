@@ -16,7 +16,7 @@ use serde_json::json;
 use conformance::{ArrivalLog, Arrived, Harness};
 use doubles::dropbox::{DropboxDouble, dropbox_hash};
 use doubles::{Fault, engine};
-use support::{delivery, document, pdf_bytes, recipient, secret_file, throwaway};
+use support::{delivery, document, pdf, pdf_bytes, recipient, secret_file, throwaway};
 
 const MIB: usize = 1024 * 1024;
 
@@ -68,10 +68,6 @@ impl Fixture {
 
 fn large(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 13 + i / 509) as u8).collect()
-}
-
-fn pdf(name: &str) -> Vec<mad_core::Document> {
-    vec![document(OutputFormat::Pdf, name, pdf_bytes())]
 }
 
 struct DropboxHarness {

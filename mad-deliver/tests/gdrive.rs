@@ -16,7 +16,7 @@ use serde_json::json;
 use conformance::{ArrivalLog, Arrived, Harness};
 use doubles::gdrive::{CHUNK_UNIT, GdriveDouble};
 use doubles::{Fault, engine};
-use support::{delivery, document, pdf_bytes, recipient, secret_file, throwaway};
+use support::{delivery, document, pdf, pdf_bytes, recipient, secret_file, throwaway};
 
 const FOLDER: &str = "1ReportsFolder";
 
@@ -74,10 +74,6 @@ impl Fixture {
 
 fn large(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 17 + i / 263) as u8).collect()
-}
-
-fn pdf(name: &str) -> Vec<mad_core::Document> {
-    vec![document(OutputFormat::Pdf, name, pdf_bytes())]
 }
 
 struct GdriveHarness {
