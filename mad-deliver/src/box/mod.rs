@@ -25,7 +25,7 @@ use reqwest::Url;
 use crate::common::{check_path_template, versioned_file_name};
 pub use crate::http::IfExists;
 use crate::http::client::{Api, endpoint};
-use crate::http::oauth::Grant;
+use crate::http::oauth::{Grant, read_secret};
 use crate::http::outcome::{
     self, MAX_VERSIONS, confirmation, name_taken, no_free_name, upload_failed,
 };
@@ -94,10 +94,7 @@ impl BoxChannel {
         let upload_url = endpoint(BACKEND, "upload_url", &options.upload_url)?;
         let token_url = endpoint(BACKEND, "token_url", &options.token_url)?;
         let grant = grant(&options)?;
-        let secret = options
-            .client_secret
-            .resolve()
-            .map_err(|e| e.with_backend(BACKEND).context("the client_secret"))?;
+        let secret = read_secret(BACKEND, "client_secret", &options.client_secret)?;
 
         let api = Api::signed_in(
             BACKEND,
@@ -182,8 +179,7 @@ fn grant(options: &BoxOptions) -> Result<Grant> {
                 ("box_subject_id", id.clone()),
             ],
         }),
-        (None, None, Some(token)) => Grant::refresh_token(token)
-            .map_err(|e| e.with_backend(BACKEND).context("the refresh_token")),
+        (None, None, Some(token)) => Grant::refresh_token(BACKEND, token),
         _ => Err(Error::invalid_config(
             "set either subject_type and subject_id (client credentials) or refresh_token",
         )

@@ -23,7 +23,7 @@ use reqwest::Url;
 use crate::common::check_path_template;
 pub use crate::http::IfExists;
 use crate::http::client::{Api, endpoint};
-use crate::http::oauth::Grant;
+use crate::http::oauth::{Grant, read_secret};
 use crate::http::outcome::{self, confirmation, upload_failed};
 use crate::http::remote::{base_folder, file_names, subfolder};
 use crate::http::upload::check_chunk_size;
@@ -84,12 +84,8 @@ impl DropboxChannel {
         let api_url = endpoint(BACKEND, "api_url", &options.api_url)?;
         let content_url = endpoint(BACKEND, "content_url", &options.content_url)?;
         let token_url = endpoint(BACKEND, "token_url", &options.token_url)?;
-        let secret = options
-            .app_secret
-            .resolve()
-            .map_err(|e| e.with_backend(BACKEND).context("the app_secret"))?;
-        let grant = Grant::refresh_token(&options.refresh_token)
-            .map_err(|e| e.with_backend(BACKEND).context("the refresh_token"))?;
+        let secret = read_secret(BACKEND, "app_secret", &options.app_secret)?;
+        let grant = Grant::refresh_token(BACKEND, &options.refresh_token)?;
 
         let api = Api::signed_in(
             BACKEND,

@@ -29,7 +29,7 @@ use reqwest::Url;
 use crate::common::{check_path_template, versioned_file_name};
 pub use crate::http::IfExists;
 use crate::http::client::{Api, endpoint};
-use crate::http::oauth::Grant;
+use crate::http::oauth::{Grant, read_secret};
 use crate::http::outcome::{
     self, MAX_VERSIONS, confirmation, name_taken, no_free_name, upload_failed,
 };
@@ -99,12 +99,8 @@ impl GdriveChannel {
         let api_url = endpoint(BACKEND, "api_url", &options.api_url)?;
         let upload_url = endpoint(BACKEND, "upload_url", &options.upload_url)?;
         let token_url = endpoint(BACKEND, "token_url", &options.token_url)?;
-        let secret = options
-            .client_secret
-            .resolve()
-            .map_err(|e| e.with_backend(BACKEND).context("the client_secret"))?;
-        let grant = Grant::refresh_token(&options.refresh_token)
-            .map_err(|e| e.with_backend(BACKEND).context("the refresh_token"))?;
+        let secret = read_secret(BACKEND, "client_secret", &options.client_secret)?;
+        let grant = Grant::refresh_token(BACKEND, &options.refresh_token)?;
 
         let api = Api::signed_in(
             BACKEND,

@@ -24,7 +24,7 @@ use reqwest::Url;
 use crate::common::check_path_template;
 pub use crate::http::IfExists;
 use crate::http::client::{Api, endpoint};
-use crate::http::oauth::Grant;
+use crate::http::oauth::{Grant, read_secret};
 use crate::http::outcome::{self, partly_delivered, upload_failed};
 use crate::http::remote::{base_folder, file_names, subfolder};
 use crate::http::upload::check_chunk_size;
@@ -85,10 +85,7 @@ impl GraphChannel {
             &authority,
             [options.tenant.as_str(), "oauth2", "v2.0", "token"],
         );
-        let secret = options
-            .client_secret
-            .resolve()
-            .map_err(|e| e.with_backend(BACKEND).context("the client_secret"))?;
+        let secret = read_secret(BACKEND, "client_secret", &options.client_secret)?;
 
         let grant = Grant::ClientCredentials {
             params: vec![("scope", options.scope.clone())],
