@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use mad_core::{Channel, ErrorKind, OutputFormat, Status, TaskChannel};
+use mad_core::{Channel, ErrorKind, OutputFormat, TaskChannel};
 use mad_deliver::dropbox::{DropboxChannel, DropboxOptions, IfExists};
 use serde_json::json;
 
 use conformance::{ArrivalLog, Arrived, Harness};
 use doubles::dropbox::{DropboxDouble, dropbox_hash};
 use doubles::{Fault, engine};
-use support::{delivery, document, pdf_bytes, recipient, secret_file, throwaway};
+use support::{delivery, document, pdf, pdf_bytes, recipient, secret_file, throwaway};
 
 const MIB: usize = 1024 * 1024;
 
@@ -68,10 +68,6 @@ impl Fixture {
 
 fn large(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 13 + i / 509) as u8).collect()
-}
-
-fn pdf(name: &str) -> Vec<mad_core::Document> {
-    vec![document(OutputFormat::Pdf, name, pdf_bytes())]
 }
 
 struct DropboxHarness {
@@ -234,30 +230,15 @@ async fn wrong_app_secret_is_unauthenticated_and_hidden() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_records_one_refused_sign_in_and_delivers_the_rest() {
     let fixture = Fixture::start();
-    fixture
-        .double
-        .state
-        .auth
-        .refuse_next
-        .store(1, Ordering::SeqCst);
     let channel = fixture.channel(fixture.options());
-    let ids = ["ann", "bob", "cyd"];
-    let task = engine::task(
-        vec![TaskChannel::new(channel)],
-        &ids,
-        OutputFormat::Pdf,
-        pdf_bytes(),
-    );
 
-    let summary = engine::run(&engine::engine(), &task).await;
+    engine::run_with_one_refused_sign_in(
+        &fixture.double.state.auth,
+        channel,
+        &["ann", "bob", "cyd"],
+    )
+    .await;
 
-    let failed: Vec<_> = summary
-        .recipients
-        .iter()
-        .filter(|r| r.status == Status::Failed)
-        .collect();
-    assert_eq!(failed.len(), 1, "{}", summary.human());
-    assert_eq!(failed[0].errors[0].kind, ErrorKind::Unauthenticated);
     assert_eq!(fixture.double.files().len(), 2);
 }
 

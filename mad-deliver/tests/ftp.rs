@@ -19,7 +19,10 @@ use mad_deliver::folder::IfExists;
 use mad_deliver::ftp::{FtpChannel, FtpOptions, Security};
 
 use conformance::{ArrivalLog, Arrived, Harness};
-use remote::{FtpConfig, FtpMode, FtpServer, files_below, temporary_files};
+use remote::{
+    FtpConfig, FtpMode, FtpServer, arrived_below, big_bytes, files_below, pdf_delivery,
+    temporary_files,
+};
 use support::{
     TestCertificates, closed_port, delivery, document, pdf_bytes, recipient, secret_file, throwaway,
 };
@@ -91,18 +94,6 @@ impl Fixture {
     }
 }
 
-fn pdf_delivery(id: &str, name: &str) -> Delivery {
-    delivery(
-        recipient(id),
-        vec![document(OutputFormat::Pdf, name, pdf_bytes())],
-    )
-}
-
-/// A document large enough that a transfer can be cut in the middle.
-fn big_bytes() -> Vec<u8> {
-    (0..2_000_000u32).map(|i| (i % 251) as u8).collect()
-}
-
 // ---- conformance ----------------------------------------------------------------------------
 
 struct FtpHarness {
@@ -117,18 +108,7 @@ impl Harness for FtpHarness {
     }
 
     fn arrived(&self) -> Vec<Arrived> {
-        let reports = self.fixture.reports();
-        let current = files_below(&reports)
-            .into_iter()
-            .map(|rel| {
-                let arrived = Arrived {
-                    name: rel.rsplit('/').next().unwrap().to_string(),
-                    bytes: std::fs::read(reports.join(&rel)).unwrap(),
-                };
-                (rel, arrived)
-            })
-            .collect();
-        self.log.update(current)
+        self.log.update(arrived_below(&self.fixture.reports()))
     }
 
     fn secrets(&self) -> Vec<String> {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use mad_core::source::TableSource;
 use mad_core::table::ColumnBuilder;
 use mad_core::{
-    BuildContext, Channel, Delivery, Engine, EngineOptions, ErrorKind, Field, FieldKind, OnEmpty,
+    BuildContext, Channel, Engine, EngineOptions, ErrorKind, Field, FieldKind, OnEmpty,
     OutputFormat, Registry, RenderJob, Renderer, ReportDef, Schema, Status, Table, Task,
     TaskChannel, Value,
 };
@@ -22,7 +22,10 @@ use mad_deliver::folder::IfExists;
 use mad_deliver::sftp::{SftpChannel, SftpOptions};
 
 use conformance::{ArrivalLog, Arrived, Harness};
-use remote::{CuttingProxy, KeyPair, PasswordSshServer, Sshd, files_below, temporary_files};
+use remote::{
+    CuttingProxy, KeyPair, PasswordSshServer, Sshd, arrived_below, big_bytes, files_below,
+    pdf_delivery, temporary_files,
+};
 use support::{closed_port, delivery, document, pdf_bytes, recipient, secret_file, throwaway};
 
 /// sshd, and the secrets folder with its client key.
@@ -67,18 +70,6 @@ impl Fixture {
     }
 }
 
-fn pdf_delivery(id: &str, name: &str) -> Delivery {
-    delivery(
-        recipient(id),
-        vec![document(OutputFormat::Pdf, name, pdf_bytes())],
-    )
-}
-
-/// A document large enough that a transfer can be cut in the middle.
-fn big_bytes() -> Vec<u8> {
-    (0..2_000_000u32).map(|i| (i % 251) as u8).collect()
-}
-
 // ---- conformance ----------------------------------------------------------------------------
 
 struct SftpHarness {
@@ -93,18 +84,7 @@ impl Harness for SftpHarness {
     }
 
     fn arrived(&self) -> Vec<Arrived> {
-        let reports = self.fixture.reports();
-        let current = files_below(&reports)
-            .into_iter()
-            .map(|rel| {
-                let arrived = Arrived {
-                    name: rel.rsplit('/').next().unwrap().to_string(),
-                    bytes: std::fs::read(reports.join(&rel)).unwrap(),
-                };
-                (rel, arrived)
-            })
-            .collect();
-        self.log.update(current)
+        self.log.update(arrived_below(&self.fixture.reports()))
     }
 
     fn secrets(&self) -> Vec<String> {

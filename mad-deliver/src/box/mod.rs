@@ -12,10 +12,8 @@ mod config;
 mod error;
 mod upload;
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use mad_core::{
@@ -26,9 +24,12 @@ use reqwest::Url;
 
 use crate::common::{check_path_template, versioned_file_name};
 pub use crate::http::IfExists;
-use crate::http::client::{Api, build_client, endpoint};
-use crate::http::oauth::{Grant, TokenSource};
-use crate::http::remote::{file_names, subfolder};
+use crate::http::client::{Api, endpoint};
+use crate::http::oauth::{Grant, read_secret};
+use crate::http::outcome::{
+    self, MAX_VERSIONS, confirmation, name_taken, no_free_name, upload_failed,
+};
+use crate::http::remote::{FolderIds, file_names, subfolder};
 use config::MIN_CHUNKED;
 pub use config::{BoxOptions, BoxSubject};
 use error::BACKEND;
@@ -36,9 +37,6 @@ use upload::{BoxFile, Uploaded, sha1_hex};
 
 /// The kind name definitions use for this channel.
 pub const KIND: &str = "box";
-
-/// How many numbered names `if_exists = "rename"` tries.
-const MAX_VERSIONS: u32 = 100;
 
 /// Registers the `box` channel kind.
 pub fn register(registry: &mut Registry) {
@@ -57,7 +55,7 @@ pub struct BoxChannel {
     if_exists: IfExists,
     chunked_from: u64,
     /// Folder ids by (parent id, lower-case name), so each folder is created or found once.
-    folders: Mutex<HashMap<(String, String), String>>,
+    folders: FolderIds,
 }
 
 impl fmt::Debug for BoxChannel {
@@ -96,29 +94,26 @@ impl BoxChannel {
         let upload_url = endpoint(BACKEND, "upload_url", &options.upload_url)?;
         let token_url = endpoint(BACKEND, "token_url", &options.token_url)?;
         let grant = grant(&options)?;
-        let secret = options
-            .client_secret
-            .resolve()
-            .map_err(|e| e.with_backend(BACKEND).context("the client_secret"))?;
+        let secret = read_secret(BACKEND, "client_secret", &options.client_secret)?;
 
-        let http = build_client(BACKEND, Duration::from_secs(options.timeout_secs.max(1)))?;
-        let tokens = TokenSource::new(
+        let api = Api::signed_in(
             BACKEND,
-            http.clone(),
+            options.timeout_secs,
             token_url,
             &options.client_id,
             secret,
             grant,
-        );
+            error::read_refusal,
+        )?;
         Ok(BoxChannel {
-            api: Api::new(BACKEND, http, tokens, error::read_refusal),
+            api,
             api_url,
             upload_url,
             folder_id: options.folder_id,
             subfolder: options.subfolder,
             if_exists: options.if_exists,
             chunked_from: options.chunked_from,
-            folders: Mutex::new(HashMap::new()),
+            folders: FolderIds::default(),
         })
     }
 
@@ -148,14 +143,7 @@ impl BoxChannel {
             Err(taken) => taken,
         };
         match self.if_exists {
-            IfExists::Fail => Err(Error::new(
-                ErrorKind::AlreadyExists,
-                format!(
-                    "{name} is already in the folder and if_exists is \"fail\"; nothing was \
-                     replaced. Set if_exists to \"replace\" or \"rename\" to allow this"
-                ),
-            )
-            .with_backend(BACKEND)),
+            IfExists::Fail => Err(name_taken(BACKEND, name)),
             IfExists::Replace => {
                 let file = self.upload_version(&taken.id, name, doc).await?;
                 Ok(Uploaded {
@@ -173,11 +161,7 @@ impl BoxChannel {
                         });
                     }
                 }
-                Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!("{name} and {MAX_VERSIONS} numbered copies are already in the folder"),
-                )
-                .with_backend(BACKEND))
+                Err(no_free_name(BACKEND, name))
             }
         }
     }
@@ -195,8 +179,7 @@ fn grant(options: &BoxOptions) -> Result<Grant> {
                 ("box_subject_id", id.clone()),
             ],
         }),
-        (None, None, Some(token)) => Grant::refresh_token(token)
-            .map_err(|e| e.with_backend(BACKEND).context("the refresh_token")),
+        (None, None, Some(token)) => Grant::refresh_token(BACKEND, token),
         _ => Err(Error::invalid_config(
             "set either subject_type and subject_id (client credentials) or refresh_token",
         )
@@ -231,10 +214,7 @@ impl Channel for BoxChannel {
     }
 
     fn capabilities(&self) -> ChannelCapabilities {
-        ChannelCapabilities {
-            attachments: true,
-            ..ChannelCapabilities::default()
-        }
+        outcome::capabilities()
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
@@ -253,10 +233,7 @@ impl Channel for BoxChannel {
                     for up in uploaded.iter().filter(|u| u.created) {
                         self.remove(&up.file.id).await;
                     }
-                    return Err(err.context(format!(
-                        "uploading report '{}' for recipient '{}'",
-                        delivery.report.name, delivery.recipient.id
-                    )));
+                    return Err(upload_failed(err, delivery));
                 }
             }
         }
@@ -288,25 +265,6 @@ impl Channel for BoxChannel {
             }
         }
 
-        if missing.is_empty() {
-            return Ok(Some(Receipt {
-                channel: KIND.to_string(),
-                locations: found,
-                bytes: delivery.bytes(),
-            }));
-        }
-        if found.is_empty() || self.if_exists == IfExists::Replace {
-            return Ok(None);
-        }
-        Err(Error::new(
-            ErrorKind::Delivery,
-            format!(
-                "an interrupted delivery left {} but not {}; remove the files that arrived (or \
-                 set if_exists = \"replace\") and resume the run",
-                found.join(", "),
-                missing.join(", ")
-            ),
-        )
-        .with_backend(BACKEND))
+        confirmation(KIND, BACKEND, self.if_exists, delivery, found, &missing)
     }
 }

@@ -69,14 +69,10 @@ fn digest_header(bytes: &[u8]) -> String {
 impl BoxChannel {
     /// The folder `name` in `parent`, created when missing.
     pub(super) async fn folder(&self, parent: &str, name: &str) -> Result<String> {
-        let key = (parent.to_string(), name.to_lowercase());
-        if let Some(id) = self
-            .folders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
-            return Ok(id.clone());
+        // Box compares folder names without case.
+        let key = name.to_lowercase();
+        if let Some(id) = self.folders.get(parent, &key) {
+            return Ok(id);
         }
 
         let what = "creating a folder";
@@ -103,10 +99,7 @@ impl BoxChannel {
             let folder: BoxFile = self.api.json(what, resp).await?;
             folder.id
         };
-        self.folders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, id.clone());
+        self.folders.insert(parent, &key, &id);
         Ok(id)
     }
 
@@ -282,20 +275,9 @@ impl BoxChannel {
 
     pub(super) async fn remove(&self, id: &str) {
         let url = join(&self.api_url, ["files", id]);
-        let result = self
-            .api
-            .send("removing a file", |http| http.delete(url.clone()))
+        self.api
+            .remove_quietly(|http| http.delete(url.clone()))
             .await;
-        match result {
-            Ok(resp) if resp.status().is_success() => {}
-            Ok(resp) => tracing::debug!(
-                status = resp.status().as_u16(),
-                "could not remove a file of a failed delivery"
-            ),
-            Err(err) => {
-                tracing::debug!(kind = %err.kind(), "could not remove a file of a failed delivery")
-            }
-        }
     }
 }
 

@@ -12,19 +12,19 @@ mod upload;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use mad_core::{
-    BuildContext, Channel, ChannelCapabilities, Delivery, Error, ErrorKind, Receipt, Registry,
-    Result, parse_options,
+    BuildContext, Channel, ChannelCapabilities, Delivery, Error, Receipt, Registry, Result,
+    parse_options,
 };
 use reqwest::Url;
 
 use crate::common::check_path_template;
 pub use crate::http::IfExists;
-use crate::http::client::{Api, build_client, endpoint};
-use crate::http::oauth::{Grant, TokenSource};
+use crate::http::client::{Api, endpoint};
+use crate::http::oauth::{Grant, read_secret};
+use crate::http::outcome::{self, confirmation, upload_failed};
 use crate::http::remote::{base_folder, file_names, subfolder};
 use crate::http::upload::check_chunk_size;
 pub use config::DropboxOptions;
@@ -84,24 +84,20 @@ impl DropboxChannel {
         let api_url = endpoint(BACKEND, "api_url", &options.api_url)?;
         let content_url = endpoint(BACKEND, "content_url", &options.content_url)?;
         let token_url = endpoint(BACKEND, "token_url", &options.token_url)?;
-        let secret = options
-            .app_secret
-            .resolve()
-            .map_err(|e| e.with_backend(BACKEND).context("the app_secret"))?;
-        let grant = Grant::refresh_token(&options.refresh_token)
-            .map_err(|e| e.with_backend(BACKEND).context("the refresh_token"))?;
+        let secret = read_secret(BACKEND, "app_secret", &options.app_secret)?;
+        let grant = Grant::refresh_token(BACKEND, &options.refresh_token)?;
 
-        let http = build_client(BACKEND, Duration::from_secs(options.timeout_secs.max(1)))?;
-        let tokens = TokenSource::new(
+        let api = Api::signed_in(
             BACKEND,
-            http.clone(),
+            options.timeout_secs,
             token_url,
             &options.app_key,
             secret,
             grant,
-        );
+            error::read_refusal,
+        )?;
         Ok(DropboxChannel {
-            api: Api::new(BACKEND, http, tokens, error::read_refusal),
+            api,
             api_url,
             content_url,
             folder,
@@ -143,10 +139,7 @@ impl Channel for DropboxChannel {
     }
 
     fn capabilities(&self) -> ChannelCapabilities {
-        ChannelCapabilities {
-            attachments: true,
-            ..ChannelCapabilities::default()
-        }
+        outcome::capabilities()
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
@@ -167,10 +160,7 @@ impl Channel for DropboxChannel {
                     for id in &created {
                         self.remove(id).await;
                     }
-                    return Err(err.context(format!(
-                        "uploading report '{}' for recipient '{}'",
-                        delivery.report.name, delivery.recipient.id
-                    )));
+                    return Err(upload_failed(err, delivery));
                 }
             }
         }
@@ -197,25 +187,6 @@ impl Channel for DropboxChannel {
             }
         }
 
-        if missing.is_empty() {
-            return Ok(Some(Receipt {
-                channel: KIND.to_string(),
-                locations: found,
-                bytes: delivery.bytes(),
-            }));
-        }
-        if found.is_empty() || self.if_exists == IfExists::Replace {
-            return Ok(None);
-        }
-        Err(Error::new(
-            ErrorKind::Delivery,
-            format!(
-                "an interrupted delivery left {} but not {}; remove the files that arrived (or \
-                 set if_exists = \"replace\") and resume the run",
-                found.join(", "),
-                missing.join(", ")
-            ),
-        )
-        .with_backend(BACKEND))
+        confirmation(KIND, BACKEND, self.if_exists, delivery, found, &missing)
     }
 }

@@ -186,20 +186,9 @@ impl DropboxChannel {
     pub(super) async fn remove(&self, id: &str) {
         let url = self.rpc("files/delete_v2");
         let body = json!({"path": id});
-        let result = self
-            .api
-            .send("removing a file", |http| http.post(url.clone()).json(&body))
+        self.api
+            .remove_quietly(|http| http.post(url.clone()).json(&body))
             .await;
-        match result {
-            Ok(resp) if resp.status().is_success() => {}
-            Ok(resp) => tracing::debug!(
-                status = resp.status().as_u16(),
-                "could not remove a file of a failed delivery"
-            ),
-            Err(err) => {
-                tracing::debug!(kind = %err.kind(), "could not remove a file of a failed delivery")
-            }
-        }
     }
 }
 

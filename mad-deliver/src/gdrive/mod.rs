@@ -16,23 +16,24 @@ mod config;
 mod error;
 mod upload;
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use mad_core::{
-    BuildContext, Channel, ChannelCapabilities, Delivery, Document, Error, ErrorKind, Receipt,
-    Registry, Result, parse_options,
+    BuildContext, Channel, ChannelCapabilities, Delivery, Document, Error, Receipt, Registry,
+    Result, parse_options,
 };
 use reqwest::Url;
 
 use crate::common::{check_path_template, versioned_file_name};
 pub use crate::http::IfExists;
-use crate::http::client::{Api, build_client, endpoint};
-use crate::http::oauth::{Grant, TokenSource};
-use crate::http::remote::{file_names, subfolder};
+use crate::http::client::{Api, endpoint};
+use crate::http::oauth::{Grant, read_secret};
+use crate::http::outcome::{
+    self, MAX_VERSIONS, confirmation, name_taken, no_free_name, upload_failed,
+};
+use crate::http::remote::{FolderIds, file_names, subfolder};
 use crate::http::upload::check_chunk_size;
 pub use config::GdriveOptions;
 use config::{CHUNK_UNIT, MAX_CHUNK};
@@ -41,9 +42,6 @@ use upload::{DriveFile, Target, md5_hex};
 
 /// The kind name definitions use for this channel.
 pub const KIND: &str = "gdrive";
-
-/// How many numbered names `if_exists = "rename"` tries.
-const MAX_VERSIONS: u32 = 100;
 
 /// Registers the `gdrive` channel kind.
 pub fn register(registry: &mut Registry) {
@@ -63,7 +61,7 @@ pub struct GdriveChannel {
     simple_upload_max: u64,
     chunk_size: usize,
     /// Folder ids by (parent id, name), so each folder is created or found once.
-    folders: Mutex<HashMap<(String, String), String>>,
+    folders: FolderIds,
 }
 
 impl fmt::Debug for GdriveChannel {
@@ -101,24 +99,20 @@ impl GdriveChannel {
         let api_url = endpoint(BACKEND, "api_url", &options.api_url)?;
         let upload_url = endpoint(BACKEND, "upload_url", &options.upload_url)?;
         let token_url = endpoint(BACKEND, "token_url", &options.token_url)?;
-        let secret = options
-            .client_secret
-            .resolve()
-            .map_err(|e| e.with_backend(BACKEND).context("the client_secret"))?;
-        let grant = Grant::refresh_token(&options.refresh_token)
-            .map_err(|e| e.with_backend(BACKEND).context("the refresh_token"))?;
+        let secret = read_secret(BACKEND, "client_secret", &options.client_secret)?;
+        let grant = Grant::refresh_token(BACKEND, &options.refresh_token)?;
 
-        let http = build_client(BACKEND, Duration::from_secs(options.timeout_secs.max(1)))?;
-        let tokens = TokenSource::new(
+        let api = Api::signed_in(
             BACKEND,
-            http.clone(),
+            options.timeout_secs,
             token_url,
             &options.client_id,
             secret,
             grant,
-        );
+            error::read_refusal,
+        )?;
         Ok(GdriveChannel {
-            api: Api::new(BACKEND, http, tokens, error::read_refusal),
+            api,
             api_url,
             upload_url,
             folder_id: options.folder_id,
@@ -126,7 +120,7 @@ impl GdriveChannel {
             if_exists: options.if_exists,
             simple_upload_max: options.simple_upload_max,
             chunk_size,
-            folders: Mutex::new(HashMap::new()),
+            folders: FolderIds::default(),
         })
     }
 
@@ -152,14 +146,7 @@ impl GdriveChannel {
             return Ok((file, true));
         };
         match self.if_exists {
-            IfExists::Fail => Err(Error::new(
-                ErrorKind::AlreadyExists,
-                format!(
-                    "{name} is already in the folder and if_exists is \"fail\"; nothing was \
-                     replaced. Set if_exists to \"replace\" or \"rename\" to allow this"
-                ),
-            )
-            .with_backend(BACKEND)),
+            IfExists::Fail => Err(name_taken(BACKEND, name)),
             IfExists::Replace => {
                 let file = self.upload(Target::Existing { id: &first.id }, doc).await?;
                 Ok((file, false))
@@ -175,11 +162,7 @@ impl GdriveChannel {
                         return Ok((self.upload(target, doc).await?, true));
                     }
                 }
-                Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!("{name} and {MAX_VERSIONS} numbered copies are already in the folder"),
-                )
-                .with_backend(BACKEND))
+                Err(no_free_name(BACKEND, name))
             }
         }
     }
@@ -202,10 +185,7 @@ impl Channel for GdriveChannel {
     }
 
     fn capabilities(&self) -> ChannelCapabilities {
-        ChannelCapabilities {
-            attachments: true,
-            ..ChannelCapabilities::default()
-        }
+        outcome::capabilities()
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
@@ -226,10 +206,7 @@ impl Channel for GdriveChannel {
                     for id in &created {
                         self.remove(id).await;
                     }
-                    return Err(err.context(format!(
-                        "uploading report '{}' for recipient '{}'",
-                        delivery.report.name, delivery.recipient.id
-                    )));
+                    return Err(upload_failed(err, delivery));
                 }
             }
         }
@@ -256,25 +233,6 @@ impl Channel for GdriveChannel {
             }
         }
 
-        if missing.is_empty() {
-            return Ok(Some(Receipt {
-                channel: KIND.to_string(),
-                locations: found,
-                bytes: delivery.bytes(),
-            }));
-        }
-        if found.is_empty() || self.if_exists == IfExists::Replace {
-            return Ok(None);
-        }
-        Err(Error::new(
-            ErrorKind::Delivery,
-            format!(
-                "an interrupted delivery left {} but not {}; remove the files that arrived (or \
-                 set if_exists = \"replace\") and resume the run",
-                found.join(", "),
-                missing.join(", ")
-            ),
-        )
-        .with_backend(BACKEND))
+        confirmation(KIND, BACKEND, self.if_exists, delivery, found, &missing)
     }
 }

@@ -96,14 +96,8 @@ impl GdriveChannel {
 
     /// The folder `name` in `parent`, created when missing.
     pub(super) async fn folder(&self, parent: &str, name: &str) -> Result<String> {
-        let key = (parent.to_string(), name.to_string());
-        if let Some(id) = self
-            .folders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
-            return Ok(id.clone());
+        if let Some(id) = self.folders.get(parent, name) {
+            return Ok(id);
         }
 
         let id = match self.find(parent, name, true).await?.into_iter().next() {
@@ -121,10 +115,7 @@ impl GdriveChannel {
                 folder.id
             }
         };
-        self.folders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, id.clone());
+        self.folders.insert(parent, name, &id);
         Ok(id)
     }
 
@@ -200,20 +191,9 @@ impl GdriveChannel {
 
     pub(super) async fn remove(&self, id: &str) {
         let url = self.files_url(&self.api_url, Some(id));
-        let result = self
-            .api
-            .send("removing a file", |http| http.delete(url.clone()))
+        self.api
+            .remove_quietly(|http| http.delete(url.clone()))
             .await;
-        match result {
-            Ok(resp) if resp.status().is_success() => {}
-            Ok(resp) => tracing::debug!(
-                status = resp.status().as_u16(),
-                "could not remove a file of a failed delivery"
-            ),
-            Err(err) => {
-                tracing::debug!(kind = %err.kind(), "could not remove a file of a failed delivery")
-            }
-        }
     }
 }
 

@@ -13,19 +13,19 @@ mod upload;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use mad_core::{
-    BuildContext, Channel, ChannelCapabilities, Delivery, Error, ErrorKind, Receipt, Registry,
-    Result, parse_options,
+    BuildContext, Channel, ChannelCapabilities, Delivery, Error, Receipt, Registry, Result,
+    parse_options,
 };
 use reqwest::Url;
 
 use crate::common::check_path_template;
 pub use crate::http::IfExists;
-use crate::http::client::{Api, build_client, endpoint};
-use crate::http::oauth::{Grant, TokenSource};
+use crate::http::client::{Api, endpoint};
+use crate::http::oauth::{Grant, read_secret};
+use crate::http::outcome::{self, partly_delivered, upload_failed};
 use crate::http::remote::{base_folder, file_names, subfolder};
 use crate::http::upload::check_chunk_size;
 pub use config::GraphOptions;
@@ -85,25 +85,22 @@ impl GraphChannel {
             &authority,
             [options.tenant.as_str(), "oauth2", "v2.0", "token"],
         );
-        let secret = options
-            .client_secret
-            .resolve()
-            .map_err(|e| e.with_backend(BACKEND).context("the client_secret"))?;
+        let secret = read_secret(BACKEND, "client_secret", &options.client_secret)?;
 
-        let http = build_client(BACKEND, Duration::from_secs(options.timeout_secs.max(1)))?;
         let grant = Grant::ClientCredentials {
             params: vec![("scope", options.scope.clone())],
         };
-        let tokens = TokenSource::new(
+        let api = Api::signed_in(
             BACKEND,
-            http.clone(),
+            options.timeout_secs,
             token_url,
             &options.client_id,
             secret,
             grant,
-        );
+            error::read_refusal,
+        )?;
         Ok(GraphChannel {
-            api: Api::new(BACKEND, http, tokens, error::read_refusal),
+            api,
             api_url,
             drive,
             folder,
@@ -140,10 +137,7 @@ impl Channel for GraphChannel {
     }
 
     fn capabilities(&self) -> ChannelCapabilities {
-        ChannelCapabilities {
-            attachments: true,
-            ..ChannelCapabilities::default()
-        }
+        outcome::capabilities()
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
@@ -158,10 +152,7 @@ impl Channel for GraphChannel {
                 Ok(up) => uploaded.push(up),
                 Err(err) => {
                     self.roll_back(&uploaded).await;
-                    return Err(err.context(format!(
-                        "uploading report '{}' for recipient '{}'",
-                        delivery.report.name, delivery.recipient.id
-                    )));
+                    return Err(upload_failed(err, delivery));
                 }
             }
         }
@@ -202,24 +193,9 @@ impl Channel for GraphChannel {
         if found.is_empty() || self.if_exists == IfExists::Replace {
             return Ok(None);
         }
-        Err(partly_there(&found, &missing))
+        let found: Vec<&str> = found.iter().map(|i| i.name.as_str()).collect();
+        Err(partly_delivered(BACKEND, &found, &missing))
     }
-}
-
-/// An interrupted delivery that left some of its files: sending again would fail or add
-/// copies, so a person decides.
-fn partly_there(found: &[DriveItem], missing: &[String]) -> Error {
-    let found: Vec<&str> = found.iter().map(|i| i.name.as_str()).collect();
-    Error::new(
-        ErrorKind::Delivery,
-        format!(
-            "an interrupted delivery left {} but not {}; remove the files that arrived (or set \
-             if_exists = \"replace\") and resume the run",
-            found.join(", "),
-            missing.join(", ")
-        ),
-    )
-    .with_backend(BACKEND)
 }
 
 /// The path segments of the configured drive: exactly one of the ids must be set.

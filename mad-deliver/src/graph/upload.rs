@@ -137,22 +137,9 @@ impl GraphChannel {
             let mut segments = self.drive.clone();
             segments.extend(["items".to_string(), up.item.id.clone()]);
             let url = join(&self.api_url, segments);
-            let result = self
-                .api
-                .send("removing a file", |http| http.delete(url.clone()))
+            self.api
+                .remove_quietly(|http| http.delete(url.clone()))
                 .await;
-            match result {
-                Ok(resp) if resp.status().is_success() => {}
-                Ok(resp) => {
-                    tracing::debug!(
-                        status = resp.status().as_u16(),
-                        "could not remove a file of a failed delivery"
-                    )
-                }
-                Err(err) => {
-                    tracing::debug!(kind = %err.kind(), "could not remove a file of a failed delivery")
-                }
-            }
         }
     }
 }

@@ -11,7 +11,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Client, RequestBuilder, Response, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
-use super::oauth::TokenSource;
+use super::oauth::{Grant, TokenSource};
 
 /// The longest wait for a TCP connection and the TLS handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -295,18 +295,32 @@ impl fmt::Debug for Api {
 }
 
 impl Api {
-    pub(crate) fn new(
+    /// The API of a provider the app `client_id` signs in to at `token_url` with `grant`;
+    /// each request may take `timeout_secs` (at least one second). Nothing is sent yet.
+    pub(crate) fn signed_in(
         backend: &'static str,
-        http: Client,
-        tokens: TokenSource,
+        timeout_secs: u64,
+        token_url: Url,
+        client_id: &str,
+        client_secret: Secret,
+        grant: Grant,
         read_refusal: ReadRefusal,
-    ) -> Self {
-        Api {
+    ) -> Result<Self> {
+        let http = build_client(backend, Duration::from_secs(timeout_secs.max(1)))?;
+        let tokens = TokenSource::new(
+            backend,
+            http.clone(),
+            token_url,
+            client_id,
+            client_secret,
+            grant,
+        );
+        Ok(Api {
             backend,
             http,
             tokens,
             read_refusal,
-        }
+        })
     }
 
     /// Sends the request `build` makes, with the access token. When the server refuses the
@@ -354,6 +368,21 @@ impl Api {
             .send()
             .await
             .map_err(|e| transport(self.backend, what, e))
+    }
+
+    /// Sends the removal `build` makes of a file a failed delivery created. The delivery
+    /// fails anyway, so a refusal or a lost connection is only logged.
+    pub(crate) async fn remove_quietly(&self, build: impl Fn(&Client) -> RequestBuilder) {
+        match self.send("removing a file", build).await {
+            Ok(resp) if resp.status().is_success() => {}
+            Ok(resp) => tracing::debug!(
+                status = resp.status().as_u16(),
+                "could not remove a file of a failed delivery"
+            ),
+            Err(err) => {
+                tracing::debug!(kind = %err.kind(), "could not remove a file of a failed delivery")
+            }
+        }
     }
 
     pub(crate) fn client(&self) -> &Client {

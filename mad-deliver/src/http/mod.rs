@@ -7,6 +7,8 @@
 //!   machine only.
 //! - [`oauth`]: client-credentials and refresh-token grants, the token cached until shortly
 //!   before it expires and fetched again once when the API refuses it.
+//! - [`outcome`]: the errors and receipts of `deliver` and `confirm` that read the same for
+//!   every provider.
 //! - [`upload`]: sends a document in chunks through a provider's upload session, resuming
 //!   from where the server says it stands after a dropped chunk, and cancelling the session on
 //!   failure so nothing half-uploaded remains.
@@ -14,6 +16,7 @@
 pub(crate) mod client;
 pub(crate) mod multipart;
 pub(crate) mod oauth;
+pub(crate) mod outcome;
 pub(crate) mod remote;
 pub(crate) mod upload;
 

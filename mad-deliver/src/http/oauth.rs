@@ -38,10 +38,22 @@ pub(crate) enum Grant {
     },
 }
 
+/// The secret `reference` points to, read now; an error names the `option` it came from.
+pub(crate) fn read_secret(
+    backend: &'static str,
+    option: &str,
+    reference: &SecretRef,
+) -> Result<Secret> {
+    reference
+        .resolve()
+        .map_err(|e| e.with_backend(backend).context(format!("the {option}")))
+}
+
 impl Grant {
-    /// A refresh-token grant whose token is read now from `reference`.
-    pub(crate) fn refresh_token(reference: &SecretRef) -> Result<Grant> {
-        let token = reference.resolve()?;
+    /// A refresh-token grant whose token is read now from `reference`, the `refresh_token`
+    /// option.
+    pub(crate) fn refresh_token(backend: &'static str, reference: &SecretRef) -> Result<Grant> {
+        let token = read_secret(backend, "refresh_token", reference)?;
         let file = match reference {
             SecretRef::File(path) => Some(path.clone()),
             SecretRef::Env(_) => None,

@@ -2,8 +2,9 @@
 //! placeholder pattern, and a safe name per document. Nothing a recipient's values contain can
 //! make a path leave the base folder.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Component;
+use std::sync::Mutex;
 
 use mad_core::{Delivery, Error, Result};
 
@@ -73,6 +74,29 @@ pub(crate) fn file_names(delivery: &Delivery) -> Vec<String> {
             candidate
         })
         .collect()
+}
+
+/// Folder ids by parent id and name, so a channel creates or finds each folder once.
+#[derive(Debug, Default)]
+pub(crate) struct FolderIds(Mutex<HashMap<(String, String), String>>);
+
+impl FolderIds {
+    /// The id of the folder `name` in `parent`, when it was found or created before.
+    pub(crate) fn get(&self, parent: &str, name: &str) -> Option<String> {
+        self.lock()
+            .get(&(parent.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// Remembers `id` as the folder `name` in `parent`.
+    pub(crate) fn insert(&self, parent: &str, name: &str, id: &str) {
+        self.lock()
+            .insert((parent.to_string(), name.to_string()), id.to_string());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 #[cfg(test)]

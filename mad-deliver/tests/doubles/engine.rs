@@ -2,16 +2,18 @@
 //! format, and quick retries.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mad_core::source::TableSource;
 use mad_core::table::ColumnBuilder;
 use mad_core::{
-    Engine, EngineOptions, Field, FieldKind, OnEmpty, OutputFormat, RenderJob, Renderer, ReportDef,
-    RunInfo, RunSummary, Schema, Table, Task, TaskChannel, Value,
+    Channel, Engine, EngineOptions, ErrorKind, Field, FieldKind, OnEmpty, OutputFormat, RenderJob,
+    Renderer, ReportDef, RunInfo, RunSummary, Schema, Status, Table, Task, TaskChannel, Value,
 };
 
-use crate::support::recipient;
+use super::Auth;
+use crate::support::{pdf_bytes, recipient};
 
 /// Returns the same bytes for every job, so the test is about delivery.
 #[derive(Debug)]
@@ -72,4 +74,32 @@ pub async fn run(engine: &Engine, task: &Task) -> RunSummary {
     .await
     .expect("the run finishes")
     .expect("the run starts")
+}
+
+/// Sends a PDF to each of `ids` through `channel` with the first token request refused
+/// (`auth` is the double's sign-in), and checks that exactly that recipient failed, as
+/// unauthenticated. The summary is returned for the channel's own checks.
+pub async fn run_with_one_refused_sign_in(
+    auth: &Auth,
+    channel: Arc<dyn Channel>,
+    ids: &[&str],
+) -> RunSummary {
+    auth.refuse_next.store(1, Ordering::SeqCst);
+    let task = task(
+        vec![TaskChannel::new(channel)],
+        ids,
+        OutputFormat::Pdf,
+        pdf_bytes(),
+    );
+
+    let summary = run(&engine(), &task).await;
+
+    let failed: Vec<_> = summary
+        .recipients
+        .iter()
+        .filter(|r| r.status == Status::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", summary.human());
+    assert_eq!(failed[0].errors[0].kind, ErrorKind::Unauthenticated);
+    summary
 }

@@ -12,7 +12,39 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use crate::support::{TestCertificates, python, repo_root};
+use mad_core::{Delivery, OutputFormat};
+
+use crate::conformance::Arrived;
+use crate::support::{
+    TestCertificates, delivery, document, pdf_bytes, python, recipient, repo_root,
+};
+
+/// A delivery of one PDF named `name` to the recipient `id`.
+pub fn pdf_delivery(id: &str, name: &str) -> Delivery {
+    delivery(
+        recipient(id),
+        vec![document(OutputFormat::Pdf, name, pdf_bytes())],
+    )
+}
+
+/// A document large enough that a transfer can be cut in the middle.
+pub fn big_bytes() -> Vec<u8> {
+    (0..2_000_000u32).map(|i| (i % 251) as u8).collect()
+}
+
+/// Every file below `dir` as it arrived, keyed by its path relative to `dir`.
+pub fn arrived_below(dir: &Path) -> Vec<(String, Arrived)> {
+    files_below(dir)
+        .into_iter()
+        .map(|rel| {
+            let arrived = Arrived {
+                name: rel.rsplit('/').next().unwrap().to_string(),
+                bytes: std::fs::read(dir.join(&rel)).unwrap(),
+            };
+            (rel, arrived)
+        })
+        .collect()
+}
 
 /// Every file below `dir`, as `/`-separated paths relative to it, sorted.
 pub fn files_below(dir: &Path) -> Vec<String> {

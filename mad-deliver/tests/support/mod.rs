@@ -29,6 +29,11 @@ pub fn document(format: OutputFormat, file_name: &str, bytes: impl Into<Vec<u8>>
     Document::new(format, file_name, bytes::Bytes::from(bytes.into()))
 }
 
+/// The documents of a delivery holding one PDF named `file_name`.
+pub fn pdf(file_name: &str) -> Vec<Document> {
+    vec![document(OutputFormat::Pdf, file_name, pdf_bytes())]
+}
+
 /// A recipient with an address at the test domain.
 pub fn recipient(id: &str) -> Recipient {
     Recipient::new(id, format!("Recipient {id}")).with_email(format!("{id}@example.com"))
