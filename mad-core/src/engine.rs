@@ -979,7 +979,6 @@ fn validate(task: &Task) -> Result<()> {
     Ok(())
 }
 
-/// The distinct values of the burst field within `filters`, as text.
 /// A password for one recipient: shared (resolved now) or from the recipient's secrets. A
 /// missing recipient secret is an error: the document is not sent unprotected.
 fn resolve_password(def: Option<&PasswordDef>, recipient: &Recipient) -> Result<Option<Secret>> {
