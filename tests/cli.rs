@@ -34,3 +34,31 @@ fn wrong_arguments_are_a_usage_error() {
         assert!(text.contains("usage:"), "{args:?}: {text}");
     }
 }
+
+#[test]
+fn check_accepts_the_example_and_names_what_a_task_gets_wrong() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/regional_sales/workspace.toml"
+    );
+    let out = mad(&["check", example]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let defs = dir.path().join("defs.toml");
+    let text = std::fs::read_to_string(example).unwrap().replacen(
+        "channels = [",
+        "channels = [\"fax\", ",
+        1,
+    );
+    std::fs::write(&defs, text).unwrap();
+    let out = mad(&["check", defs.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("no channel named 'fax'"), "{text}");
+}

@@ -1070,7 +1070,17 @@ fn group_units(task: &Task, units: &[Unit], trackers: &mut [Tracker]) -> Vec<Gro
     // Groups by the hash of their key, so each filter set is held once, in its group.
     let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut groups: Vec<Group> = Vec::new();
+    let mut refused = vec![false; trackers.len()];
     for (u, unit) in units.iter().enumerate() {
+        // A recipient whose locale or time zone is wrong gets nothing rather than a report
+        // with the wrong dates or separators; the others are served.
+        if let Err(err) = unit.recipient.check() {
+            if !std::mem::replace(&mut refused[unit.slot], true) {
+                trackers[unit.slot]
+                    .record(MemberOutcome::Failed(Failure::from_error(&err, None, None)));
+            }
+            continue;
+        }
         for (r, report) in task.reports.iter().enumerate() {
             let filters = unit.filters.intersect(&report.filters);
             if let Some(field) = filters.empty_field() {
@@ -1135,12 +1145,19 @@ fn placeholders_for(
 ) -> Placeholders {
     let r = &unit.recipient;
     let mut p = Placeholders::new();
+    // The run's date and time on the recipient's wall clock; the zone was checked before.
+    let local = r.time_zone.as_deref().and_then(|zone| run.local(zone).ok());
+    let (date, time) = match &local {
+        Some((date, time)) => (date.as_str(), time.as_str()),
+        None => (run.date.as_str(), run.time.as_str()),
+    };
     p.set("recipient.id", &r.id)
         .set("recipient.name", &r.name)
         .set("recipient.email", r.email.clone().unwrap_or_default())
         .set("run.id", &run.id)
-        .set("run.date", &run.date)
-        .set("run.time", &run.time)
+        .set("run.date", date)
+        .set("run.time", time)
+        .set("run.zone", r.time_zone.as_deref().unwrap_or("UTC"))
         .set("task.name", &task.name)
         .set("report.name", &report.name)
         .set("rows", table.len().to_string())

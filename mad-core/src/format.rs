@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::error::{Error, Result};
 use crate::value::{NumberFormat, Value};
 
 /// Days from 0000-03-01 style civil dates to the Qlik/Excel serial epoch, 1899-12-30.
@@ -97,6 +98,26 @@ impl Default for Locale {
 }
 
 impl Locale {
+    /// The locale for a BCP 47 tag such as `en-US`, `de-DE`, `fr-FR` or `sv-SE`, refusing text
+    /// that is not a language tag at all (`"Germany"`, `"de DE"`, an empty string), which is
+    /// almost always a mistake in a recipient list. A well-formed tag for a language without
+    /// its own conventions here gets English separators and ISO dates, as [`Locale::new`].
+    pub fn parse(tag: &str) -> Result<Self> {
+        let mut subtags = tag.split(['-', '_']);
+        let language = subtags.next().unwrap_or("");
+        let language_ok =
+            (2..=3).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_alphabetic());
+        let rest_ok = subtags
+            .all(|s| (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()));
+        if language_ok && rest_ok {
+            Ok(Locale::new(tag))
+        } else {
+            Err(Error::invalid_config(format!(
+                "'{tag}' is not a locale; write a language tag such as en-US, de-DE or fr-CH"
+            )))
+        }
+    }
+
     /// The locale for a BCP 47 tag such as `en-US`, `de-DE`, `fr-FR` or `sv-SE`.
     /// Unknown tags fall back to English separators with ISO dates.
     pub fn new(tag: &str) -> Self {
@@ -705,6 +726,34 @@ mod tests {
         for _ in 0..2 {
             assert_eq!(format_number(1234.5, &dotted, &us()), "1234.5");
             assert_eq!(format_number(1234.5, &comma_decimal, &us()), "1,235");
+        }
+    }
+
+    #[test]
+    fn language_tags_parse_and_other_text_is_refused() {
+        for tag in [
+            "en-US",
+            "de_CH",
+            "sr-Latn-RS",
+            "ja",
+            "gsw-CH",
+            "zh-Hant-TW-u-nu-hanidec",
+        ] {
+            assert!(Locale::parse(tag).is_ok(), "{tag}");
+        }
+        assert_eq!(Locale::parse("de-DE").unwrap().decimal, ',');
+        for text in [
+            "",
+            "Germany",
+            "de DE",
+            "d",
+            "de-",
+            "-DE",
+            "en-US!",
+            "deutsch-DE",
+        ] {
+            let err = Locale::parse(text).unwrap_err();
+            assert!(err.to_string().contains("is not a locale"), "{text}: {err}");
         }
     }
 

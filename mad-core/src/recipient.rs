@@ -73,6 +73,19 @@ impl Recipient {
     pub fn locale(&self) -> Locale {
         self.locale.as_deref().map(Locale::new).unwrap_or_default()
     }
+
+    /// Checks what can be checked before anything is rendered for this recipient: its locale
+    /// is a language tag and its time zone is known.
+    pub fn check(&self) -> Result<()> {
+        let about = |e: Error| e.context(format!("recipient '{}'", self.id));
+        if let Some(tag) = &self.locale {
+            Locale::parse(tag).map_err(about)?;
+        }
+        if let Some(zone) = &self.time_zone {
+            crate::runlog::time_zone(zone).map_err(about)?;
+        }
+        Ok(())
+    }
 }
 
 /// A table whose rows map recipients to the filter values they may see.

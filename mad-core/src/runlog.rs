@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::channel::Receipt;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::serial_to_parts;
 use crate::summary::Failure;
 
@@ -46,6 +46,29 @@ impl RunInfo {
             started: unix_seconds.floor() as i64,
         }
     }
+
+    /// The run's start as a date (`YYYY-MM-DD`) and time (`hh:mm:ss`) on the wall clock of
+    /// the IANA time zone `zone`, such as `Europe/Berlin`; an unknown zone is an error.
+    pub fn local(&self, zone: &str) -> Result<(String, String)> {
+        let tz = time_zone(zone)?;
+        let at = jiff::Timestamp::from_second(self.started)
+            .map_err(|e| Error::invalid_input(format!("the run's start is out of range: {e}")))?
+            .to_zoned(tz);
+        Ok((
+            at.strftime("%Y-%m-%d").to_string(),
+            at.strftime("%H:%M:%S").to_string(),
+        ))
+    }
+}
+
+/// The IANA time zone `name`, from the system's time zone database or the one built in.
+pub fn time_zone(name: &str) -> Result<jiff::tz::TimeZone> {
+    jiff::tz::TimeZone::get(name).map_err(|_| {
+        Error::invalid_config(format!(
+            "'{name}' is not a known time zone; write an IANA name such as Europe/Berlin, \
+             America/New_York or UTC"
+        ))
+    })
 }
 
 /// Identifies one delivery across attempts.

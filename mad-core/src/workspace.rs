@@ -175,9 +175,49 @@ impl Runtime {
         self.sources.get(name).cloned().ok_or_else(|| {
             Error::invalid_config(format!(
                 "no source named '{name}' (defined: {})",
-                self.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+                names(self.sources.keys())
             ))
         })
+    }
+
+    /// Checks every task without fetching anything: the sources, reports and channels it names
+    /// exist, its reports are consistent, and its listed recipients have well-formed locales
+    /// and known time zones. Recipients from value tables are checked when a run loads them.
+    pub fn check(&self) -> Result<()> {
+        for def in &self.workspace.tasks {
+            self.check_task(def)
+                .map_err(|e| e.context(format!("task '{}'", def.name)))?;
+        }
+        Ok(())
+    }
+
+    fn check_task(&self, def: &TaskDef) -> Result<()> {
+        self.source(&def.source)?;
+        for vt in &def.value_tables {
+            self.source(&vt.source)
+                .map_err(|e| e.context("its value table"))?;
+        }
+        for name in &def.reports {
+            let report = self.workspace.reports.get(name).ok_or_else(|| {
+                Error::invalid_config(format!(
+                    "no report named '{name}' (defined: {})",
+                    names(self.workspace.reports.keys())
+                ))
+            })?;
+            report.validate()?;
+        }
+        for name in &def.channels {
+            if !self.channels.contains_key(name) {
+                return Err(Error::invalid_config(format!(
+                    "no channel named '{name}' (defined: {})",
+                    names(self.channels.keys())
+                )));
+            }
+        }
+        for recipient in &def.recipients {
+            recipient.check()?;
+        }
+        Ok(())
     }
 
     /// The task named `name`, with its value tables loaded.
@@ -248,5 +288,15 @@ impl Runtime {
             protector: self.registry.protector().cloned(),
             on_empty: def.on_empty,
         })
+    }
+}
+
+/// Defined names for an error message, or "none".
+fn names<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let list: Vec<&str> = names.map(String::as_str).collect();
+    if list.is_empty() {
+        "none".to_string()
+    } else {
+        list.join(", ")
     }
 }

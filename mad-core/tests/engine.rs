@@ -691,3 +691,70 @@ async fn inline_parts_of_a_render_reach_the_channel() {
     assert_eq!(&documents[0].inline[0].bytes[..], b"picture of 2");
     assert!(format!("{:?}", documents[0]).contains("picture@test"));
 }
+
+#[tokio::test]
+async fn run_date_and_time_are_on_each_recipients_wall_clock() {
+    let out = outbox(None);
+    let zoned = |id: &str, zone: &str| {
+        let mut r = region(id, &["East"]);
+        r.time_zone = Some(zone.into());
+        r
+    };
+    let (mut task, _) = task(
+        vec![
+            zoned("berlin", "Europe/Berlin"),
+            zoned("new-york", "America/New_York"),
+            region("utc", &["East"]),
+        ],
+        out.clone(),
+    );
+    let mut r = (*task.reports[0]).clone();
+    r.title = "{run.date} {run.time} {run.zone}".into();
+    task.reports = vec![Arc::new(r)];
+    // 01:30 UTC on the night Europe moves its clocks forward (at 01:00 UTC).
+    let run = mad_core::RunInfo::at("run-dst", 1_774_747_800.0);
+    let summary = Engine::default().run_as(&task, run).await.unwrap();
+    assert_eq!(summary.counts.delivered, 3, "{}", summary.human());
+    let received = out.received.lock().unwrap().clone();
+    let title = |id: &str| {
+        let text = &received.iter().find(|(r, _)| r == id).unwrap().1;
+        text.split('|').next().unwrap().to_string()
+    };
+    assert_eq!(title("berlin"), "2026-03-29 03:30:00 Europe/Berlin");
+    assert_eq!(title("new-york"), "2026-03-28 21:30:00 America/New_York");
+    assert_eq!(title("utc"), "2026-03-29 01:30:00 UTC");
+}
+
+#[tokio::test]
+async fn a_wrong_locale_or_time_zone_fails_that_recipient_and_serves_the_others() {
+    let out = outbox(None);
+    let mut typo_zone = region("mars", &["East"]);
+    typo_zone.time_zone = Some("Europe/Berlln".into());
+    let mut not_a_tag = region("country", &["West"]);
+    not_a_tag.locale = Some("Germany".into());
+    let mut fine = region("swiss", &["West"]);
+    fine.locale = Some("de-CH".into());
+    fine.time_zone = Some("Europe/Zurich".into());
+    let (task, _) = task(vec![typo_zone, not_a_tag, fine], out.clone());
+    let summary = Engine::default().run(&task).await.unwrap();
+    assert_eq!(summary.counts.delivered, 1, "{}", summary.human());
+    assert_eq!(summary.counts.failed, 2, "{}", summary.human());
+    let failure = |id: &str| {
+        let r = summary.recipients.iter().find(|r| r.id == id).unwrap();
+        assert_eq!(r.status, Status::Failed);
+        assert_eq!(r.errors.len(), 1, "one error per recipient: {:?}", r.errors);
+        assert_eq!(r.errors[0].kind, ErrorKind::InvalidConfig);
+        r.errors[0].message.clone()
+    };
+    let zone = failure("mars");
+    assert!(
+        zone.contains("'Europe/Berlln' is not a known time zone"),
+        "{zone}"
+    );
+    assert!(zone.contains("recipient 'mars'"), "{zone}");
+    let locale = failure("country");
+    assert!(locale.contains("'Germany' is not a locale"), "{locale}");
+    let received = out.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].0, "swiss");
+}

@@ -137,3 +137,49 @@ fn charts_styles_and_templates_read_from_definitions() {
     .unwrap_err();
     assert!(err.to_string().contains("donut"), "{err}");
 }
+
+#[test]
+fn check_finds_wrong_names_and_recipient_settings_without_running() {
+    let defs = |task: &str| {
+        let text = format!(
+            "[sources.orders]\nkind = \"csv\"\npath = \"orders.csv\"\n\n\
+             [reports.r]\ntitle = \"r\"\nformats = [\"csv\"]\nfile_name = \"r\"\n\
+             columns = [{{ field = \"Sales\" }}]\n\n\
+             [[tasks]]\nname = \"t\"\n{task}\n"
+        );
+        let ws = Workspace::from_toml(&text, std::env::temp_dir()).unwrap();
+        ws.instantiate(&Registry::new()).unwrap().check()
+    };
+    let good = "source = \"orders\"\nreports = [\"r\"]\nchannels = []\n\
+                recipients = [{ id = \"ann\", locale = \"de-CH\", time_zone = \"Europe/Zurich\" }]";
+    defs(good).unwrap();
+
+    for (task, expected) in [
+        (
+            "source = \"ordrs\"\nreports = [\"r\"]\nchannels = []",
+            "no source named 'ordrs' (defined: orders)",
+        ),
+        (
+            "source = \"orders\"\nreports = [\"rr\"]\nchannels = []",
+            "no report named 'rr' (defined: r)",
+        ),
+        (
+            "source = \"orders\"\nreports = [\"r\"]\nchannels = [\"mail\"]",
+            "no channel named 'mail' (defined: none)",
+        ),
+        (
+            "source = \"orders\"\nreports = [\"r\"]\nchannels = []\nrecipients = [{ id = \"bo\", time_zone = \"Europe/Zurch\" }]",
+            "recipient 'bo': 'Europe/Zurch' is not a known time zone",
+        ),
+        (
+            "source = \"orders\"\nreports = [\"r\"]\nchannels = []\nrecipients = [{ id = \"cy\", locale = \"Swiss\" }]",
+            "'Swiss' is not a locale",
+        ),
+    ] {
+        let err = defs(task).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+        let message = err.to_string();
+        assert!(message.contains("task 't'"), "{message}");
+        assert!(message.contains(expected), "{message}");
+    }
+}

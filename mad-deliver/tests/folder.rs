@@ -422,3 +422,36 @@ fn built_from_definitions_with_relative_path() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfig);
 }
+
+#[tokio::test]
+async fn temporary_files_a_killed_run_left_are_removed_by_the_next_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 60 * 60);
+    let leftover = dir.path().join(".mad-0123456789abcdef.tmp");
+    fs::write(&leftover, b"half a report").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&leftover)
+        .unwrap()
+        .set_modified(hours_ago)
+        .unwrap();
+    // A write another run may still be making, and files that are not ours, stay.
+    let recent = dir.path().join(".mad-fedcba9876543210.tmp");
+    fs::write(&recent, b"being written").unwrap();
+    let theirs = dir.path().join("notes.tmp");
+    fs::write(&theirs, b"not ours").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&theirs)
+        .unwrap()
+        .set_modified(hours_ago)
+        .unwrap();
+
+    let folder = channel(FolderOptions::new(dir.path()));
+    folder.deliver(&pdf_delivery("ann", "a.pdf")).await.unwrap();
+
+    assert!(!leftover.exists(), "an hour-old leftover is removed");
+    assert!(recent.exists(), "a recent temporary file is left alone");
+    assert!(theirs.exists(), "other files are left alone");
+    assert!(dir.path().join("a.pdf").exists());
+}

@@ -82,7 +82,7 @@ impl HubIndex {
         let connection = Connection::open(&path).map_err(|e| db_error(&path, e))?;
         connection
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
             )
             .and_then(|()| connection.execute_batch(SCHEMA))
             .map_err(|e| db_error(&path, e))?;

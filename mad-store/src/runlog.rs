@@ -40,13 +40,14 @@ pub struct SqliteRunLog {
 }
 
 impl SqliteRunLog {
-    /// Opens (or creates) the run log at `path`.
+    /// Opens (or creates) the run log at `path`. Several runs, in this process or others, may
+    /// share one file; each waits up to five seconds for another's write.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let connection = Connection::open(&path).map_err(|e| db_error(&path, e))?;
         connection
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
             )
             .and_then(|()| connection.execute_batch(SCHEMA))
             .map_err(|e| db_error(&path, e))?;
@@ -122,7 +123,9 @@ impl RunLog for SqliteRunLog {
         let key = key.clone();
         let (state, outcome) = self
             .with(move |c| {
-                let tx = c.transaction()?;
+                // Takes the write lock at once: a read upgraded to a write later fails at once
+                // when another run wrote in between, whatever the busy timeout.
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let prior: Option<(String, Option<String>)> = tx
                     .query_row(
                         "SELECT state, outcome FROM deliveries WHERE run_id = ?1 AND recipient = ?2 AND report = ?3 AND channel = ?4",

@@ -73,3 +73,51 @@ async fn a_file_that_is_not_a_database_is_a_clear_error() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert!(err.to_string().contains("runs.sqlite"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn runs_sharing_one_file_wait_for_each_other_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.sqlite");
+    // Two handles are two connections, as two processes running at once would have.
+    let logs: Vec<SqliteRunLog> = (0..4).map(|_| SqliteRunLog::open(&path).unwrap()).collect();
+    let receipt = Receipt {
+        channel: "folder".into(),
+        locations: vec!["/out/a.pdf".into()],
+        bytes: 1,
+    };
+    let mut tasks = Vec::new();
+    for (n, log) in logs.into_iter().enumerate() {
+        let receipt = receipt.clone();
+        tasks.push(tokio::spawn(async move {
+            let run = RunInfo::at(format!("run-{n}"), 1_700_000_000.0);
+            log.start_run(&run, "t").await?;
+            for i in 0..100 {
+                let key = DeliveryKey {
+                    run_id: run.id.clone(),
+                    recipient: format!("r{i}"),
+                    report: "sales".into(),
+                    channel: "folder".into(),
+                };
+                log.begin(&key).await?;
+                log.finish(&key, &Ok(receipt.clone())).await?;
+            }
+            Ok::<(), mad_core::Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let log = SqliteRunLog::open(&path).unwrap();
+    for n in 0..4 {
+        let key = DeliveryKey {
+            run_id: format!("run-{n}"),
+            recipient: "r99".into(),
+            report: "sales".into(),
+            channel: "folder".into(),
+        };
+        assert!(matches!(
+            log.begin(&key).await.unwrap(),
+            PriorAttempt::Delivered(_)
+        ));
+    }
+}

@@ -107,7 +107,7 @@ fn now_seconds() -> f64 {
 
 fn check(definitions: &str) -> mad::Result<()> {
     let workspace = Workspace::load(definitions.as_ref())?;
-    workspace.instantiate(&mad::registry())?;
+    workspace.instantiate(&mad::registry())?.check()?;
     println!(
         "{definitions}: {} sources, {} reports, {} channels, {} tasks: ok",
         workspace.sources.len(),

@@ -11,5 +11,7 @@ mod staged;
 mod template;
 
 pub use names::{MAX_FILE_NAME_BYTES, sanitize_file_name, versioned_file_name};
-pub use staged::{StagedFile, unique_token};
+pub use staged::{
+    STALE_TEMPORARY, StagedFile, is_temporary_name, remove_stale_temporaries, unique_token,
+};
 pub use template::{check_path_template, check_template, render_line, render_path, render_text};

@@ -7,7 +7,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A short token that differs between calls, processes and machines, for temporary file names
 /// and message ids. It is not a secret.
@@ -21,6 +21,37 @@ pub fn unique_token() -> String {
     hasher.write_u32(std::process::id());
     hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
     format!("{:016x}", hasher.finish())
+}
+
+/// How old a temporary file must be before it is taken for what a killed process left behind:
+/// a write takes milliseconds, so an hour leaves any write still under way alone.
+pub const STALE_TEMPORARY: Duration = Duration::from_secs(60 * 60);
+
+/// Whether `name` is a temporary name [`StagedFile`] writes under.
+pub fn is_temporary_name(name: &str) -> bool {
+    name.starts_with(".mad-") && name.ends_with(".tmp")
+}
+
+/// Removes the temporary files in `dir` (not below it) last written before `before`: what
+/// writes interrupted by a killed process left. Returns how many were removed.
+pub fn remove_stale_temporaries(dir: &Path, before: SystemTime) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if !is_temporary_name(&entry.file_name().to_string_lossy()) {
+            continue;
+        }
+        let meta = entry.metadata()?;
+        if meta.is_file() && meta.modified()? < before {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                // Another run's sweep was first.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// The contents of a file, written and flushed to disk under a hidden temporary name in the

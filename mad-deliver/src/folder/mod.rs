@@ -36,6 +36,7 @@ pub fn register(registry: &mut Registry) {
 #[derive(Debug, Clone)]
 pub struct FolderChannel {
     options: FolderOptions,
+    swept: Arc<write::Swept>,
 }
 
 impl FolderChannel {
@@ -51,7 +52,10 @@ impl FolderChannel {
         if let Some(template) = &options.subfolder {
             check_path_template(BACKEND, "subfolder pattern", template)?;
         }
-        Ok(FolderChannel { options })
+        Ok(FolderChannel {
+            options,
+            swept: Arc::default(),
+        })
     }
 
     /// A channel from a definition's options, its path resolved against `ctx`.
@@ -108,13 +112,14 @@ impl Channel for FolderChannel {
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
         let (options, subfolder, files) = self.plan(delivery)?;
-
-        let written =
-            tokio::task::spawn_blocking(move || write::write_files(&options, &subfolder, files))
-                .await
-                .map_err(|e| {
-                    Error::internal(format!("the folder writer stopped: {e}")).with_backend(BACKEND)
-                })??;
+        let swept = self.swept.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            write::write_files(&options, &subfolder, files, &swept)
+        })
+        .await
+        .map_err(|e| {
+            Error::internal(format!("the folder writer stopped: {e}")).with_backend(BACKEND)
+        })??;
 
         tracing::debug!(recipient = %delivery.recipient.id, files = written.locations.len(), bytes = written.bytes, "delivered to folder");
         Ok(Receipt {

@@ -4,13 +4,14 @@ use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use mad_core::{Document, Error, Result};
 
 use super::config::{FolderOptions, IfExists};
 use super::error::{self, BACKEND};
-use crate::common::{StagedFile, versioned_file_name};
+use crate::common::{STALE_TEMPORARY, StagedFile, remove_stale_temporaries, versioned_file_name};
 
 /// How many numbered versions `if_exists = "version"` tries before giving up.
 const MAX_VERSIONS: u32 = 9_999;
@@ -34,15 +35,21 @@ enum Placed {
     Kept(PathBuf),
 }
 
+/// The folders this channel has written into, each cleared once of what interrupted writes
+/// of earlier runs left.
+pub(super) type Swept = Mutex<HashSet<PathBuf>>;
+
 /// Writes `files` (sanitised names and their documents) into `options.path`/`subfolder`:
 /// all of them, or none when one fails.
 pub(super) fn write_files(
     options: &FolderOptions,
     subfolder: &Path,
     files: Vec<(String, Arc<Document>)>,
+    swept: &Swept,
 ) -> Result<Written> {
     let root = open_root(&options.path, options.create)?;
     let dir = open_subfolder(&root, subfolder)?;
+    sweep_once(&dir, swept);
     let names = unique_names(files.iter().map(|(name, _)| name.as_str()));
     for name in &names {
         check_single_name(name)?;
@@ -83,6 +90,30 @@ pub(super) fn write_files(
     }
     placed.extend(kept);
     Ok(summarise(placed))
+}
+
+/// Removes, the first time this channel writes into `dir`, the temporary files a killed run
+/// left there. A failure only costs the tidying, so it is logged rather than returned.
+fn sweep_once(dir: &Path, swept: &Swept) {
+    let first = swept
+        .lock()
+        .map(|mut seen| seen.insert(dir.to_path_buf()))
+        .unwrap_or(false);
+    if !first {
+        return;
+    }
+    let before = SystemTime::now()
+        .checked_sub(STALE_TEMPORARY)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    match remove_stale_temporaries(dir, before) {
+        Ok(0) => {}
+        Ok(removed) => {
+            tracing::info!(folder = %dir.display(), removed, "removed temporary files of interrupted writes");
+        }
+        Err(e) => {
+            tracing::warn!(folder = %dir.display(), error = %e, "could not look for temporary files of interrupted writes");
+        }
+    }
 }
 
 /// The configured folder, made absolute with links resolved; created when allowed.

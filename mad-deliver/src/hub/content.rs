@@ -182,10 +182,7 @@ fn scan_disk(root: &Path, before: SystemTime) -> Result<Vec<(String, SystemTime)
                 .unwrap_or(SystemTime::UNIX_EPOCH);
             if is_entry_id(&file_name) && file_name.starts_with(&name) {
                 found.push((file_name, modified));
-            } else if file_name.starts_with(".mad-")
-                && file_name.ends_with(".tmp")
-                && modified < before
-            {
+            } else if crate::common::is_temporary_name(&file_name) && modified < before {
                 remove_file(&file.path())?;
             }
         }

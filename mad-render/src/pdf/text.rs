@@ -131,8 +131,9 @@ impl Arena {
     }
 }
 
-/// Greedy line breaking at spaces; a word longer than a line is broken between characters.
-/// Line breaks in the text always break. Each line's trailing spaces are dropped.
+/// Greedy line breaking at spaces, or after a hyphen, slash or comma inside a word; a word
+/// longer than a line is broken between characters, never in front of a closing punctuation
+/// mark. Line breaks in the text always break. Each line's trailing spaces are dropped.
 fn wrap(text: &str, offset: usize, face: &FontFace, size: f32, max: f32, out: &mut Vec<Line>) {
     // A little tolerance, so a text measured to fit exactly is not broken by rounding.
     let max_units = max * 1000.0 / size + 0.01;
@@ -142,30 +143,44 @@ fn wrap(text: &str, offset: usize, face: &FontFace, size: f32, max: f32, out: &m
         let base = offset + paragraph_start;
         let mut start = 0;
         let mut width = 0.0;
-        let mut last_space: Option<(usize, f32)> = None;
+        // The last place to break: where the line would end, its width there, and where the
+        // next line would start with the width consumed up to it.
+        let mut last_break: Option<(usize, f32, usize, f32)> = None;
+        let mut previous: Option<(usize, f32)> = None;
         for (i, c) in paragraph.char_indices() {
             let advance = face.advance(c);
             if c == ' ' {
-                last_space = Some((i, width));
+                last_break = Some((i, width, i + 1, width + advance));
+                previous = Some((i, width));
                 width += advance;
                 continue;
             }
             if width + advance > max_units && i > start {
-                match last_space.filter(|&(at, _)| at > start) {
-                    Some((at, before)) => {
-                        push_line(paragraph, base, start..at, before, space, size, out);
-                        start = at + 1;
-                        width -= before + space;
+                match last_break.filter(|&(end, ..)| end > start) {
+                    Some((end, line_width, next, consumed)) => {
+                        push_line(paragraph, base, start..end, line_width, space, size, out);
+                        start = next;
+                        width -= consumed;
                     }
                     None => {
-                        push_line(paragraph, base, start..i, width, space, size, out);
-                        start = i;
-                        width = 0.0;
+                        // Carry the character before a closing mark over with it, when the
+                        // line keeps at least one character.
+                        let at = match previous {
+                            Some((p, before)) if closes(c) && p > start => (p, before),
+                            _ => (i, width),
+                        };
+                        push_line(paragraph, base, start..at.0, at.1, space, size, out);
+                        start = at.0;
+                        width -= at.1;
                     }
                 }
-                last_space = None;
+                last_break = None;
             }
+            previous = Some((i, width));
             width += advance;
+            if matches!(c, '-' | '/' | ',' | ';') {
+                last_break = Some((i + c.len_utf8(), width, i + c.len_utf8(), width));
+            }
         }
         push_line(
             paragraph,
@@ -178,6 +193,14 @@ fn wrap(text: &str, offset: usize, face: &FontFace, size: f32, max: f32, out: &m
         );
         paragraph_start += paragraph.len() + 1;
     }
+}
+
+/// Punctuation that closes what comes before it, so a line should not start with it.
+fn closes(c: char) -> bool {
+    matches!(
+        c,
+        ',' | '.' | ';' | ':' | '!' | '?' | ')' | ']' | '}' | '%' | '»' | '”' | '’' | '…'
+    )
 }
 
 fn push_line(
@@ -234,6 +257,25 @@ mod tests {
         assert_eq!(out[0], "Kuala");
         assert!(out.len() > 2);
         assert_eq!(out[1..].concat(), "WWWWWWWWWWWWWW");
+    }
+
+    #[test]
+    fn breaks_inside_words_after_hyphens_and_never_before_a_comma() {
+        let out = lines("Saint-Jean-de-Luz-sur-Nivelle", 60.0, 10);
+        assert!(out.len() > 1, "{out:?}");
+        assert!(
+            out[..out.len() - 1].iter().all(|l| l.ends_with('-')),
+            "{out:?}"
+        );
+        assert_eq!(out.concat(), "Saint-Jean-de-Luz-sur-Nivelle");
+
+        // A hard break that would put the comma first takes the letter before along.
+        let text = "WWWWWWWWW,WW";
+        for max in [20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0] {
+            let out = lines(text, max, 10);
+            assert_eq!(out.concat(), text, "{max}");
+            assert!(out.iter().all(|l| !l.starts_with(',')), "{max}: {out:?}");
+        }
     }
 
     #[test]
