@@ -455,3 +455,58 @@ async fn temporary_files_a_killed_run_left_are_removed_by_the_next_delivery() {
     assert!(theirs.exists(), "other files are left alone");
     assert!(dir.path().join("a.pdf").exists());
 }
+
+#[tokio::test]
+async fn two_recipients_never_share_a_file_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = channel(FolderOptions::new(dir.path()).with_if_exists(IfExists::Overwrite));
+    let doc = |id: &str| {
+        delivery(
+            recipient(id),
+            vec![document(
+                OutputFormat::Csv,
+                "Same Name.csv",
+                format!("rows of {id}\n"),
+            )],
+        )
+    };
+    folder.deliver(&doc("east")).await.unwrap();
+    // The same delivery again (a retry) may replace its own file.
+    folder.deliver(&doc("east")).await.unwrap();
+
+    let err = folder.deliver(&doc("west")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    let message = err.to_string();
+    assert!(message.contains("recipient 'east'"), "{message}");
+    assert!(message.contains("{recipient.id}"), "{message}");
+    let kept = fs::read_to_string(dir.path().join("Same Name.csv")).unwrap();
+    assert_eq!(kept, "rows of east\n", "the first recipient's report stays");
+    // Names differing only in case are one file on some file systems.
+    let upper = delivery(
+        recipient("west"),
+        vec![document(
+            OutputFormat::Csv,
+            "SAME NAME.csv",
+            "rows of west\n",
+        )],
+    );
+    assert_eq!(
+        folder.deliver(&upper).await.unwrap_err().kind(),
+        ErrorKind::AlreadyExists
+    );
+    no_temporary_files(dir.path());
+
+    // A later run replaces what earlier runs wrote, as overwrite says.
+    let mut next_run = doc("west");
+    next_run.run_id = "run-2".into();
+    folder.deliver(&next_run).await.unwrap();
+    let now = fs::read_to_string(dir.path().join("Same Name.csv")).unwrap();
+    assert_eq!(now, "rows of west\n");
+
+    // With numbered versions, each recipient gets a file of its own.
+    let versioned = tempfile::tempdir().unwrap();
+    let folder = channel(FolderOptions::new(versioned.path()).with_if_exists(IfExists::Version));
+    folder.deliver(&doc("east")).await.unwrap();
+    folder.deliver(&doc("west")).await.unwrap();
+    assert_eq!(files_below(versioned.path()).len(), 2);
+}

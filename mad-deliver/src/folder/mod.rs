@@ -36,7 +36,7 @@ pub fn register(registry: &mut Registry) {
 #[derive(Debug, Clone)]
 pub struct FolderChannel {
     options: FolderOptions,
-    swept: Arc<write::Swept>,
+    memory: Arc<write::Memory>,
 }
 
 impl FolderChannel {
@@ -54,7 +54,7 @@ impl FolderChannel {
         }
         Ok(FolderChannel {
             options,
-            swept: Arc::default(),
+            memory: Arc::default(),
         })
     }
 
@@ -112,9 +112,17 @@ impl Channel for FolderChannel {
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
         let (options, subfolder, files) = self.plan(delivery)?;
-        let swept = self.swept.clone();
+        let memory = self.memory.clone();
+        let run = delivery.run_id.clone();
+        let owner = write::Owner {
+            recipient: delivery.recipient.id.clone(),
+            report: match delivery.placeholders.get("burst") {
+                Some(value) => format!("{} ({value})", delivery.report.name),
+                None => delivery.report.name.clone(),
+            },
+        };
         let written = tokio::task::spawn_blocking(move || {
-            write::write_files(&options, &subfolder, files, &swept)
+            write::write_files(&options, &subfolder, files, (&run, &owner), &memory)
         })
         .await
         .map_err(|e| {

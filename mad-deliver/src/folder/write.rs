@@ -1,6 +1,6 @@
 //! The file system work of the folder channel, run on a blocking thread.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -35,24 +35,41 @@ enum Placed {
     Kept(PathBuf),
 }
 
-/// The folders this channel has written into, each cleared once of what interrupted writes
-/// of earlier runs left.
-pub(super) type Swept = Mutex<HashSet<PathBuf>>;
+/// What the channel remembers between deliveries.
+#[derive(Debug, Default)]
+pub(super) struct Memory {
+    /// The folders written into, each cleared once of what interrupted writes of earlier runs
+    /// left.
+    swept: Mutex<HashSet<PathBuf>>,
+    /// The run being delivered and, for each file it wrote or kept, whose document it holds.
+    claims: Mutex<(String, HashMap<String, Owner>)>,
+}
 
-/// Writes `files` (sanitised names and their documents) into `options.path`/`subfolder`:
-/// all of them, or none when one fails.
+/// Whose document a file holds: a recipient's report (and burst value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Owner {
+    pub recipient: String,
+    pub report: String,
+}
+
+/// Writes `files` (sanitised names and their documents) for `owner` into
+/// `options.path`/`subfolder`: all of them, or none when one fails.
 pub(super) fn write_files(
     options: &FolderOptions,
     subfolder: &Path,
     files: Vec<(String, Arc<Document>)>,
-    swept: &Swept,
+    (run, owner): (&str, &Owner),
+    memory: &Memory,
 ) -> Result<Written> {
     let root = open_root(&options.path, options.create)?;
     let dir = open_subfolder(&root, subfolder)?;
-    sweep_once(&dir, swept);
+    sweep_once(&dir, &memory.swept);
     let names = unique_names(files.iter().map(|(name, _)| name.as_str()));
     for name in &names {
         check_single_name(name)?;
+    }
+    if options.if_exists != IfExists::Version {
+        claim(&dir, &names, run, owner, &memory.claims)?;
     }
 
     let mut kept = Vec::new();
@@ -92,9 +109,45 @@ pub(super) fn write_files(
     Ok(summarise(placed))
 }
 
+/// Records that the files `names` in `dir` hold `owner`'s documents in `run`, refusing when
+/// one of them already holds another recipient's (or report's) document of the run: a file
+/// name pattern that gives two recipients one file would otherwise replace the first one's
+/// report after it was reported as delivered, or, with `keep`, hand the second one the
+/// first one's receipt. Names are compared without case, as some file systems do.
+fn claim(
+    dir: &Path,
+    names: &[String],
+    run: &str,
+    owner: &Owner,
+    claims: &Mutex<(String, HashMap<String, Owner>)>,
+) -> Result<()> {
+    let mut claims = claims.lock().map_err(|_| {
+        Error::internal("the folder channel's memory was poisoned").with_backend(BACKEND)
+    })?;
+    let (claimed_run, files) = &mut *claims;
+    if claimed_run != run {
+        // A new run: what earlier runs wrote is theirs to replace.
+        *claimed_run = run.to_string();
+        files.clear();
+    }
+    let keys: Vec<String> = names
+        .iter()
+        .map(|name| dir.join(name).to_string_lossy().to_lowercase())
+        .collect();
+    for (key, name) in keys.iter().zip(names) {
+        if let Some(other) = files.get(key).filter(|other| *other != owner) {
+            return Err(error::taken_in_run(&dir.join(name), other));
+        }
+    }
+    for key in keys {
+        files.insert(key, owner.clone());
+    }
+    Ok(())
+}
+
 /// Removes, the first time this channel writes into `dir`, the temporary files a killed run
 /// left there. A failure only costs the tidying, so it is logged rather than returned.
-fn sweep_once(dir: &Path, swept: &Swept) {
+fn sweep_once(dir: &Path, swept: &Mutex<HashSet<PathBuf>>) {
     let first = swept
         .lock()
         .map(|mut seen| seen.insert(dir.to_path_buf()))
