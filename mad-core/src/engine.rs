@@ -834,9 +834,27 @@ impl Engine {
             PriorAttempt::None | PriorAttempt::Failed(_) => {}
         }
 
-        let outcome = self
-            .deliver_with_retries(channel, &delivery)
-            .await
+        let outcome = self.deliver_with_retries(channel, &delivery).await;
+        if let Err(err) = &outcome
+            && err.is_maybe_delivered()
+        {
+            // Left as started in the run log: a resumed run settles it as interrupted.
+            tracing::warn!(recipient = %key.recipient, channel = %name, "delivery may have arrived despite an error");
+            let mut unsure = Error::new(
+                err.kind(),
+                format!(
+                    "{}; it may have arrived, so it is not sent again to avoid a duplicate \
+                     (check the target; if it is missing, resume the run with interrupted \
+                     deliveries resent: mad run --run-id ... --resend-interrupted)",
+                    err.message()
+                ),
+            );
+            if let Some(backend) = err.backend() {
+                unsure = unsure.with_backend(backend.to_string());
+            }
+            return Err(fail(&unsure));
+        }
+        let outcome = outcome
             .map(|receipt| Receipt {
                 channel: name.clone(),
                 ..receipt
@@ -863,7 +881,10 @@ impl Engine {
                 Ok(receipt) => return Ok(receipt),
                 Err(err) => err,
             };
-            if !err.kind().is_retryable() || retries >= self.options.delivery_retries {
+            if !err.kind().is_retryable()
+                || err.is_maybe_delivered()
+                || retries >= self.options.delivery_retries
+            {
                 return Err(err);
             }
             retries += 1;
@@ -895,8 +916,9 @@ impl Engine {
             Err(_) => Some(Err(fail(Error::new(
                 ErrorKind::Delivery,
                 "an earlier attempt was interrupted while sending and may have arrived; it is \
-                 not sent again to avoid a duplicate (check the target, then resume with the \
-                 resend policy if it is missing)",
+                 not sent again to avoid a duplicate (check the target; if it is missing, \
+                 resume the run with interrupted deliveries resent: mad run --run-id ... \
+                 --resend-interrupted)",
             )))),
         }
     }

@@ -101,6 +101,8 @@ pub struct Error {
     backend: Option<Cow<'static, str>>,
     message: String,
     retry_after: Option<std::time::Duration>,
+    /// The failure came after the target may already have taken the delivery.
+    maybe_delivered: bool,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -112,8 +114,22 @@ impl Error {
             backend: None,
             message: message.into(),
             retry_after: None,
+            maybe_delivered: false,
             source: None,
         }
+    }
+
+    /// Says the failure came after the target may already have taken what was sent (a
+    /// connection lost while a server was confirming a message), so sending again could make
+    /// a duplicate. The engine does not retry such a delivery and treats it as interrupted.
+    pub fn maybe_delivered(mut self) -> Self {
+        self.maybe_delivered = true;
+        self
+    }
+
+    /// Whether the target may already have taken what was sent; see [`Error::maybe_delivered`].
+    pub fn is_maybe_delivered(&self) -> bool {
+        self.maybe_delivered
     }
 
     /// Says how long the server asked us to wait before trying again (HTTP `Retry-After`).

@@ -1349,6 +1349,70 @@ async fn engine_retries_cut_connections_and_delivers_each_message_once() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_too_slow_to_confirm_gets_the_message_once_not_again() {
+    // The server keeps the message at once but confirms it only after the channel gave up:
+    // sending again would make a second copy.
+    let fixture = Fixture::with_faults(
+        SmtpMode::Starttls,
+        SmtpFaults {
+            slow_data: 1,
+            slow_seconds: 3.0,
+            ..SmtpFaults::default()
+        },
+    );
+    let channel: Arc<dyn Channel> = Arc::new(
+        EmailChannel::new(
+            html_options().with_smtp(
+                fixture
+                    .smtp(Security::Starttls, &fixture.password)
+                    .with_timeout_secs(1),
+            ),
+        )
+        .unwrap(),
+    );
+    let task = task(channel, &["ann"]);
+    let log = Arc::new(MemoryRunLog::new());
+    let run = RunInfo::at("run-slow", 1_780_000_000.0);
+
+    let summary = retrying_engine()
+        .with_run_log(log.clone())
+        .run_as(&task, run.clone())
+        .await
+        .unwrap();
+
+    assert_eq!(summary.counts.failed, 1, "{}", summary.human());
+    let error = &summary.recipients[0].errors[0];
+    assert_eq!(error.kind, ErrorKind::Timeout);
+    assert!(
+        error.message.contains("may have arrived"),
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("--resend-interrupted"),
+        "{}",
+        error.message
+    );
+    assert_eq!(fixture.server.wait_for(1).len(), 1);
+    assert_eq!(
+        fixture.server.stats().data,
+        1,
+        "not sent again by the retries"
+    );
+
+    // Resuming the run does not send it again either: its outcome is still unknown.
+    let again = retrying_engine()
+        .with_run_log(log)
+        .run_as(&task, run)
+        .await
+        .unwrap();
+    assert_eq!(again.counts.failed, 1, "{}", again.human());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(fixture.server.stats().data, 1);
+    assert_eq!(fixture.server.received().len(), 1);
+}
+
 // ---- message ids and confirmation -----------------------------------------------------------
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 
     smtp.py --mode starttls|tls|plain --maildir DIR [--cert PEM --key PEM]
             [--reject-auth N] [--no-auth] [--defer-data N] [--drop-data N]
-            [--size-limit BYTES]
+            [--slow-data N --slow-seconds S] [--size-limit BYTES]
 
 The user name and password it accepts come from the environment (MAD_SMTP_USER,
 MAD_SMTP_PASSWORD), so they never show in a process listing. It offers AUTH PLAIN and LOGIN
@@ -12,7 +12,9 @@ a permanent 550 reply, those starting with "defer-" a temporary 451.
 
 --defer-data N answers the first N messages with a temporary 451 once their data is in.
 --drop-data N cuts the connection in the middle of the first N messages' data, without an
-answer. --size-limit BYTES refuses larger messages with 552 (and advertises SIZE).
+answer. --slow-data N keeps the first N messages but answers each only --slow-seconds later,
+as a loaded server does. --size-limit BYTES refuses larger messages with 552 (and advertises
+SIZE).
 
 DIR/stats.json counts what happened so far: "connections" (accepted), "rcpt" (RCPT commands
 per address, refused ones included), "data" (DATA commands), "deferred" and "dropped".
@@ -45,6 +47,8 @@ class State:
         self.reject_auth = args.reject_auth
         self.defer_data = args.defer_data
         self.drop_data = args.drop_data
+        self.slow_data = args.slow_data
+        self.slow_seconds = args.slow_seconds
         self.saved = 0
         self.connections = 0
         self.stats = {"connections": 0, "rcpt": {}, "data": 0, "deferred": 0, "dropped": 0}
@@ -101,6 +105,9 @@ class Handler:
         }
         write_atomically(stem + ".json", json.dumps(meta).encode())
         write_atomically(stem + ".eml", envelope.original_content or envelope.content)
+        if self.state.slow_data > 0:
+            self.state.slow_data -= 1
+            await asyncio.sleep(self.state.slow_seconds)
         return "250 Message accepted"
 
 
@@ -198,6 +205,8 @@ def main():
     parser.add_argument("--no-auth", action="store_true")
     parser.add_argument("--defer-data", type=int, default=0)
     parser.add_argument("--drop-data", type=int, default=0)
+    parser.add_argument("--slow-data", type=int, default=0)
+    parser.add_argument("--slow-seconds", type=float, default=0.0)
     parser.add_argument("--size-limit", type=int, default=33554432)
     args = parser.parse_args()
     if args.mode != "plain" and not (args.cert and args.key):

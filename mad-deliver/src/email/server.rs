@@ -40,6 +40,10 @@ pub(super) struct ServerSettings {
 pub(super) enum SendFailure {
     Smtp(SmtpError),
     TimedOut,
+    /// The server stopped answering once the message was being handed over: it may be taking
+    /// it still. (A connection the server cuts is a plain failure: a server that took a
+    /// message says so before it hangs up.)
+    Unsure(Option<SmtpError>),
 }
 
 /// An SMTP server and the connections kept open to it.
@@ -94,17 +98,27 @@ impl Server {
         // The semaphore is never closed, so a slot always comes.
         let _slot = self.slots.acquire().await.ok();
 
+        // Set once the message starts to leave: from then on silence from the server leaves
+        // open whether it took the message.
+        let sending = std::sync::atomic::AtomicBool::new(false);
         let exchange = async {
-            let mut connection = self.connection().await?;
-            connection.send(envelope, bytes).await?;
-            Ok::<_, SmtpError>(connection)
+            let mut connection = self.connection().await.map_err(SendFailure::Smtp)?;
+            sending.store(true, std::sync::atomic::Ordering::Relaxed);
+            match connection.send(envelope, bytes).await {
+                Ok(_) => Ok(connection),
+                Err(err) if err.is_timeout() => Err(SendFailure::Unsure(Some(err))),
+                Err(err) => Err(SendFailure::Smtp(err)),
+            }
         };
         match tokio::time::timeout(self.settings.timeout, exchange).await {
             Ok(Ok(connection)) => {
                 self.park(connection);
                 Ok(())
             }
-            Ok(Err(err)) => Err(SendFailure::Smtp(err)),
+            Ok(Err(failure)) => Err(failure),
+            Err(_) if sending.load(std::sync::atomic::Ordering::Relaxed) => {
+                Err(SendFailure::Unsure(None))
+            }
             Err(_) => Err(SendFailure::TimedOut),
         }
     }

@@ -277,6 +277,13 @@ impl Smtp {
                 error: error::smtp(err, &self.address, self.password.as_ref()),
             }),
             Err(SendFailure::TimedOut) => Err(error::timed_out(&self.address, self.limit).into()),
+            Err(SendFailure::Unsure(err)) => {
+                let error = match err {
+                    Some(err) => error::smtp(err, &self.address, self.password.as_ref()),
+                    None => error::timed_out(&self.address, self.limit),
+                };
+                Err(error.maybe_delivered().into())
+            }
         }
     }
 }

@@ -184,6 +184,9 @@ pub struct SmtpFaults {
     pub defer_data: u32,
     /// Cut the connection in the middle of the first this many messages' data.
     pub drop_data: u32,
+    /// Keep the first this many messages but answer each only `slow_seconds` later.
+    pub slow_data: u32,
+    pub slow_seconds: f64,
     /// Refuse messages larger than this with 552.
     pub size_limit: Option<u64>,
 }
@@ -234,6 +237,10 @@ impl SmtpServer {
             .arg(config.faults.defer_data.to_string())
             .arg("--drop-data")
             .arg(config.faults.drop_data.to_string())
+            .arg("--slow-data")
+            .arg(config.faults.slow_data.to_string())
+            .arg("--slow-seconds")
+            .arg(config.faults.slow_seconds.to_string())
             .env("MAD_SMTP_USER", config.user)
             .env("MAD_SMTP_PASSWORD", config.password)
             .stdin(Stdio::piped())
