@@ -33,6 +33,9 @@ fn wrong_arguments_are_a_usage_error() {
         let text = String::from_utf8_lossy(&out.stderr);
         assert!(text.contains("usage:"), "{args:?}: {text}");
     }
+    let out = mad(&["frobnicate"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("unknown command 'frobnicate'"), "{text}");
 }
 
 #[test]

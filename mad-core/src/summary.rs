@@ -136,6 +136,12 @@ impl RunSummary {
             c.bytes as f64 / 1e6,
             self.durations.total_ms as f64 / 1000.0
         );
+        if c.resumed > 0 {
+            out.push_str(&format!(
+                "  {} deliveries were already made by an earlier attempt of this run and were not made again\n",
+                c.resumed
+            ));
+        }
         for r in &self.recipients {
             match r.status {
                 Status::Delivered => {}

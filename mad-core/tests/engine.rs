@@ -412,6 +412,11 @@ async fn a_retried_run_delivers_nothing_twice() {
     let again = engine.run_as(&task, run).await.unwrap();
     assert_eq!(again.counts.delivered, 2);
     assert_eq!(again.counts.resumed, 2);
+    assert!(
+        again.human().contains("2 deliveries were already made"),
+        "{}",
+        again.human()
+    );
     assert_eq!(out.received.lock().unwrap().len(), 2, "nothing sent twice");
 }
 

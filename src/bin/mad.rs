@@ -137,6 +137,10 @@ async fn main() -> ExitCode {
             }
             return ExitCode::SUCCESS;
         }
+        Some(other) if !matches!(other, "run" | "check") => {
+            eprintln!("mad: unknown command '{other}'\n{USAGE}");
+            return ExitCode::from(2);
+        }
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
