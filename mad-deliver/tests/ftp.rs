@@ -286,6 +286,36 @@ async fn if_exists_fail_overwrite_and_keep() {
 }
 
 #[tokio::test]
+async fn two_recipients_never_share_a_file_in_one_run() {
+    let fixture = Fixture::start(FtpMode::Plain);
+    let ftp = FtpChannel::new(
+        fixture
+            .options(&fixture.password)
+            .with_subfolder("shared")
+            .with_if_exists(IfExists::Overwrite),
+    )
+    .unwrap();
+    let doc = |id: &str| {
+        delivery(
+            recipient(id),
+            vec![document(
+                OutputFormat::Csv,
+                "Same.csv",
+                format!("rows of {id}\n"),
+            )],
+        )
+    };
+    ftp.deliver(&doc("east")).await.unwrap();
+    ftp.deliver(&doc("east")).await.unwrap();
+    let err = ftp.deliver(&doc("west")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert!(err.to_string().contains("recipient 'east'"), "{err}");
+    let kept = std::fs::read_to_string(fixture.reports().join("shared/Same.csv")).unwrap();
+    assert_eq!(kept, "rows of east\n");
+    assert!(temporary_files(fixture.server.root.path()).is_empty());
+}
+
+#[tokio::test]
 async fn confirm_finds_a_complete_delivery_only() {
     let fixture = Fixture::start(FtpMode::ExplicitTls);
     let channel = fixture.channel();

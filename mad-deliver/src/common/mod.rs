@@ -5,11 +5,13 @@
 //! functions, so every channel refuses the same tricks (`../`, reserved device names, header
 //! injection through a recipient's name) in the same way.
 
+mod claims;
 mod names;
 pub mod remote;
 mod staged;
 mod template;
 
+pub use claims::{Claims, Owner};
 pub use names::{MAX_FILE_NAME_BYTES, sanitize_file_name, versioned_file_name};
 pub use staged::{
     STALE_TEMPORARY, StagedFile, is_temporary_name, remove_stale_temporaries, unique_token,

@@ -429,6 +429,8 @@ pub struct Uploads<C: Connect> {
     pub if_exists: IfExists,
     pub connector: Arc<C>,
     pub pool: ConnectionPool<C::Session>,
+    /// The paths the current run placed, and whose documents they hold.
+    pub claims: super::Claims,
 }
 
 impl<C: Connect> Uploads<C> {
@@ -473,7 +475,12 @@ impl<C: Connect> Uploads<C> {
 
         let base = session.base(&self.base);
         let placed = match session.ensure_dir(&base, &parts).await {
-            Ok(dir) => place_files(&mut session, self.backend, &dir, &files, self.if_exists).await,
+            Ok(dir) => match self.claim(delivery, &dir, &files) {
+                Ok(()) => {
+                    place_files(&mut session, self.backend, &dir, &files, self.if_exists).await
+                }
+                Err(err) => Err(PlaceFailure::from(err)),
+            },
             Err(err) => Err(PlaceFailure::from(err)),
         };
         let written = match placed {
@@ -488,6 +495,19 @@ impl<C: Connect> Uploads<C> {
 
         tracing::debug!(channel = self.kind, recipient = %delivery.recipient.id, files = written.locations.len(), bytes = written.bytes, "delivered");
         Ok(self.receipt(written))
+    }
+
+    /// Refuses paths that hold another recipient's documents of this run (unless numbered
+    /// versions keep them apart). Compared without case, as Windows servers do.
+    fn claim(&self, delivery: &Delivery, dir: &str, files: &Files) -> Result<()> {
+        if self.if_exists == IfExists::Version {
+            return Ok(());
+        }
+        let targets: Vec<String> = files
+            .iter()
+            .map(|(name, _)| join_remote(dir, name).to_lowercase())
+            .collect();
+        self.claims.claim(self.backend, delivery, &targets)
     }
 
     /// The receipt of an earlier attempt whose files are all on the server, complete.

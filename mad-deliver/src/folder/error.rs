@@ -84,18 +84,3 @@ pub(super) fn too_many_versions(path: &Path, limit: u32) -> Error {
     )
     .with_backend(BACKEND)
 }
-
-pub(super) fn taken_in_run(path: &Path, other: &super::write::Owner) -> Error {
-    Error::new(
-        ErrorKind::AlreadyExists,
-        format!(
-            "{} already holds the report '{}' delivered to recipient '{}' in this run; this \
-             document would replace it, so it is not written: make the file name or the \
-             subfolder differ per recipient, for example with {{recipient.id}}",
-            path.display(),
-            other.report,
-            other.recipient
-        ),
-    )
-    .with_backend(BACKEND)
-}

@@ -113,16 +113,9 @@ impl Channel for FolderChannel {
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
         let (options, subfolder, files) = self.plan(delivery)?;
         let memory = self.memory.clone();
-        let run = delivery.run_id.clone();
-        let owner = write::Owner {
-            recipient: delivery.recipient.id.clone(),
-            report: match delivery.placeholders.get("burst") {
-                Some(value) => format!("{} ({value})", delivery.report.name),
-                None => delivery.report.name.clone(),
-            },
-        };
+        let owned = delivery.clone();
         let written = tokio::task::spawn_blocking(move || {
-            write::write_files(&options, &subfolder, files, (&run, &owner), &memory)
+            write::write_files(&options, &subfolder, files, &owned, &memory)
         })
         .await
         .map_err(|e| {

@@ -1,17 +1,19 @@
 //! The file system work of the folder channel, run on a blocking thread.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use mad_core::{Document, Error, Result};
+use mad_core::{Delivery, Document, Error, Result};
 
 use super::config::{FolderOptions, IfExists};
 use super::error::{self, BACKEND};
-use crate::common::{STALE_TEMPORARY, StagedFile, remove_stale_temporaries, versioned_file_name};
+use crate::common::{
+    Claims, STALE_TEMPORARY, StagedFile, remove_stale_temporaries, versioned_file_name,
+};
 
 /// How many numbered versions `if_exists = "version"` tries before giving up.
 const MAX_VERSIONS: u32 = 9_999;
@@ -41,24 +43,17 @@ pub(super) struct Memory {
     /// The folders written into, each cleared once of what interrupted writes of earlier runs
     /// left.
     swept: Mutex<HashSet<PathBuf>>,
-    /// The run being delivered and, for each file it wrote or kept, whose document it holds.
-    claims: Mutex<(String, HashMap<String, Owner>)>,
+    /// The files the current run wrote or kept, and whose documents they hold.
+    claims: Claims,
 }
 
-/// Whose document a file holds: a recipient's report (and burst value).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Owner {
-    pub recipient: String,
-    pub report: String,
-}
-
-/// Writes `files` (sanitised names and their documents) for `owner` into
+/// Writes `files` (sanitised names and their documents) of `delivery` into
 /// `options.path`/`subfolder`: all of them, or none when one fails.
 pub(super) fn write_files(
     options: &FolderOptions,
     subfolder: &Path,
     files: Vec<(String, Arc<Document>)>,
-    (run, owner): (&str, &Owner),
+    delivery: &Delivery,
     memory: &Memory,
 ) -> Result<Written> {
     let root = open_root(&options.path, options.create)?;
@@ -69,7 +64,12 @@ pub(super) fn write_files(
         check_single_name(name)?;
     }
     if options.if_exists != IfExists::Version {
-        claim(&dir, &names, run, owner, &memory.claims)?;
+        // Compared without case, as some file systems do.
+        let targets: Vec<String> = names
+            .iter()
+            .map(|name| dir.join(name).to_string_lossy().to_lowercase())
+            .collect();
+        memory.claims.claim(BACKEND, delivery, &targets)?;
     }
 
     let mut kept = Vec::new();
@@ -107,42 +107,6 @@ pub(super) fn write_files(
     }
     placed.extend(kept);
     Ok(summarise(placed))
-}
-
-/// Records that the files `names` in `dir` hold `owner`'s documents in `run`, refusing when
-/// one of them already holds another recipient's (or report's) document of the run: a file
-/// name pattern that gives two recipients one file would otherwise replace the first one's
-/// report after it was reported as delivered, or, with `keep`, hand the second one the
-/// first one's receipt. Names are compared without case, as some file systems do.
-fn claim(
-    dir: &Path,
-    names: &[String],
-    run: &str,
-    owner: &Owner,
-    claims: &Mutex<(String, HashMap<String, Owner>)>,
-) -> Result<()> {
-    let mut claims = claims.lock().map_err(|_| {
-        Error::internal("the folder channel's memory was poisoned").with_backend(BACKEND)
-    })?;
-    let (claimed_run, files) = &mut *claims;
-    if claimed_run != run {
-        // A new run: what earlier runs wrote is theirs to replace.
-        *claimed_run = run.to_string();
-        files.clear();
-    }
-    let keys: Vec<String> = names
-        .iter()
-        .map(|name| dir.join(name).to_string_lossy().to_lowercase())
-        .collect();
-    for (key, name) in keys.iter().zip(names) {
-        if let Some(other) = files.get(key).filter(|other| *other != owner) {
-            return Err(error::taken_in_run(&dir.join(name), other));
-        }
-    }
-    for key in keys {
-        files.insert(key, owner.clone());
-    }
-    Ok(())
 }
 
 /// Removes, the first time this channel writes into `dir`, the temporary files a killed run

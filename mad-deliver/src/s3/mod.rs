@@ -22,7 +22,9 @@ use mad_core::{
 use object_store::path::Path as Key;
 use sha2::{Digest, Sha256};
 
-use crate::common::{check_path_template, render_path, sanitize_file_name, versioned_file_name};
+use crate::common::{
+    Claims, check_path_template, render_path, sanitize_file_name, versioned_file_name,
+};
 pub(crate) use client::Bucket;
 pub use config::{CredentialSource, S3Options, ServerSideEncryption};
 use error::BACKEND;
@@ -41,6 +43,8 @@ pub fn register(registry: &mut Registry) {
 pub struct S3Channel {
     options: S3Options,
     bucket: Bucket,
+    /// The keys the current run wrote, and whose documents they hold.
+    claims: Claims,
 }
 
 impl S3Channel {
@@ -52,7 +56,11 @@ impl S3Channel {
             check_path_template(BACKEND, "prefix pattern", template)?;
         }
         let bucket = Bucket::connect(&options)?;
-        Ok(S3Channel { options, bucket })
+        Ok(S3Channel {
+            options,
+            bucket,
+            claims: Claims::default(),
+        })
     }
 
     /// A channel from a definition's options.
@@ -140,6 +148,8 @@ impl Channel for S3Channel {
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
         let plan = self.plan(delivery)?;
+        let keys: Vec<String> = plan.iter().map(|(key, _)| key.to_string()).collect();
+        self.claims.claim(BACKEND, delivery, &keys)?;
 
         let mut uploaded = Vec::with_capacity(plan.len());
         for (key, doc) in &plan {

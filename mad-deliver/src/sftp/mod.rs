@@ -57,6 +57,7 @@ impl SftpChannel {
             if_exists: options.if_exists,
             connector,
             pool: ConnectionPool::new(options.max_connections),
+            claims: Default::default(),
         };
         Ok(SftpChannel { options, uploads })
     }
