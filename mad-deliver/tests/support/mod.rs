@@ -13,6 +13,23 @@ use std::time::{Duration, Instant};
 
 use mad_core::{Delivery, Document, OutputFormat, Placeholders, Recipient, ReportDef, SecretRef};
 
+/// The one recipient of `summary` that failed, checking that it failed as unauthenticated
+/// (a run with one refused sign-in).
+#[allow(dead_code)]
+pub fn the_one_refused(summary: &mad_core::RunSummary) -> &mad_core::RecipientOutcome {
+    let failed: Vec<_> = summary
+        .recipients
+        .iter()
+        .filter(|r| r.status == mad_core::Status::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{}", summary.human());
+    assert_eq!(
+        failed[0].errors[0].kind,
+        mad_core::ErrorKind::Unauthenticated
+    );
+    failed[0]
+}
+
 /// The PDF the tests attach: a header, every byte value, a footer.
 pub fn pdf_bytes() -> Vec<u8> {
     let mut bytes = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
