@@ -182,13 +182,45 @@ impl Runtime {
 
     /// Checks every task without fetching anything: the sources, reports and channels it names
     /// exist, its reports are consistent, and its listed recipients have well-formed locales
-    /// and known time zones. Recipients from value tables are checked when a run loads them.
+    /// and known time zones. Recipients from value tables are checked when a run loads them, or by
+    /// [`Runtime::check_with_value_tables`].
     pub fn check(&self) -> Result<()> {
         for def in &self.workspace.tasks {
             self.check_task(def)
                 .map_err(|e| e.context(format!("task '{}'", def.name)))?;
         }
         Ok(())
+    }
+
+    /// [`Runtime::check`], and then every task's value tables read and their recipients
+    /// checked too: a missing file, a misspelled column or a recipient's bad time zone shows
+    /// before a run. This reads the value tables' sources, nothing else.
+    pub async fn check_with_value_tables(&self) -> Result<()> {
+        self.check()?;
+        for def in &self.workspace.tasks {
+            for vt in &def.value_tables {
+                let checked = async {
+                    for recipient in self.value_table(vt).await? {
+                        recipient.check()?;
+                    }
+                    Ok::<(), Error>(())
+                };
+                checked
+                    .await
+                    .map_err(|e| e.context(format!("task '{}'", def.name)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The recipients a value table names, read from its source now.
+    async fn value_table(&self, vt: &ValueTableDef) -> Result<Vec<Recipient>> {
+        let source = self.source(&vt.source)?;
+        let table = source
+            .fetch(FetchRequest::new(&Query::default(), &FilterSet::all()))
+            .await
+            .map_err(|e| e.context(format!("loading the value table from '{}'", vt.source)))?;
+        vt.recipients(&table)
     }
 
     fn check_task(&self, def: &TaskDef) -> Result<()> {
@@ -269,12 +301,7 @@ impl Runtime {
         let mut recipients: Vec<Arc<Recipient>> =
             def.recipients.iter().cloned().map(Arc::new).collect();
         for vt in &def.value_tables {
-            let source = self.source(&vt.source)?;
-            let table = source
-                .fetch(FetchRequest::new(&Query::default(), &FilterSet::all()))
-                .await
-                .map_err(|e| e.context(format!("loading the value table from '{}'", vt.source)))?;
-            recipients.extend(vt.recipients(&table)?.into_iter().map(Arc::new));
+            recipients.extend(self.value_table(vt).await?.into_iter().map(Arc::new));
         }
         Ok(Task {
             name: def.name.clone(),

@@ -183,3 +183,54 @@ fn check_finds_wrong_names_and_recipient_settings_without_running() {
         assert!(message.contains(expected), "{message}");
     }
 }
+
+#[tokio::test]
+async fn check_reads_value_tables_and_checks_their_recipients() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |table: &str, columns: &str| {
+        let text = format!(
+            "[sources.orders]\nkind = \"csv\"\npath = \"orders.csv\"\n\
+             [sources.people]\nkind = \"csv\"\npath = \"{table}\"\n\n\
+             [reports.r]\ntitle = \"r\"\nformats = [\"csv\"]\nfile_name = \"r\"\n\
+             columns = [{{ field = \"Sales\" }}]\n\n\
+             [[tasks]]\nname = \"t\"\nsource = \"orders\"\nreports = [\"r\"]\nchannels = []\n\
+             value_tables = [{{ source = \"people\", {columns} }}]\n"
+        );
+        let ws = Workspace::from_toml(&text, dir.path()).unwrap();
+        let runtime = ws.instantiate(&Registry::new()).unwrap();
+        async move { runtime.check_with_value_tables().await }
+    };
+    std::fs::write(
+        dir.path().join("people.csv"),
+        "id,Region,zone\nann,East,Europe/Berlin\nbo,West,Europe/Berlln\n",
+    )
+    .unwrap();
+
+    check("people.csv", "filter_columns = [\"Region\"]")
+        .await
+        .unwrap();
+
+    let err = check("nobody.csv", "filter_columns = [\"Region\"]")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains("nobody.csv"), "{err}");
+
+    let err = check("people.csv", "filter_columns = [\"Regoin\"]")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Regoin"), "{err}");
+    assert!(err.to_string().contains("task 't'"), "{err}");
+
+    let err = check(
+        "people.csv",
+        "filter_columns = [\"Region\"], time_zone_column = \"zone\"",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("recipient 'bo': 'Europe/Berlln' is not a known time zone"),
+        "{err}"
+    );
+}

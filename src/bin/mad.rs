@@ -4,6 +4,9 @@
 //!                                   [--summary FILE] [--resend-interrupted]
 //!     mad check DEFINITIONS.toml
 //!
+//! `check` reads the definitions and the recipients' value tables and checks every name, locale
+//! and time zone in them, without fetching report data or sending anything.
+//!
 //! With `--run-log`, deliveries are recorded in a SQLite file; running again with the same
 //! `--run-id` resumes the run and makes no delivery twice. Exit status: 0 when every recipient
 //! was delivered or skipped, 1 when one failed, 2 when the task could not run.
@@ -105,9 +108,12 @@ fn now_seconds() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-fn check(definitions: &str) -> mad::Result<()> {
+async fn check(definitions: &str) -> mad::Result<()> {
     let workspace = Workspace::load(definitions.as_ref())?;
-    workspace.instantiate(&mad::registry())?.check()?;
+    workspace
+        .instantiate(&mad::registry())?
+        .check_with_value_tables()
+        .await?;
     println!(
         "{definitions}: {} sources, {} reports, {} channels, {} tasks: ok",
         workspace.sources.len(),
@@ -129,7 +135,7 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        Some("check") if args.len() == 2 => check(&args[1]).map(|()| true),
+        Some("check") if args.len() == 2 => check(&args[1]).await.map(|()| true),
         Some("help" | "--help" | "-h") => {
             #[allow(clippy::print_stdout)]
             {
