@@ -77,6 +77,14 @@ pub trait Channel: Send + Sync + fmt::Debug {
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt>;
 
+    /// Told, before a resumed run delivers anything, that an earlier attempt of run `run_id`
+    /// delivered `report` (as its delivery key names it) to `recipient` through this channel,
+    /// with `receipt`. A channel that refuses to let two recipients share a target within a
+    /// run uses it to know which targets are taken; the default does nothing.
+    fn delivered_earlier(&self, run_id: &str, recipient: &str, report: &str, receipt: &Receipt) {
+        let _ = (run_id, recipient, report, receipt);
+    }
+
     /// After an attempt that was interrupted mid-way (the process died), looks for what it
     /// left: `Ok(Some(receipt))` when the delivery is complete at the target, `Ok(None)` when
     /// it certainly is not. Channels that cannot tell (SMTP) return `Unsupported`, and the

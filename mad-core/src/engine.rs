@@ -329,6 +329,14 @@ impl Engine {
         let started = Instant::now();
         validate(task)?;
         let run = self.run_log.start_run(&run, &task.name).await?;
+        // A resumed run: the channels learn what earlier attempts delivered before anything
+        // new is delivered, so no later delivery can take an earlier one's target.
+        for (key, receipt) in self.run_log.delivered(&run.id).await? {
+            if let Some(tc) = task.channels.iter().find(|c| c.name == key.channel) {
+                tc.channel
+                    .delivered_earlier(&run.id, &key.recipient, &key.report, &receipt);
+            }
+        }
         let started_at = format!("{}T{}Z", run.date, run.time);
         tracing::debug!(task = %task.name, run = %run.id, "run starting");
 

@@ -136,6 +136,14 @@ pub trait RunLog: Send + Sync + fmt::Debug {
         key: &DeliveryKey,
         outcome: &std::result::Result<Receipt, Failure>,
     ) -> Result<()>;
+
+    /// Every delivery of run `run_id` recorded as made, with its receipt. A resumed run tells
+    /// its channels, so no new delivery takes a target an earlier one took. The default lists
+    /// nothing, which leaves channels unaware of an earlier attempt's targets.
+    async fn delivered(&self, run_id: &str) -> Result<Vec<(DeliveryKey, Receipt)>> {
+        let _ = run_id;
+        Ok(Vec::new())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -195,5 +203,18 @@ impl RunLog for MemoryRunLog {
             .expect("run log lock")
             .insert(key.clone(), entry);
         Ok(())
+    }
+
+    async fn delivered(&self, run_id: &str) -> Result<Vec<(DeliveryKey, Receipt)>> {
+        let entries = self.entries.lock().expect("run log lock");
+        Ok(entries
+            .iter()
+            .filter_map(|(key, entry)| match entry {
+                Entry::Delivered(receipt) if key.run_id == run_id => {
+                    Some((key.clone(), receipt.clone()))
+                }
+                _ => None,
+            })
+            .collect())
     }
 }

@@ -763,3 +763,85 @@ async fn a_wrong_locale_or_time_zone_fails_that_recipient_and_serves_the_others(
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].0, "swiss");
 }
+
+/// Records, in order, what the engine tells it an earlier attempt delivered and what it
+/// delivers.
+#[derive(Debug, Default)]
+struct Remembering {
+    inner: Outbox,
+    events: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Channel for Remembering {
+    fn name(&self) -> &str {
+        "outbox"
+    }
+
+    fn capabilities(&self) -> ChannelCapabilities {
+        ChannelCapabilities::default()
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("deliver {}", delivery.recipient.id));
+        self.inner.deliver(delivery).await
+    }
+
+    fn delivered_earlier(&self, run_id: &str, recipient: &str, report: &str, receipt: &Receipt) {
+        self.events.lock().unwrap().push(format!(
+            "earlier {run_id} {recipient} {report} {:?}",
+            receipt.locations
+        ));
+    }
+}
+
+#[tokio::test]
+async fn a_resumed_run_tells_channels_what_was_delivered_before_delivering() {
+    use mad_core::runlog::MemoryRunLog;
+    let log = Arc::new(MemoryRunLog::new());
+    let run = mad_core::RunInfo::at("run-r", 1_700_000_000.0);
+    let first = Arc::new(Remembering {
+        inner: Outbox {
+            name: "outbox".into(),
+            fail_for: Some("bob".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let (mut task, _) = task(
+        vec![region("ann", &["East"]), region("bob", &["West"])],
+        outbox(None),
+    );
+    task.channels = vec![TaskChannel::new(first.clone())];
+    let engine = Engine::default().with_run_log(log.clone());
+    let summary = engine.run_as(&task, run.clone()).await.unwrap();
+    assert_eq!(summary.counts.delivered, 1, "{}", summary.human());
+    assert!(
+        first
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|e| e.starts_with("deliver")),
+        "a new run has no past"
+    );
+
+    // The resumed attempt, with a fresh channel as a new process would have.
+    let resumed = Arc::new(Remembering {
+        inner: Outbox {
+            name: "outbox".into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    task.channels = vec![TaskChannel::new(resumed.clone())];
+    let summary = engine.run_as(&task, run).await.unwrap();
+    assert_eq!(summary.counts.delivered, 2, "{}", summary.human());
+    assert_eq!(
+        *resumed.events.lock().unwrap(),
+        [r#"earlier run-r ann sales ["ann.csv"]"#, "deliver bob"]
+    );
+}

@@ -193,4 +193,40 @@ impl RunLog for SqliteRunLog {
         })
         .await
     }
+
+    async fn delivered(&self, run_id: &str) -> Result<Vec<(DeliveryKey, Receipt)>> {
+        let run_id = run_id.to_string();
+        let rows: Vec<(DeliveryKey, Option<String>)> = self
+            .with(move |c| {
+                let mut statement = c.prepare(
+                    "SELECT recipient, report, channel, outcome FROM deliveries
+                     WHERE run_id = ?1 AND state = 'delivered'",
+                )?;
+                let rows = statement.query_map([&run_id], |row| {
+                    Ok((
+                        DeliveryKey {
+                            run_id: run_id.clone(),
+                            recipient: row.get(0)?,
+                            report: row.get(1)?,
+                            channel: row.get(2)?,
+                        },
+                        row.get(3)?,
+                    ))
+                })?;
+                rows.collect()
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(key, outcome)| {
+                let receipt = outcome
+                    .ok_or_else(|| Error::internal("a finished delivery has no recorded outcome"))
+                    .and_then(|text| {
+                        serde_json::from_str(&text).map_err(|e| {
+                            Error::internal(format!("a recorded receipt is unreadable: {e}"))
+                        })
+                    })?;
+                Ok((key, receipt))
+            })
+            .collect()
+    }
 }

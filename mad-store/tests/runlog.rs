@@ -48,6 +48,12 @@ async fn outcomes_survive_reopening() {
         "the first start is kept"
     );
     assert_eq!(
+        log.delivered("r1").await.unwrap(),
+        [(key("ann"), receipt.clone())],
+        "only what was delivered is listed"
+    );
+    assert!(log.delivered("r2").await.unwrap().is_empty());
+    assert_eq!(
         log.begin(&key("ann")).await.unwrap(),
         PriorAttempt::Delivered(receipt)
     );

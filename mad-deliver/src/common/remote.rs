@@ -475,7 +475,7 @@ impl<C: Connect> Uploads<C> {
 
         let base = session.base(&self.base);
         let placed = match session.ensure_dir(&base, &parts).await {
-            Ok(dir) => match self.claim(delivery, &dir, &files) {
+            Ok(dir) => match self.claim(&session, delivery, &dir, &files) {
                 Ok(()) => {
                     place_files(&mut session, self.backend, &dir, &files, self.if_exists).await
                 }
@@ -498,14 +498,20 @@ impl<C: Connect> Uploads<C> {
     }
 
     /// Refuses paths that hold another recipient's documents of this run (unless numbered
-    /// versions keep them apart). Compared without case, as Windows servers do.
-    fn claim(&self, delivery: &Delivery, dir: &str, files: &Files) -> Result<()> {
+    /// versions keep them apart), named as receipts name them.
+    fn claim(
+        &self,
+        session: &C::Session,
+        delivery: &Delivery,
+        dir: &str,
+        files: &Files,
+    ) -> Result<()> {
         if self.if_exists == IfExists::Version {
             return Ok(());
         }
         let targets: Vec<String> = files
             .iter()
-            .map(|(name, _)| join_remote(dir, name).to_lowercase())
+            .map(|(name, _)| session.location(&join_remote(dir, name)))
             .collect();
         self.claims.claim(self.backend, delivery, &targets)
     }

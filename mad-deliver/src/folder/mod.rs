@@ -130,6 +130,12 @@ impl Channel for FolderChannel {
         })
     }
 
+    fn delivered_earlier(&self, run_id: &str, recipient: &str, report: &str, receipt: &Receipt) {
+        self.memory
+            .claims
+            .delivered_earlier(run_id, recipient, report, receipt);
+    }
+
     async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {
         let (options, subfolder, files) = self.plan(delivery)?;
         let found =

@@ -38,13 +38,23 @@ enum Placed {
 }
 
 /// What the channel remembers between deliveries.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Memory {
     /// The folders written into, each cleared once of what interrupted writes of earlier runs
     /// left.
     swept: Mutex<HashSet<PathBuf>>,
     /// The files the current run wrote or kept, and whose documents they hold.
-    claims: Claims,
+    pub claims: Claims,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Memory {
+            swept: Mutex::default(),
+            // Windows and macOS file systems take names differing only in case for one file.
+            claims: Claims::new(cfg!(any(windows, target_vendor = "apple"))),
+        }
+    }
 }
 
 /// Writes `files` (sanitised names and their documents) of `delivery` into
@@ -64,10 +74,10 @@ pub(super) fn write_files(
         check_single_name(name)?;
     }
     if options.if_exists != IfExists::Version {
-        // Compared without case, as some file systems do.
+        // Named as the receipt names them.
         let targets: Vec<String> = names
             .iter()
-            .map(|name| dir.join(name).to_string_lossy().to_lowercase())
+            .map(|name| dir.join(name).display().to_string())
             .collect();
         memory.claims.claim(BACKEND, delivery, &targets)?;
     }

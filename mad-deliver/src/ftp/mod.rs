@@ -18,6 +18,7 @@ use mad_core::{
     BuildContext, Channel, ChannelCapabilities, Delivery, Receipt, Registry, Result, parse_options,
 };
 
+use crate::common::Claims;
 use crate::common::check_path_template;
 use crate::common::remote::{
     ConnectionPool, Uploads, check_if_exists, check_remote_base, is_loopback_host,
@@ -57,7 +58,8 @@ impl FtpChannel {
             if_exists: options.if_exists,
             connector,
             pool: ConnectionPool::new(options.max_connections),
-            claims: Default::default(),
+            // Servers on Windows take names differing only in case for one file.
+            claims: Claims::new(true),
         };
         Ok(FtpChannel { options, uploads })
     }
@@ -144,6 +146,12 @@ impl Channel for FtpChannel {
                 delivery.report.name, delivery.recipient.id
             ))
         })
+    }
+
+    fn delivered_earlier(&self, run_id: &str, recipient: &str, report: &str, receipt: &Receipt) {
+        self.uploads
+            .claims
+            .delivered_earlier(run_id, recipient, report, receipt);
     }
 
     async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {

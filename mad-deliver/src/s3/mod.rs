@@ -59,7 +59,7 @@ impl S3Channel {
         Ok(S3Channel {
             options,
             bucket,
-            claims: Claims::default(),
+            claims: Claims::new(false),
         })
     }
 
@@ -148,8 +148,8 @@ impl Channel for S3Channel {
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
         let plan = self.plan(delivery)?;
-        let keys: Vec<String> = plan.iter().map(|(key, _)| key.to_string()).collect();
-        self.claims.claim(BACKEND, delivery, &keys)?;
+        self.claims
+            .claim(BACKEND, delivery, &self.receipt(&plan).locations)?;
 
         let mut uploaded = Vec::with_capacity(plan.len());
         for (key, doc) in &plan {
@@ -171,6 +171,11 @@ impl Channel for S3Channel {
         let receipt = self.receipt(&plan);
         tracing::debug!(recipient = %delivery.recipient.id, objects = plan.len(), bytes = receipt.bytes, "delivered to s3");
         Ok(receipt)
+    }
+
+    fn delivered_earlier(&self, run_id: &str, recipient: &str, report: &str, receipt: &Receipt) {
+        self.claims
+            .delivered_earlier(run_id, recipient, report, receipt);
     }
 
     async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {

@@ -19,6 +19,7 @@ use mad_core::{
     BuildContext, Channel, ChannelCapabilities, Delivery, Receipt, Registry, Result, parse_options,
 };
 
+use crate::common::Claims;
 use crate::common::check_path_template;
 use crate::common::remote::{ConnectionPool, Uploads, check_if_exists, check_remote_base};
 pub use config::SftpOptions;
@@ -57,7 +58,8 @@ impl SftpChannel {
             if_exists: options.if_exists,
             connector,
             pool: ConnectionPool::new(options.max_connections),
-            claims: Default::default(),
+            // Servers on Windows take names differing only in case for one file.
+            claims: Claims::new(true),
         };
         Ok(SftpChannel { options, uploads })
     }
@@ -162,6 +164,12 @@ impl Channel for SftpChannel {
                 delivery.report.name, delivery.recipient.id
             ))
         })
+    }
+
+    fn delivered_earlier(&self, run_id: &str, recipient: &str, report: &str, receipt: &Receipt) {
+        self.uploads
+            .claims
+            .delivered_earlier(run_id, recipient, report, receipt);
     }
 
     async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {
