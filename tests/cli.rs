@@ -65,3 +65,72 @@ fn check_accepts_the_example_and_names_what_a_task_gets_wrong() {
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("no channel named 'fax'"), "{text}");
 }
+
+#[test]
+fn check_reads_value_tables_and_checks_tasks_as_a_run_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let orders = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/data/superstore/superstore.csv"
+    );
+    std::fs::write(
+        dir.path().join("people.csv"),
+        "id,Region,zone\nann,East,Europe/Berlin\nbo,West,Europe/Berlln\n",
+    )
+    .unwrap();
+    let check = |table: &str, columns: &str, channels: &str, extra: &str| {
+        let defs = dir.path().join("defs.toml");
+        std::fs::write(
+            &defs,
+            format!(
+                "[sources.orders]\nkind = \"csv\"\npath = {orders:?}\n\
+                 [sources.people]\nkind = \"csv\"\npath = \"{table}\"\n\n\
+                 [reports.r]\ntitle = \"r\"\nformats = [\"csv\"]\nfile_name = \"r\"\n\
+                 columns = [{{ field = \"Sales\" }}]\n\n\
+                 [channels.out]\nkind = \"folder\"\npath = \"out\"\n\n\
+                 [[tasks]]\nname = \"t\"\nsource = \"orders\"\nreports = [\"r\"]\n\
+                 channels = {channels}\nvalue_tables = [{{ source = \"people\", {columns} }}]\n\
+                 {extra}"
+            ),
+        )
+        .unwrap();
+        let out = mad(&["check", defs.to_str().unwrap()]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let region = "filter_columns = [\"Region\"]";
+
+    let (code, text) = check("people.csv", region, "[\"out\"]", "");
+    assert_eq!(code, Some(0), "{text}");
+    for (table, columns, channels, extra, expected) in [
+        ("nobody.csv", region, "[\"out\"]", "", "nobody.csv"),
+        (
+            "people.csv",
+            "filter_columns = [\"Regoin\"]",
+            "[\"out\"]",
+            "",
+            "Regoin",
+        ),
+        (
+            "people.csv",
+            "filter_columns = [\"Region\"], time_zone_column = \"zone\"",
+            "[\"out\"]",
+            "",
+            "recipient 'bo': 'Europe/Berlln' is not a known time zone",
+        ),
+        ("people.csv", region, "[]", "", "has no channels"),
+        (
+            "people.csv",
+            region,
+            "[\"out\"]",
+            "[[tasks]]\nname = \"t\"\nsource = \"orders\"\nreports = [\"r\"]\nchannels = [\"out\"]\n",
+            "two tasks are named 't'",
+        ),
+    ] {
+        let (code, text) = check(table, columns, channels, extra);
+        assert_eq!(code, Some(2), "{expected}: {text}");
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+}

@@ -956,7 +956,8 @@ fn clone_error(err: &Error) -> Error {
         .with_backend(err.backend().unwrap_or("render").to_string())
 }
 
-fn validate(task: &Task) -> Result<()> {
+/// Checks what a run checks before it starts: reports, renderers, channels, recipient ids.
+pub fn validate(task: &Task) -> Result<()> {
     if task.reports.is_empty() {
         return Err(Error::invalid_config(format!(
             "task '{}' has no reports",
@@ -1177,9 +1178,9 @@ fn placeholders_for(
     let mut p = Placeholders::new();
     // The run's date and time on the recipient's wall clock; the zone was checked before.
     let local = r.time_zone.as_deref().and_then(|zone| run.local(zone).ok());
-    let (date, time) = match &local {
-        Some((date, time)) => (date.as_str(), time.as_str()),
-        None => (run.date.as_str(), run.time.as_str()),
+    let (date, time, zone) = match &local {
+        Some((date, time, zone)) => (date.as_str(), time.as_str(), zone.as_str()),
+        None => (run.date.as_str(), run.time.as_str(), "UTC"),
     };
     p.set("recipient.id", &r.id)
         .set("recipient.name", &r.name)
@@ -1187,7 +1188,7 @@ fn placeholders_for(
         .set("run.id", &run.id)
         .set("run.date", date)
         .set("run.time", time)
-        .set("run.zone", r.time_zone.as_deref().unwrap_or("UTC"))
+        .set("run.zone", zone)
         .set("task.name", &task.name)
         .set("report.name", &report.name)
         .set("rows", table.len().to_string())

@@ -181,8 +181,14 @@ impl ValueTableDef {
                     r.name = n;
                 }
                 r.email = cell(email);
-                r.locale = cell(locale_col);
-                r.time_zone = cell(zone);
+                // Spaces around a code are a spreadsheet's doing, never part of it.
+                let code = |c| {
+                    cell(c)
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                };
+                r.locale = code(locale_col);
+                r.time_zone = code(zone);
                 for (name, col) in &attributes {
                     r.attributes
                         .insert(name.clone(), cell(Some(*col)).unwrap_or_default());
@@ -297,6 +303,16 @@ mod tests {
         assert_eq!(rs[0].secrets["email"].expose(), "ann@example.com");
         let shown = format!("{:?}", rs[0].secrets);
         assert!(!shown.contains("ann@") && shown.contains("***"), "{shown}");
+    }
+
+    #[test]
+    fn spaces_around_a_time_zone_or_locale_are_dropped() {
+        let t = table(&[["ann", "ann@example.com", " Asia/Tokyo "]]);
+        let mut d = def();
+        d.time_zone_column = Some("Region".into());
+        let rs = d.recipients(&t).unwrap();
+        assert_eq!(rs[0].time_zone.as_deref(), Some("Asia/Tokyo"));
+        rs[0].check().unwrap();
     }
 
     #[test]

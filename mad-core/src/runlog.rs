@@ -48,15 +48,18 @@ impl RunInfo {
     }
 
     /// The run's start as a date (`YYYY-MM-DD`) and time (`hh:mm:ss`) on the wall clock of
-    /// the IANA time zone `zone`, such as `Europe/Berlin`; an unknown zone is an error.
-    pub fn local(&self, zone: &str) -> Result<(String, String)> {
+    /// the IANA time zone `zone`, such as `Europe/Berlin`, with the zone's name as the time
+    /// zone database spells it; an unknown zone is an error.
+    pub fn local(&self, zone: &str) -> Result<(String, String, String)> {
         let tz = time_zone(zone)?;
+        let name = tz.iana_name().unwrap_or(zone).to_string();
         let at = jiff::Timestamp::from_second(self.started)
             .map_err(|e| Error::invalid_input(format!("the run's start is out of range: {e}")))?
             .to_zoned(tz);
         Ok((
             at.strftime("%Y-%m-%d").to_string(),
             at.strftime("%H:%M:%S").to_string(),
+            name,
         ))
     }
 }

@@ -123,25 +123,26 @@ impl RunSummary {
     /// A few lines for people: counts, then each recipient that was not delivered.
     pub fn human(&self) -> String {
         let c = &self.counts;
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let earlier = if c.resumed > 0 {
+            format!(" ({} by an earlier attempt of this run)", c.resumed)
+        } else {
+            String::new()
+        };
         let mut out = format!(
-            "{}: {} recipients: {} delivered, {} skipped, {} failed; {} fetches, {} documents, {} deliveries, {:.1} MB in {:.2} s\n",
+            "{}: {}: {} delivered, {} skipped, {} failed; {}, {}, {}{earlier}, {:.1} MB in {:.2} s\n",
             self.task,
-            c.recipients,
+            plural(c.recipients, "recipient", "recipients"),
             c.delivered,
             c.skipped,
             c.failed,
-            c.fetches,
-            c.documents,
-            c.deliveries,
+            plural(c.fetches, "fetch", "fetches"),
+            plural(c.documents, "document", "documents"),
+            plural(c.deliveries, "delivery", "deliveries"),
             c.bytes as f64 / 1e6,
             self.durations.total_ms as f64 / 1000.0
         );
-        if c.resumed > 0 {
-            out.push_str(&format!(
-                "  {} deliveries were already made by an earlier attempt of this run and were not made again\n",
-                c.resumed
-            ));
-        }
         for r in &self.recipients {
             match r.status {
                 Status::Delivered => {}

@@ -185,6 +185,18 @@ impl Runtime {
     /// and known time zones. Recipients from value tables are checked when a run loads them, or by
     /// [`Runtime::check_with_value_tables`].
     pub fn check(&self) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = self
+            .workspace
+            .tasks
+            .iter()
+            .find(|t| !seen.insert(t.name.as_str()))
+        {
+            return Err(Error::invalid_config(format!(
+                "two tasks are named '{}'; give each its own name",
+                twice.name
+            )));
+        }
         for def in &self.workspace.tasks {
             self.check_task(def)
                 .map_err(|e| e.context(format!("task '{}'", def.name)))?;
@@ -192,22 +204,19 @@ impl Runtime {
         Ok(())
     }
 
-    /// [`Runtime::check`], and then every task's value tables read and their recipients
-    /// checked too: a missing file, a misspelled column or a recipient's bad time zone shows
-    /// before a run. This reads the value tables' sources, nothing else.
+    /// [`Runtime::check`], and then every task built as a run would build it (its value tables
+    /// read) and checked as a run would check it before starting: a missing file, a
+    /// misspelled column, no channels, two recipients with one id, or a recipient's bad time
+    /// zone shows before a run. This reads the value tables' sources, nothing else.
     pub async fn check_with_value_tables(&self) -> Result<()> {
         self.check()?;
         for def in &self.workspace.tasks {
-            for vt in &def.value_tables {
-                let checked = async {
-                    for recipient in self.value_table(vt).await? {
-                        recipient.check()?;
-                    }
-                    Ok::<(), Error>(())
-                };
-                checked
-                    .await
-                    .map_err(|e| e.context(format!("task '{}'", def.name)))?;
+            let in_task = |e: Error| e.context(format!("task '{}'", def.name));
+            let task = self.build_task(def).await.map_err(in_task)?;
+            // Its messages name the task.
+            crate::engine::validate(&task)?;
+            for recipient in &task.recipients {
+                recipient.check().map_err(in_task)?;
             }
         }
         Ok(())
