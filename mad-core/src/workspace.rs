@@ -279,6 +279,18 @@ impl Runtime {
                         .join(", ")
                 ))
             })?;
+        if self
+            .workspace
+            .tasks
+            .iter()
+            .filter(|t| t.name == name)
+            .count()
+            > 1
+        {
+            return Err(Error::invalid_config(format!(
+                "two tasks are named '{name}'; give each its own name"
+            )));
+        }
         self.build_task(def)
             .await
             .map_err(|e| e.context(format!("task '{name}'")))

@@ -183,3 +183,13 @@ fn check_finds_wrong_names_and_recipient_settings_without_running() {
         assert!(message.contains(expected), "{message}");
     }
 }
+
+#[tokio::test]
+async fn a_task_name_used_twice_is_refused_rather_than_guessed() {
+    let task = "[[tasks]]\nname = \"t\"\nsource = \"s\"\nreports = []\nchannels = []\n";
+    let ws = Workspace::from_toml(&format!("{task}{task}"), std::env::temp_dir()).unwrap();
+    let runtime = ws.instantiate(&Registry::new()).unwrap();
+    let err = runtime.task("t").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    assert!(err.to_string().contains("two tasks are named 't'"), "{err}");
+}
