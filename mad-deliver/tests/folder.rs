@@ -428,24 +428,17 @@ async fn temporary_files_a_killed_run_left_are_removed_by_the_next_delivery() {
     let dir = tempfile::tempdir().unwrap();
     let hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 60 * 60);
     let leftover = dir.path().join(".mad-0123456789abcdef.tmp");
-    fs::write(&leftover, b"half a report").unwrap();
-    fs::File::options()
-        .write(true)
-        .open(&leftover)
-        .unwrap()
-        .set_modified(hours_ago)
-        .unwrap();
+    let aged = |path: &Path, bytes: &[u8]| {
+        fs::write(path, bytes).unwrap();
+        let file = fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(hours_ago).unwrap();
+    };
+    aged(&leftover, b"half a report");
     // A write another run may still be making, and files that are not ours, stay.
     let recent = dir.path().join(".mad-fedcba9876543210.tmp");
     fs::write(&recent, b"being written").unwrap();
     let theirs = dir.path().join("notes.tmp");
-    fs::write(&theirs, b"not ours").unwrap();
-    fs::File::options()
-        .write(true)
-        .open(&theirs)
-        .unwrap()
-        .set_modified(hours_ago)
-        .unwrap();
+    aged(&theirs, b"not ours");
 
     let folder = channel(FolderOptions::new(dir.path()));
     folder.deliver(&pdf_delivery("ann", "a.pdf")).await.unwrap();
@@ -460,24 +453,7 @@ async fn temporary_files_a_killed_run_left_are_removed_by_the_next_delivery() {
 async fn two_recipients_never_share_a_file_in_one_run() {
     let dir = tempfile::tempdir().unwrap();
     let folder = channel(FolderOptions::new(dir.path()).with_if_exists(IfExists::Overwrite));
-    let doc = |id: &str| {
-        delivery(
-            recipient(id),
-            vec![document(
-                OutputFormat::Csv,
-                "Same Name.csv",
-                format!("rows of {id}\n"),
-            )],
-        )
-    };
-    folder.deliver(&doc("east")).await.unwrap();
-    // The same delivery again (a retry) may replace its own file.
-    folder.deliver(&doc("east")).await.unwrap();
-
-    let err = folder.deliver(&doc("west")).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
-    let message = err.to_string();
-    assert!(message.contains("recipient 'east'"), "{message}");
+    let message = support::second_recipient_is_refused(&folder).await;
     assert!(message.contains("{recipient.id}"), "{message}");
     let kept = fs::read_to_string(dir.path().join("Same Name.csv")).unwrap();
     assert_eq!(kept, "rows of east\n", "the first recipient's report stays");
@@ -501,7 +477,7 @@ async fn two_recipients_never_share_a_file_in_one_run() {
     no_temporary_files(dir.path());
 
     // A later run replaces what earlier runs wrote, as overwrite says.
-    let mut next_run = doc("west");
+    let mut next_run = support::same_name_delivery("west");
     next_run.run_id = "run-2".into();
     folder.deliver(&next_run).await.unwrap();
     let now = fs::read_to_string(dir.path().join("Same Name.csv")).unwrap();
@@ -510,8 +486,12 @@ async fn two_recipients_never_share_a_file_in_one_run() {
     // With numbered versions, each recipient gets a file of its own.
     let versioned = tempfile::tempdir().unwrap();
     let folder = channel(FolderOptions::new(versioned.path()).with_if_exists(IfExists::Version));
-    folder.deliver(&doc("east")).await.unwrap();
-    folder.deliver(&doc("west")).await.unwrap();
+    for id in ["east", "west"] {
+        folder
+            .deliver(&support::same_name_delivery(id))
+            .await
+            .unwrap();
+    }
     assert_eq!(files_below(versioned.path()).len(), 2);
 }
 
@@ -519,16 +499,7 @@ async fn two_recipients_never_share_a_file_in_one_run() {
 async fn a_resumed_run_keeps_the_files_its_earlier_attempt_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let options = FolderOptions::new(dir.path()).with_if_exists(IfExists::Overwrite);
-    let doc = |id: &str| {
-        delivery(
-            recipient(id),
-            vec![document(
-                OutputFormat::Csv,
-                "Same Name.csv",
-                format!("rows of {id}\n"),
-            )],
-        )
-    };
+    let doc = support::same_name_delivery;
     // The first attempt delivered east; its process ended.
     let first = channel(options.clone());
     let receipt = first.deliver(&doc("east")).await.unwrap();

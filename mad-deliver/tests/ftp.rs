@@ -296,22 +296,8 @@ async fn two_recipients_never_share_a_file_in_one_run() {
             .with_if_exists(IfExists::Overwrite),
     )
     .unwrap();
-    let doc = |id: &str| {
-        delivery(
-            recipient(id),
-            vec![document(
-                OutputFormat::Csv,
-                "Same.csv",
-                format!("rows of {id}\n"),
-            )],
-        )
-    };
-    ftp.deliver(&doc("east")).await.unwrap();
-    ftp.deliver(&doc("east")).await.unwrap();
-    let err = ftp.deliver(&doc("west")).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
-    assert!(err.to_string().contains("recipient 'east'"), "{err}");
-    let kept = std::fs::read_to_string(fixture.reports().join("shared/Same.csv")).unwrap();
+    support::second_recipient_is_refused(&ftp).await;
+    let kept = std::fs::read_to_string(fixture.reports().join("shared/Same Name.csv")).unwrap();
     assert_eq!(kept, "rows of east\n");
     assert!(temporary_files(fixture.server.root.path()).is_empty());
 }

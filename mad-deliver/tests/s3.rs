@@ -86,21 +86,7 @@ async fn s3_conformance() {
 async fn two_recipients_never_share_a_key_in_one_run() {
     let server = S3Server::start(&[BUCKET]);
     let s3 = channel(server.options(BUCKET).with_prefix("shared"));
-    let doc = |id: &str| {
-        delivery(
-            recipient(id),
-            vec![document(
-                OutputFormat::Csv,
-                "Same.csv",
-                format!("rows of {id}\n"),
-            )],
-        )
-    };
-    s3.deliver(&doc("east")).await.unwrap();
-    s3.deliver(&doc("east")).await.unwrap();
-    let err = s3.deliver(&doc("west")).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
-    assert!(err.to_string().contains("recipient 'east'"), "{err}");
+    support::second_recipient_is_refused(&s3).await;
     let objects = server.objects(BUCKET);
     assert_eq!(objects.len(), 1);
     assert_eq!(objects[0].bytes, b"rows of east\n");

@@ -30,6 +30,36 @@ pub fn the_one_refused(summary: &mad_core::RunSummary) -> &mad_core::RecipientOu
     failed[0]
 }
 
+/// A delivery to `id` of one CSV named `Same Name.csv` holding `rows of {id}`: what a file
+/// name pattern without the recipient gives every recipient.
+#[allow(dead_code)]
+pub fn same_name_delivery(id: &str) -> Delivery {
+    delivery(
+        recipient(id),
+        vec![document(
+            OutputFormat::Csv,
+            "Same Name.csv",
+            format!("rows of {id}\n"),
+        )],
+    )
+}
+
+/// Delivers `same_name_delivery("east")` twice through `channel` (a retry may replace its own
+/// file), then west's, which must be refused naming east; returns the refusal's message.
+#[allow(dead_code)]
+pub async fn second_recipient_is_refused(channel: &dyn mad_core::Channel) -> String {
+    channel.deliver(&same_name_delivery("east")).await.unwrap();
+    channel.deliver(&same_name_delivery("east")).await.unwrap();
+    let err = channel
+        .deliver(&same_name_delivery("west"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), mad_core::ErrorKind::AlreadyExists, "{err}");
+    let message = err.to_string();
+    assert!(message.contains("recipient 'east'"), "{message}");
+    message
+}
+
 /// The PDF the tests attach: a header, every byte value, a footer.
 pub fn pdf_bytes() -> Vec<u8> {
     let mut bytes = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
