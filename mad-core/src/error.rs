@@ -202,7 +202,8 @@ impl Error {
     pub fn io(what: impl fmt::Display, err: std::io::Error) -> Self {
         use std::io::ErrorKind as Io;
         let kind = match err.kind() {
-            Io::NotFound => ErrorKind::NotFound,
+            // A file where a folder should be: the folder is not there.
+            Io::NotFound | Io::NotADirectory => ErrorKind::NotFound,
             Io::PermissionDenied | Io::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
             Io::AlreadyExists => ErrorKind::AlreadyExists,
             Io::TimedOut => ErrorKind::Timeout,
@@ -261,6 +262,15 @@ mod tests {
         assert_eq!(ErrorKind::EmptyFilter.code(), 7);
         assert_eq!(ErrorKind::Internal.code(), 15);
         assert_eq!(ErrorKind::AlreadyExists.code(), 16);
+    }
+
+    #[test]
+    fn a_file_where_a_folder_should_be_is_not_found() {
+        let dir = std::env::temp_dir().join(format!("mad-error-{}", std::process::id()));
+        std::fs::write(&dir, b"a file").unwrap();
+        let err = std::fs::create_dir_all(dir.join("outbox")).unwrap_err();
+        std::fs::remove_file(&dir).unwrap();
+        assert_eq!(Error::io("creating", err).kind(), ErrorKind::NotFound);
     }
 
     #[test]
