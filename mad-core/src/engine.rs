@@ -1101,15 +1101,20 @@ fn group_units(task: &Task, units: &[Unit], trackers: &mut [Tracker]) -> Vec<Gro
     // Groups by the hash of their key, so each filter set is held once, in its group.
     let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut groups: Vec<Group> = Vec::new();
-    let mut refused = vec![false; trackers.len()];
+    // Per recipient: whether its locale and time zone passed, once checked.
+    let mut usable: Vec<Option<bool>> = vec![None; trackers.len()];
     for (u, unit) in units.iter().enumerate() {
         // A recipient whose locale or time zone is wrong gets nothing rather than a report
         // with the wrong dates or separators; the others are served.
-        if let Err(err) = unit.recipient.check() {
-            if !std::mem::replace(&mut refused[unit.slot], true) {
+        let ok = *usable[unit.slot].get_or_insert_with(|| match unit.recipient.check() {
+            Ok(()) => true,
+            Err(err) => {
                 trackers[unit.slot]
                     .record(MemberOutcome::Failed(Failure::from_error(&err, None, None)));
+                false
             }
+        });
+        if !ok {
             continue;
         }
         for (r, report) in task.reports.iter().enumerate() {

@@ -73,18 +73,28 @@ impl Claims {
         delivery: &Delivery,
         targets: &[String],
     ) -> Result<()> {
-        let owner = Owner::of(delivery);
+        self.claim_for(backend, &delivery.run_id, &Owner::of(delivery), targets)
+    }
+
+    /// [`Claims::claim`] for `owner`'s delivery in run `run_id`.
+    pub fn claim_for(
+        &self,
+        backend: &'static str,
+        run_id: &str,
+        owner: &Owner,
+        targets: &[String],
+    ) -> Result<()> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let (run, taken) = &mut *held;
-        if *run != delivery.run_id {
-            *run = delivery.run_id.clone();
+        if run != run_id {
+            *run = run_id.to_string();
             taken.clear();
         }
         let keys: Vec<String> = targets.iter().map(|t| self.key(t)).collect();
         if let Some((target, other)) = keys
             .iter()
             .zip(targets)
-            .find_map(|(k, t)| taken.get(k).filter(|o| **o != owner).map(|o| (t, o)))
+            .find_map(|(k, t)| taken.get(k).filter(|o| *o != owner).map(|o| (t, o)))
         {
             let same = if self.fold_case {
                 " (or a name differing from it only in case, which some file systems and servers \

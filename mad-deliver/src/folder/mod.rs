@@ -18,7 +18,7 @@ use mad_core::{
     parse_options,
 };
 
-use crate::common::{check_path_template, render_path, sanitize_file_name};
+use crate::common::{Owner, check_path_template, render_path, sanitize_file_name};
 pub use config::{FolderOptions, IfExists};
 use error::BACKEND;
 
@@ -113,9 +113,9 @@ impl Channel for FolderChannel {
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
         let (options, subfolder, files) = self.plan(delivery)?;
         let memory = self.memory.clone();
-        let owned = delivery.clone();
+        let (run, owner) = (delivery.run_id.clone(), Owner::of(delivery));
         let written = tokio::task::spawn_blocking(move || {
-            write::write_files(&options, &subfolder, files, &owned, &memory)
+            write::write_files(&options, &subfolder, files, (&run, &owner), &memory)
         })
         .await
         .map_err(|e| {

@@ -7,12 +7,12 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use mad_core::{Delivery, Document, Error, Result};
+use mad_core::{Document, Error, Result};
 
 use super::config::{FolderOptions, IfExists};
 use super::error::{self, BACKEND};
 use crate::common::{
-    Claims, STALE_TEMPORARY, StagedFile, remove_stale_temporaries, versioned_file_name,
+    Claims, Owner, STALE_TEMPORARY, StagedFile, remove_stale_temporaries, versioned_file_name,
 };
 
 /// How many numbered versions `if_exists = "version"` tries before giving up.
@@ -57,13 +57,13 @@ impl Default for Memory {
     }
 }
 
-/// Writes `files` (sanitised names and their documents) of `delivery` into
+/// Writes `files` (sanitised names and their documents) of `owner`'s delivery in `run` into
 /// `options.path`/`subfolder`: all of them, or none when one fails.
 pub(super) fn write_files(
     options: &FolderOptions,
     subfolder: &Path,
     files: Vec<(String, Arc<Document>)>,
-    delivery: &Delivery,
+    (run, owner): (&str, &Owner),
     memory: &Memory,
 ) -> Result<Written> {
     let root = open_root(&options.path, options.create)?;
@@ -79,7 +79,7 @@ pub(super) fn write_files(
             .iter()
             .map(|name| dir.join(name).display().to_string())
             .collect();
-        memory.claims.claim(BACKEND, delivery, &targets)?;
+        memory.claims.claim_for(BACKEND, run, owner, &targets)?;
     }
 
     let mut kept = Vec::new();
