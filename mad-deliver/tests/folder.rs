@@ -322,6 +322,49 @@ async fn missing_folder_is_not_found_unless_create() {
     assert!(missing.join("r.pdf").exists());
 }
 
+#[tokio::test]
+async fn a_folder_removed_during_a_run_is_created_again_or_named_as_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out");
+
+    for subfolder in [None, Some("{recipient.id}")] {
+        let mut options = FolderOptions::new(&target).with_create(true);
+        options.subfolder = subfolder.map(str::to_string);
+        let creating = channel(options.clone());
+        creating
+            .deliver(&pdf_delivery("ann", "a.pdf"))
+            .await
+            .unwrap();
+        fs::remove_dir_all(&target).unwrap();
+        let receipt = creating
+            .deliver(&pdf_delivery("bob", "b.pdf"))
+            .await
+            .unwrap();
+        let written = Path::new(&receipt.locations[0]);
+        assert!(written.starts_with(fs::canonicalize(&target).unwrap()));
+        assert!(written.ends_with("b.pdf"), "{written:?}");
+        assert!(written.exists());
+
+        // Without create, the second delivery names the missing folder.
+        let fixed = channel(FolderOptions {
+            create: false,
+            ..options
+        });
+        fixed.deliver(&pdf_delivery("ann", "a.pdf")).await.unwrap();
+        fs::remove_dir_all(&target).unwrap();
+        let err = fixed
+            .deliver(&pdf_delivery("bob", "b.pdf"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert!(err.to_string().contains("create = true"), "{err}");
+        assert!(!target.exists());
+        fs::create_dir(&target).unwrap();
+        fixed.deliver(&pdf_delivery("cid", "c.pdf")).await.unwrap();
+        fs::remove_dir_all(&target).unwrap();
+    }
+}
+
 /// Whether this process can write into a folder it made read-only (root can).
 fn chmod_protects(dir: &Path) -> bool {
     let probe = dir.join("probe");

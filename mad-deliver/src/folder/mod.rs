@@ -138,12 +138,14 @@ impl Channel for FolderChannel {
 
     async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {
         let (options, subfolder, files) = self.plan(delivery)?;
-        let found =
-            tokio::task::spawn_blocking(move || write::confirm_files(&options, &subfolder, files))
-                .await
-                .map_err(|e| {
-                    Error::internal(format!("the folder writer stopped: {e}")).with_backend(BACKEND)
-                })??;
+        let memory = self.memory.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            write::confirm_files(&options, &subfolder, files, &memory)
+        })
+        .await
+        .map_err(|e| {
+            Error::internal(format!("the folder writer stopped: {e}")).with_backend(BACKEND)
+        })??;
         Ok(found.map(|written| Receipt {
             channel: KIND.to_string(),
             locations: written.locations,

@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use mad_core::{Document, Error, Result};
+use mad_core::{Document, Error, ErrorKind, Result};
 
 use super::config::{FolderOptions, IfExists};
 use super::error::{self, BACKEND};
@@ -40,6 +40,10 @@ enum Placed {
 /// What the channel remembers between deliveries.
 #[derive(Debug)]
 pub(super) struct Memory {
+    /// The configured folder, made absolute with links resolved when it was first written
+    /// into: resolving it costs a system call per path component, which a burst of small
+    /// reports would pay twice per recipient.
+    root: Mutex<Option<PathBuf>>,
     /// The folders written into, each cleared once of what interrupted writes of earlier runs
     /// left.
     swept: Mutex<HashSet<PathBuf>>,
@@ -50,9 +54,44 @@ pub(super) struct Memory {
 impl Default for Memory {
     fn default() -> Self {
         Memory {
+            root: Mutex::default(),
             swept: Mutex::default(),
             // Windows and macOS file systems take names differing only in case for one file.
             claims: Claims::new(cfg!(any(windows, target_vendor = "apple"))),
+        }
+    }
+}
+
+impl Memory {
+    /// The configured folder, resolved at the first delivery (and created if allowed).
+    fn root(&self, options: &FolderOptions) -> Result<PathBuf> {
+        let mut root = self.root.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(path) = root.as_ref() {
+            return Ok(path.clone());
+        }
+        let path = open_root(&options.path, options.create)?;
+        *root = Some(path.clone());
+        Ok(path)
+    }
+
+    /// Forgets the resolved folder, so the next delivery resolves it again. Returns whether
+    /// one was remembered.
+    fn forget_root(&self) -> bool {
+        let mut root = self.root.lock().unwrap_or_else(|e| e.into_inner());
+        root.take().is_some()
+    }
+
+    /// Runs `work` in the configured folder. When something it needs is missing and the
+    /// folder was resolved by an earlier delivery, the folder may have been removed or
+    /// replaced since: it is resolved again (and created again if allowed) and `work` runs
+    /// once more.
+    fn in_root<T>(&self, options: &FolderOptions, work: impl Fn(&Path) -> Result<T>) -> Result<T> {
+        let remembered = self.root.lock().map(|r| r.is_some()).unwrap_or(false);
+        match work(&self.root(options)?) {
+            Err(err) if err.kind() == ErrorKind::NotFound && remembered && self.forget_root() => {
+                work(&self.root(options)?)
+            }
+            done => done,
         }
     }
 }
@@ -66,8 +105,20 @@ pub(super) fn write_files(
     (run, owner): (&str, &Owner),
     memory: &Memory,
 ) -> Result<Written> {
-    let root = open_root(&options.path, options.create)?;
-    let dir = open_subfolder(&root, subfolder)?;
+    memory.in_root(options, |root| {
+        write_in(root, options, subfolder, &files, (run, owner), memory)
+    })
+}
+
+fn write_in(
+    root: &Path,
+    options: &FolderOptions,
+    subfolder: &Path,
+    files: &[(String, Arc<Document>)],
+    (run, owner): (&str, &Owner),
+    memory: &Memory,
+) -> Result<Written> {
+    let dir = open_subfolder(root, subfolder)?;
     sweep_once(&dir, &memory.swept);
     let names = unique_names(files.iter().map(|(name, _)| name.as_str()));
     for name in &names {
@@ -84,7 +135,7 @@ pub(super) fn write_files(
 
     let mut kept = Vec::new();
     let mut pending = Vec::new();
-    for (name, (_, doc)) in names.into_iter().zip(&files) {
+    for (name, (_, doc)) in names.into_iter().zip(files) {
         if options.if_exists == IfExists::Overwrite {
             pending.push((name, doc));
             continue;
@@ -318,6 +369,7 @@ pub(super) fn confirm_files(
     options: &FolderOptions,
     subfolder: &Path,
     files: Vec<(String, Arc<Document>)>,
+    memory: &Memory,
 ) -> Result<Option<Written>> {
     if options.if_exists == IfExists::Version {
         return Err(Error::unsupported(
@@ -325,13 +377,21 @@ pub(super) fn confirm_files(
             "confirming an interrupted delivery with if_exists = \"version\" (its file names are not known in advance)",
         ));
     }
-    let root = open_root(&options.path, options.create)?;
-    let dir = open_subfolder(&root, subfolder)?;
+    memory.in_root(options, |root| confirm_in(root, options, subfolder, &files))
+}
+
+fn confirm_in(
+    root: &Path,
+    options: &FolderOptions,
+    subfolder: &Path,
+    files: &[(String, Arc<Document>)],
+) -> Result<Option<Written>> {
+    let dir = open_subfolder(root, subfolder)?;
     let names = unique_names(files.iter().map(|(name, _)| name.as_str()));
 
     let mut present = Vec::new();
     let mut missing = Vec::new();
-    for (name, (_, doc)) in names.into_iter().zip(&files) {
+    for (name, (_, doc)) in names.into_iter().zip(files) {
         let target = dir.join(&name);
         match fs::read(&target) {
             Ok(bytes) if bytes == doc.bytes => present.push(Placed::Kept(target)),
