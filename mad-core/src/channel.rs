@@ -23,6 +23,9 @@ pub struct ChannelCapabilities {
     pub max_bytes: Option<u64>,
     /// Keeps documents for a retention time and purges them after.
     pub retention: bool,
+    /// Delivers on the calling thread too ([`Channel::deliver_blocking`]): the delivery is
+    /// short local work, such as writing files to a local disk.
+    pub blocking: bool,
 }
 
 /// One report's documents for one recipient.
@@ -76,6 +79,18 @@ pub trait Channel: Send + Sync + fmt::Debug {
     fn capabilities(&self) -> ChannelCapabilities;
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt>;
+
+    /// Delivers as [`Channel::deliver`] does, blocking the calling thread until done. Channels
+    /// whose capabilities say `blocking` implement it; the engine then delivers on the
+    /// thread that rendered the documents, right after rendering, instead of handing them to
+    /// another thread and back. The default refuses.
+    fn deliver_blocking(&self, delivery: &Delivery) -> Result<Receipt> {
+        let _ = delivery;
+        Err(Error::unsupported(
+            self.name().to_string(),
+            "delivering on the calling thread",
+        ))
+    }
 
     /// Told, before a resumed run delivers anything, that an earlier attempt of run `run_id`
     /// delivered `report` (as its delivery key names it) to `recipient` through this channel,

@@ -69,19 +69,16 @@ struct Outbox {
     name: String,
     received: Mutex<Vec<(String, String)>>,
     fail_for: Option<String>,
+    /// Delivers on the calling thread too, as a channel writing local files does.
+    blocking: bool,
+    /// The threads deliveries were made on.
+    threads: Mutex<Vec<String>>,
 }
 
-#[async_trait]
-impl Channel for Outbox {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn capabilities(&self) -> ChannelCapabilities {
-        ChannelCapabilities::default()
-    }
-
-    async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
+impl Outbox {
+    fn take(&self, delivery: &Delivery) -> Result<Receipt> {
+        let thread = std::thread::current().name().unwrap_or("").to_string();
+        self.threads.lock().unwrap().push(thread);
         if self.fail_for.as_deref() == Some(delivery.recipient.id.as_str()) {
             return Err(Error::new(ErrorKind::Unauthenticated, "wrong password"));
         }
@@ -96,6 +93,35 @@ impl Channel for Outbox {
             locations: vec![doc.file_name.clone()],
             bytes: doc.bytes.len() as u64,
         })
+    }
+
+    /// Whether every delivery was made on a render thread.
+    fn all_on_render_threads(&self) -> bool {
+        let threads = self.threads.lock().unwrap();
+        !threads.is_empty() && threads.iter().all(|t| t.starts_with("mad-cpu"))
+    }
+}
+
+#[async_trait]
+impl Channel for Outbox {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn capabilities(&self) -> ChannelCapabilities {
+        ChannelCapabilities {
+            blocking: self.blocking,
+            ..ChannelCapabilities::default()
+        }
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
+        self.take(delivery)
+    }
+
+    fn deliver_blocking(&self, delivery: &Delivery) -> Result<Receipt> {
+        assert!(self.blocking, "only a blocking channel is asked to block");
+        self.take(delivery)
     }
 }
 
@@ -168,35 +194,49 @@ fn outbox(fail_for: Option<&str>) -> Arc<Outbox> {
     })
 }
 
+/// An outbox delivering on the calling thread when `blocking`: the engine then delivers on
+/// the render thread, right after rendering.
+fn outbox_in(blocking: bool, fail_for: Option<&str>) -> Arc<Outbox> {
+    Arc::new(Outbox {
+        name: "outbox".into(),
+        fail_for: fail_for.map(str::to_string),
+        blocking,
+        ..Default::default()
+    })
+}
+
 #[tokio::test]
 async fn each_recipient_gets_only_their_rows_and_equal_filters_share_a_fetch() {
-    let out = outbox(None);
-    let (task, source) = task(
-        vec![
-            region("ann", &["East"]),
-            region("bob", &["West"]),
-            region("cy", &["East"]),
-            region("dee", &["West", "South"]),
-        ],
-        out.clone(),
-    );
-    let summary = Engine::default().run(&task).await.unwrap();
-    assert_eq!(summary.counts.delivered, 4, "{}", summary.human());
-    assert_eq!(
-        *source.fetches.lock().unwrap(),
-        3,
-        "ann and cy share a fetch"
-    );
-    assert_eq!(summary.counts.fetches, 3);
-    let received = out.received.lock().unwrap().clone();
-    let of = |id: &str| received.iter().find(|(r, _)| r == id).unwrap().1.clone();
-    assert_eq!(of("ann"), "Sales East|New York=10;Vermont=5;");
-    assert_eq!(of("cy"), of("ann"));
-    assert_eq!(of("bob"), "Sales West|California=7;Oregon=1.5;");
-    assert_eq!(
-        of("dee"),
-        "Sales South, West|California=7;Oregon=1.5;Texas=2;"
-    );
+    for blocking in [false, true] {
+        let out = outbox_in(blocking, None);
+        let (task, source) = task(
+            vec![
+                region("ann", &["East"]),
+                region("bob", &["West"]),
+                region("cy", &["East"]),
+                region("dee", &["West", "South"]),
+            ],
+            out.clone(),
+        );
+        let summary = Engine::default().run(&task).await.unwrap();
+        assert_eq!(summary.counts.delivered, 4, "{}", summary.human());
+        assert_eq!(
+            *source.fetches.lock().unwrap(),
+            3,
+            "ann and cy share a fetch"
+        );
+        assert_eq!(summary.counts.fetches, 3);
+        let received = out.received.lock().unwrap().clone();
+        let of = |id: &str| received.iter().find(|(r, _)| r == id).unwrap().1.clone();
+        assert_eq!(of("ann"), "Sales East|New York=10;Vermont=5;");
+        assert_eq!(of("cy"), of("ann"));
+        assert_eq!(of("bob"), "Sales West|California=7;Oregon=1.5;");
+        assert_eq!(
+            of("dee"),
+            "Sales South, West|California=7;Oregon=1.5;Texas=2;"
+        );
+        assert_eq!(out.all_on_render_threads(), blocking);
+    }
 }
 
 #[tokio::test]
@@ -257,23 +297,26 @@ async fn filter_on_missing_field_fails_that_recipient_only() {
 
 #[tokio::test]
 async fn one_failed_delivery_does_not_stop_the_others() {
-    let out = outbox(Some("bob"));
-    let (task, _) = task(
-        vec![
-            region("ann", &["East"]),
-            region("bob", &["West"]),
-            region("cy", &["South"]),
-        ],
-        out.clone(),
-    );
-    let summary = Engine::default().run(&task).await.unwrap();
-    let bob = summary.outcome("bob").unwrap();
-    assert_eq!(bob.status, Status::Failed);
-    assert_eq!(bob.errors[0].kind, ErrorKind::Unauthenticated);
-    assert_eq!(bob.errors[0].channel.as_deref(), Some("outbox"));
-    assert_eq!(summary.counts.delivered, 2);
-    let json = summary.to_json();
-    assert!(json.contains("\"unauthenticated\""), "{json}");
+    for blocking in [false, true] {
+        let out = outbox_in(blocking, Some("bob"));
+        let (task, _) = task(
+            vec![
+                region("ann", &["East"]),
+                region("bob", &["West"]),
+                region("cy", &["South"]),
+            ],
+            out.clone(),
+        );
+        let summary = Engine::default().run(&task).await.unwrap();
+        let bob = summary.outcome("bob").unwrap();
+        assert_eq!(bob.status, Status::Failed);
+        assert_eq!(bob.errors[0].kind, ErrorKind::Unauthenticated);
+        assert_eq!(bob.errors[0].channel.as_deref(), Some("outbox"));
+        assert_eq!(summary.counts.delivered, 2);
+        let json = summary.to_json();
+        assert!(json.contains("\"unauthenticated\""), "{json}");
+        assert_eq!(out.all_on_render_threads(), blocking);
+    }
 }
 
 #[tokio::test]
@@ -400,70 +443,74 @@ async fn expressions_fill_placeholders_per_recipient() {
 
 #[tokio::test]
 async fn a_retried_run_delivers_nothing_twice() {
-    let out = outbox(None);
-    let (task, _) = task(
-        vec![region("ann", &["East"]), region("bob", &["West"])],
-        out.clone(),
-    );
-    let engine = Engine::default();
-    let run = mad_core::RunInfo::at("run-1", 1_700_000_000.0);
-    let first = engine.run_as(&task, run.clone()).await.unwrap();
-    assert_eq!(first.counts.delivered, 2);
-    let again = engine.run_as(&task, run).await.unwrap();
-    assert_eq!(again.counts.delivered, 2);
-    assert_eq!(again.counts.resumed, 2);
-    assert!(
-        again
-            .human()
-            .contains("2 deliveries (2 by an earlier attempt of this run)"),
-        "{}",
-        again.human()
-    );
-    assert_eq!(out.received.lock().unwrap().len(), 2, "nothing sent twice");
+    for blocking in [false, true] {
+        let out = outbox_in(blocking, None);
+        let (task, _) = task(
+            vec![region("ann", &["East"]), region("bob", &["West"])],
+            out.clone(),
+        );
+        let engine = Engine::default();
+        let run = mad_core::RunInfo::at("run-1", 1_700_000_000.0);
+        let first = engine.run_as(&task, run.clone()).await.unwrap();
+        assert_eq!(first.counts.delivered, 2);
+        let again = engine.run_as(&task, run).await.unwrap();
+        assert_eq!(again.counts.delivered, 2);
+        assert_eq!(again.counts.resumed, 2);
+        assert!(
+            again
+                .human()
+                .contains("2 deliveries (2 by an earlier attempt of this run)"),
+            "{}",
+            again.human()
+        );
+        assert_eq!(out.received.lock().unwrap().len(), 2, "nothing sent twice");
+    }
 }
 
 #[tokio::test]
 async fn an_interrupted_delivery_is_reported_not_repeated_unless_asked() {
-    use mad_core::runlog::{DeliveryKey, MemoryRunLog, RunLog};
+    for blocking in [false, true] {
+        use mad_core::runlog::{DeliveryKey, MemoryRunLog, RunLog};
 
-    let out = outbox(None);
-    let (task, _) = task(
-        vec![region("ann", &["East"]), region("bob", &["West"])],
-        out.clone(),
-    );
-    let log = Arc::new(MemoryRunLog::new());
-    let run = mad_core::RunInfo::at("run-2", 1_700_000_000.0);
-    // An earlier process started ann's delivery and died before recording its outcome.
-    log.start_run(&run, "t").await.unwrap();
-    let key = DeliveryKey {
-        run_id: "run-2".into(),
-        recipient: "ann".into(),
-        report: "sales".into(),
-        channel: "outbox".into(),
-    };
-    log.begin(&key).await.unwrap();
+        let out = outbox_in(blocking, None);
+        let (task, _) = task(
+            vec![region("ann", &["East"]), region("bob", &["West"])],
+            out.clone(),
+        );
+        let log = Arc::new(MemoryRunLog::new());
+        let run = mad_core::RunInfo::at("run-2", 1_700_000_000.0);
+        // An earlier process started ann's delivery and died before recording its outcome.
+        log.start_run(&run, "t").await.unwrap();
+        let key = DeliveryKey {
+            run_id: "run-2".into(),
+            recipient: "ann".into(),
+            report: "sales".into(),
+            channel: "outbox".into(),
+        };
+        log.begin(&key).await.unwrap();
 
-    let engine = Engine::default().with_run_log(log.clone());
-    let summary = engine.run_as(&task, run.clone()).await.unwrap();
-    let ann = summary.outcome("ann").unwrap();
-    assert_eq!(ann.status, Status::Failed);
-    assert!(ann.errors[0].message.contains("interrupted"), "{ann:?}");
-    assert_eq!(summary.outcome("bob").unwrap().status, Status::Delivered);
-    assert_eq!(out.received.lock().unwrap().len(), 1);
+        let engine = Engine::default().with_run_log(log.clone());
+        let summary = engine.run_as(&task, run.clone()).await.unwrap();
+        let ann = summary.outcome("ann").unwrap();
+        assert_eq!(ann.status, Status::Failed);
+        assert!(ann.errors[0].message.contains("interrupted"), "{ann:?}");
+        assert_eq!(summary.outcome("bob").unwrap().status, Status::Delivered);
+        assert_eq!(out.received.lock().unwrap().len(), 1);
 
-    let options = mad_core::EngineOptions {
-        interrupted: mad_core::engine::InterruptedPolicy::Resend,
-        ..Default::default()
-    };
-    log.begin(&key).await.unwrap(); // interrupted again
-    let summary = Engine::new(options)
-        .with_run_log(log)
-        .run_as(&task, run)
-        .await
-        .unwrap();
-    assert_eq!(summary.counts.delivered, 2, "{}", summary.human());
-    assert_eq!(summary.counts.resumed, 1, "bob was already delivered");
-    assert_eq!(out.received.lock().unwrap().len(), 2);
+        let options = mad_core::EngineOptions {
+            interrupted: mad_core::engine::InterruptedPolicy::Resend,
+            ..Default::default()
+        };
+        log.begin(&key).await.unwrap(); // interrupted again
+        let summary = Engine::new(options)
+            .with_run_log(log)
+            .run_as(&task, run)
+            .await
+            .unwrap();
+        assert_eq!(summary.counts.delivered, 2, "{}", summary.human());
+        assert_eq!(summary.counts.resumed, 1, "bob was already delivered");
+        assert_eq!(out.received.lock().unwrap().len(), 2);
+    }
 }
 
 /// Marks documents as protected by prefixing the password's length; refuses CSV.
@@ -525,19 +572,11 @@ async fn protection_uses_each_recipients_secret_and_fails_closed_without_one() {
 struct Flaky {
     failures_left: Mutex<u32>,
     attempts: Mutex<u32>,
+    blocking: bool,
 }
 
-#[async_trait]
-impl Channel for Flaky {
-    fn name(&self) -> &str {
-        "flaky"
-    }
-
-    fn capabilities(&self) -> ChannelCapabilities {
-        ChannelCapabilities::default()
-    }
-
-    async fn deliver(&self, _: &Delivery) -> Result<Receipt> {
+impl Flaky {
+    fn attempt(&self) -> Result<Receipt> {
         *self.attempts.lock().unwrap() += 1;
         let mut left = self.failures_left.lock().unwrap();
         if *left > 0 {
@@ -553,6 +592,28 @@ impl Channel for Flaky {
     }
 }
 
+#[async_trait]
+impl Channel for Flaky {
+    fn name(&self) -> &str {
+        "flaky"
+    }
+
+    fn capabilities(&self) -> ChannelCapabilities {
+        ChannelCapabilities {
+            blocking: self.blocking,
+            ..ChannelCapabilities::default()
+        }
+    }
+
+    async fn deliver(&self, _: &Delivery) -> Result<Receipt> {
+        self.attempt()
+    }
+
+    fn deliver_blocking(&self, _: &Delivery) -> Result<Receipt> {
+        self.attempt()
+    }
+}
+
 #[tokio::test]
 async fn retryable_errors_are_retried_then_given_up() {
     let options = || mad_core::EngineOptions {
@@ -560,10 +621,16 @@ async fn retryable_errors_are_retried_then_given_up() {
         delivery_retries: 2,
         ..Default::default()
     };
-    for (failures, delivered, attempts) in [(2, true, 3), (5, false, 3)] {
+    // A blocking channel's first attempt is made on the render thread, its retries after.
+    let cases = [(2, true, 3), (5, false, 3)];
+    for (blocking, (failures, delivered, attempts)) in [false, true]
+        .into_iter()
+        .flat_map(|b| cases.map(|c| (b, c)))
+    {
         let flaky = Arc::new(Flaky {
             failures_left: Mutex::new(failures),
             attempts: Mutex::new(0),
+            blocking,
         });
         let (mut task, _) = task(vec![region("ann", &["East"])], outbox(None));
         task.channels = vec![TaskChannel::new(flaky.clone())];
@@ -846,4 +913,72 @@ async fn a_resumed_run_tells_channels_what_was_delivered_before_delivering() {
         *resumed.events.lock().unwrap(),
         [r#"earlier run-r ann sales ["ann.csv"]"#, "deliver bob"]
     );
+}
+
+/// Renders as [`RowsAsText`] does, but fails for one recipient while `failing` is set.
+#[derive(Debug)]
+struct FailingFor {
+    id: &'static str,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl Renderer for FailingFor {
+    fn format(&self) -> OutputFormat {
+        OutputFormat::Csv
+    }
+
+    fn render(&self, job: &RenderJob<'_>) -> Result<Vec<u8>> {
+        let failing = self.failing.load(std::sync::atomic::Ordering::SeqCst);
+        if failing && job.placeholders.render("{recipient.id}")? == self.id {
+            return Err(Error::new(ErrorKind::Render, "the renderer broke"));
+        }
+        RowsAsText.render(job)
+    }
+}
+
+#[tokio::test]
+async fn a_report_that_fails_to_render_is_recorded_failed_and_made_when_the_run_resumes() {
+    use mad_core::runlog::{MemoryRunLog, PriorAttempt, RunLog};
+
+    for blocking in [false, true] {
+        let out = outbox_in(blocking, None);
+        let renderer = Arc::new(FailingFor {
+            id: "bob",
+            failing: true.into(),
+        });
+        let (task, _) = task(
+            vec![region("ann", &["East"]), region("bob", &["West"])],
+            out.clone(),
+        );
+        let task = task.with_renderer(renderer.clone());
+        let log = Arc::new(MemoryRunLog::new());
+        let engine = Engine::default().with_run_log(log.clone());
+        let run = mad_core::RunInfo::at("run-3", 1_700_000_000.0);
+
+        let first = engine.run_as(&task, run.clone()).await.unwrap();
+        let bob = first.outcome("bob").unwrap();
+        assert_eq!(bob.status, Status::Failed, "{}", first.human());
+        assert_eq!(bob.errors[0].kind, ErrorKind::Render);
+        assert_eq!(first.outcome("ann").unwrap().status, Status::Delivered);
+        assert_eq!(out.received.lock().unwrap().len(), 1);
+        if blocking {
+            // Begun before rendering, so recorded as failed rather than left as started (which
+            // a resumed run would take for a delivery that may have arrived).
+            let key = mad_core::runlog::DeliveryKey::new("run-3", "bob", "sales", None, "outbox");
+            let prior = log.begin(&key).await.unwrap();
+            assert!(matches!(prior, PriorAttempt::Failed(_)), "{prior:?}");
+            log.finish(&key, &Err(bob.errors[0].clone())).await.unwrap();
+        }
+
+        renderer
+            .failing
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let again = engine.run_as(&task, run).await.unwrap();
+        assert_eq!(again.counts.delivered, 2, "{}", again.human());
+        assert_eq!(again.counts.resumed, 1, "ann was delivered before");
+        let received = out.received.lock().unwrap().clone();
+        assert_eq!(received.len(), 2, "bob once, ann not again: {received:?}");
+        assert_eq!(received[1].0, "bob");
+        assert_eq!(out.all_on_render_threads(), blocking);
+    }
 }

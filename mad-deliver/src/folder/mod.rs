@@ -70,12 +70,8 @@ impl FolderChannel {
     }
 }
 
-/// The options, the rendered subfolder and the sanitised file names of a delivery.
-type Plan = (
-    FolderOptions,
-    PathBuf,
-    Vec<(String, Arc<mad_core::Document>)>,
-);
+/// The rendered subfolder and the sanitised file names of a delivery.
+type Plan = (PathBuf, Vec<(String, Arc<mad_core::Document>)>);
 
 impl FolderChannel {
     fn plan(&self, delivery: &Delivery) -> Result<Plan> {
@@ -93,7 +89,7 @@ impl FolderChannel {
             .iter()
             .map(|doc| (sanitize_file_name(&doc.file_name), doc.clone()))
             .collect();
-        Ok((self.options.clone(), subfolder, files))
+        Ok((subfolder, files))
     }
 }
 
@@ -106,22 +102,30 @@ impl Channel for FolderChannel {
     fn capabilities(&self) -> ChannelCapabilities {
         ChannelCapabilities {
             attachments: true,
+            blocking: true,
             ..ChannelCapabilities::default()
         }
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
-        let (options, subfolder, files) = self.plan(delivery)?;
-        let memory = self.memory.clone();
-        let (run, owner) = (delivery.run_id.clone(), Owner::of(delivery));
-        let written = tokio::task::spawn_blocking(move || {
-            write::write_files(&options, &subfolder, files, (&run, &owner), &memory)
-        })
-        .await
-        .map_err(|e| {
-            Error::internal(format!("the folder writer stopped: {e}")).with_backend(BACKEND)
-        })??;
+        let (channel, delivery) = (self.clone(), delivery.clone());
+        tokio::task::spawn_blocking(move || channel.deliver_blocking(&delivery))
+            .await
+            .map_err(|e| {
+                Error::internal(format!("the folder writer stopped: {e}")).with_backend(BACKEND)
+            })?
+    }
 
+    fn deliver_blocking(&self, delivery: &Delivery) -> Result<Receipt> {
+        let (subfolder, files) = self.plan(delivery)?;
+        let owner = Owner::of(delivery);
+        let written = write::write_files(
+            &self.options,
+            &subfolder,
+            files,
+            (&delivery.run_id, &owner),
+            &self.memory,
+        )?;
         tracing::debug!(recipient = %delivery.recipient.id, files = written.locations.len(), bytes = written.bytes, "delivered to folder");
         Ok(Receipt {
             channel: KIND.to_string(),
@@ -137,8 +141,8 @@ impl Channel for FolderChannel {
     }
 
     async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {
-        let (options, subfolder, files) = self.plan(delivery)?;
-        let memory = self.memory.clone();
+        let (subfolder, files) = self.plan(delivery)?;
+        let (options, memory) = (self.options.clone(), self.memory.clone());
         let found = tokio::task::spawn_blocking(move || {
             write::confirm_files(&options, &subfolder, files, &memory)
         })

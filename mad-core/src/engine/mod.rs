@@ -6,9 +6,15 @@
 //!    query, the identity) and fetch once per group.
 //! 3. Render once per distinct content (report, format, and the placeholder values the
 //!    report's content uses) on a bounded CPU pool.
-//! 4. Deliver each recipient's documents to every channel, with a concurrency limit.
+//! 4. Deliver each recipient's documents to every channel, with a concurrency limit. Channels
+//!    that deliver on the calling thread (files on a local disk) get them on the render
+//!    thread, right after rendering.
 //!
 //! One recipient's failure is recorded and the run goes on.
+
+mod deliver;
+
+use deliver::{HereDelivery, HereOutcome};
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -562,24 +568,60 @@ impl Engine {
             members.push((unit, report, Arc::new(placeholders), locale, key));
         }
 
+        // Deliveries the render threads make, begun in the run log before rendering.
+        let mut begun = Vec::with_capacity(members.len());
+        for (unit, report, ..) in &members {
+            begun.push(
+                self.begin_here(task, &run, &units[*unit], &task.reports[*report])
+                    .await,
+            );
+        }
+
         let render_started = Instant::now();
-        let jobs = renders.keys().map(|key| {
-            let (_, report, placeholders, locale, _) = &members[renders[key][0]];
-            let filters = units[members[renders[key][0]].0].filters.clone();
-            self.render_all(
-                task,
-                run.started,
-                task.reports[*report].clone(),
-                table.clone(),
-                placeholders.clone(),
-                locale.clone(),
-                filters,
-            )
+        let jobs = renders.iter().map(|(key, sharing)| {
+            let (unit, report, placeholders, locale, _) = &members[sharing[0]];
+            let here: Vec<HereDelivery> = sharing
+                .iter()
+                .filter_map(|&m| {
+                    let (unit, report, placeholders, ..) = &members[m];
+                    Engine::here_delivery(
+                        task,
+                        &run,
+                        m,
+                        &units[*unit],
+                        &task.reports[*report],
+                        placeholders,
+                        &begun[m],
+                    )
+                })
+                .collect();
+            let render = RenderRequest {
+                report: task.reports[*report].clone(),
+                table: table.clone(),
+                placeholders: placeholders.clone(),
+                locale: locale.clone(),
+                filters: units[*unit].filters.clone(),
+            };
+            let started = run.started;
+            async move {
+                (
+                    key.clone(),
+                    self.render_all(task, started, render, here).await,
+                )
+            }
         });
-        let rendered: Vec<Result<Vec<RenderedFormat>>> = join_all(jobs).await;
+        let mut rendered: HashMap<RenderKey, Result<Vec<RenderedFormat>>> = HashMap::new();
+        let mut here: HashMap<usize, Vec<(usize, Result<Receipt>)>> = HashMap::new();
+        for (key, result) in join_all(jobs).await {
+            let result = result.map(|(docs, made)| {
+                for (member, channel, outcome) in made {
+                    here.entry(member).or_default().push((channel, outcome));
+                }
+                docs
+            });
+            rendered.insert(key, result);
+        }
         result.render = render_started.elapsed();
-        let rendered: HashMap<RenderKey, Result<Vec<RenderedFormat>>> =
-            renders.keys().cloned().zip(rendered).collect();
         result.documents = rendered
             .values()
             .filter_map(|r| r.as_ref().ok())
@@ -587,45 +629,53 @@ impl Engine {
             .sum();
 
         let deliver_started = Instant::now();
-        let deliveries = members
-            .into_iter()
-            .map(|(unit, report, placeholders, _, key)| {
+        let deliveries = members.into_iter().zip(begun).enumerate().map(
+            |(m, ((unit, report, placeholders, _, key), begun))| {
                 let docs = rendered[&key].as_ref().map_err(clone_error).cloned();
                 let u = &units[unit];
                 let r = task.reports[report].clone();
                 let rows = table.len();
                 let run = run.clone();
+                let made = here.remove(&m).unwrap_or_default();
                 async move {
                     let outcome = match docs {
                         Err(err) => {
-                            MemberOutcome::Failed(Failure::from_error(&err, Some(&r.name), None))
+                            let failure = Failure::from_error(&err, Some(&r.name), None);
+                            self.abandon(&begun, &failure).await;
+                            MemberOutcome::Failed(failure)
                         }
                         Ok(docs) => {
-                            self.deliver(task, &run, u, r, placeholders, docs, rows)
+                            self.deliver(task, &run, u, r, placeholders, docs, rows, begun, made)
                                 .await
                         }
                     };
                     (unit, outcome)
                 }
-            });
+            },
+        );
         result.outcomes.extend(join_all(deliveries).await);
         result.deliver = deliver_started.elapsed();
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Renders every format of a report on the CPU pool, then makes the deliveries `here` asks
+    /// of the same thread.
     async fn render_all(
         &self,
         task: &Task,
         started: i64,
-        report: Arc<ReportDef>,
-        table: Arc<Table>,
-        placeholders: Arc<Placeholders>,
-        locale: Locale,
-        filters: FilterSet,
-    ) -> Result<Vec<RenderedFormat>> {
-        // One blocking task renders every format of the report: a hand-over between threads
-        // costs about as much as rendering a small document.
+        request: RenderRequest,
+        here: Vec<HereDelivery>,
+    ) -> Result<(Vec<RenderedFormat>, Vec<HereOutcome>)> {
+        // One job renders every format of the report: a hand-over between threads costs about
+        // as much as rendering a small document.
+        let RenderRequest {
+            report,
+            table,
+            placeholders,
+            locale,
+            filters,
+        } = request;
         let renderers: Vec<_> = report
             .formats
             .iter()
@@ -659,285 +709,20 @@ impl Engine {
                     })?;
                     out.push((format, rendered.bytes.into(), rendered.inline));
                 }
-                Ok(out)
+                let made = here.into_iter().flat_map(|h| h.deliver(&out)).collect();
+                Ok((out, made))
             })
             .await?
     }
+}
 
-    #[allow(clippy::too_many_arguments)]
-    async fn deliver(
-        &self,
-        task: &Task,
-        run: &RunInfo,
-        unit: &Unit,
-        report: Arc<ReportDef>,
-        placeholders: Arc<Placeholders>,
-        docs: Vec<RenderedFormat>,
-        rows: usize,
-    ) -> MemberOutcome {
-        let base = match placeholders.render(&report.file_name) {
-            Ok(name) => name,
-            Err(err) => {
-                return MemberOutcome::Failed(Failure::from_error(&err, Some(&report.name), None));
-            }
-        };
-        let documents: Vec<Document> = docs
-            .into_iter()
-            .map(|(format, bytes, inline)| {
-                Document::new(format, format!("{base}.{}", format.extension()), bytes)
-                    .with_inline(inline)
-            })
-            .collect();
-        let documents = match &report.protection {
-            None => documents,
-            Some(protection) => {
-                match self.protect(task, unit, protection, documents, &base).await {
-                    Ok(protected) => protected,
-                    Err(err) => {
-                        return MemberOutcome::Failed(Failure::from_error(
-                            &err,
-                            Some(&report.name),
-                            None,
-                        ));
-                    }
-                }
-            }
-        };
-        let documents: Vec<Arc<Document>> = documents.into_iter().map(Arc::new).collect();
-        let sends = task.channels.iter().filter_map(|tc| {
-            let chosen: Vec<Arc<Document>> = documents
-                .iter()
-                .filter(|d| match d.format {
-                    // A bundle goes wherever any of its formats would have gone.
-                    OutputFormat::Zip => report.formats.iter().any(|f| tc.accepts(*f)),
-                    format => tc.accepts(format),
-                })
-                .cloned()
-                .collect();
-            if chosen.is_empty() {
-                return None;
-            }
-            let delivery = Delivery {
-                run_id: run.id.clone(),
-                task: task.name.clone(),
-                recipient: unit.recipient.clone(),
-                report: report.clone(),
-                documents: chosen,
-                placeholders: placeholders.clone(),
-            };
-            Some(self.deliver_once(tc, delivery, unit.burst.as_deref()))
-        });
-        let sends: Vec<_> = sends.collect();
-        if sends.is_empty() {
-            let formats: Vec<String> = report.formats.iter().map(|f| f.to_string()).collect();
-            return MemberOutcome::Skipped(format!(
-                "no channel of the task takes the formats of report '{}' ({}); list one of them \
-                 in a channel's formats",
-                report.name,
-                formats.join(", ")
-            ));
-        }
-        let mut receipts = Vec::new();
-        let mut failures = Vec::new();
-        let mut resumed = 0;
-        for outcome in join_all(sends).await {
-            match outcome {
-                Ok((receipt, again)) => {
-                    receipts.push(receipt);
-                    resumed += usize::from(again);
-                }
-                Err(failure) => failures.push(failure),
-            }
-        }
-        MemberOutcome::Done {
-            rows,
-            receipts,
-            failures,
-            resumed,
-        }
-    }
-
-    /// Puts one recipient's passwords on their documents (or bundles them), on the CPU pool.
-    async fn protect(
-        &self,
-        task: &Task,
-        unit: &Unit,
-        protection: &Protection,
-        documents: Vec<Document>,
-        base: &str,
-    ) -> Result<Vec<Document>> {
-        let protector = task.protector.clone().ok_or_else(|| {
-            Error::invalid_config("the report asks for protection, but no protector is registered")
-        })?;
-        let passwords = Passwords {
-            open: resolve_password(protection.open_password.as_ref(), &unit.recipient)?,
-            edit: resolve_password(protection.edit_password.as_ref(), &unit.recipient)?,
-        };
-        if passwords.open.is_none() && passwords.edit.is_none() {
-            return Err(Error::invalid_config(
-                "the report's protection names no password",
-            ));
-        }
-        let bundle = protection.bundle;
-        let name = format!("{base}.zip");
-        let _slot = self.render_slots.acquire().await.map_err(|_| cancelled())?;
-        self.cpu
-            .run("protecting documents", move || {
-                if bundle {
-                    let bytes = protector.bundle(&documents, &passwords)?;
-                    return Ok(vec![Document::new(OutputFormat::Zip, name, bytes.into())]);
-                }
-                documents
-                    .into_iter()
-                    .map(|d| {
-                        let bytes = protector.protect(&d, &passwords)?;
-                        Ok(Document {
-                            bytes: bytes.into(),
-                            ..d
-                        })
-                    })
-                    .collect()
-            })
-            .await?
-    }
-
-    /// Makes one delivery at most once per run: consults the run log first, records the
-    /// attempt, delivers, records the outcome. Returns the receipt and whether it comes from an
-    /// earlier attempt.
-    async fn deliver_once(
-        &self,
-        tc: &TaskChannel,
-        delivery: Delivery,
-        burst: Option<&str>,
-    ) -> std::result::Result<(Receipt, bool), Failure> {
-        let channel = tc.channel.as_ref();
-        let name = tc.name.clone();
-        let report = delivery.report.name.clone();
-        let fail = |err: &Error| Failure::from_error(err, Some(&report), Some(&name));
-        let key = DeliveryKey::new(
-            &delivery.run_id,
-            &delivery.recipient.id,
-            &report,
-            burst,
-            &name,
-        );
-        let _slot = self
-            .delivery_slots
-            .acquire()
-            .await
-            .map_err(|_| fail(&cancelled()))?;
-
-        let prior = self.run_log.begin(&key).await.map_err(|e| {
-            fail(&e.context("the run log could not record the delivery, so it was not made"))
-        })?;
-        match prior {
-            PriorAttempt::Delivered(receipt) => return Ok((receipt, true)),
-            PriorAttempt::Interrupted => {
-                if let Some(outcome) = self.settle_interrupted(tc, &delivery).await {
-                    let recorded = outcome.clone().map(|r| r.0);
-                    self.record(&key, &recorded).await;
-                    return outcome;
-                }
-            }
-            PriorAttempt::None | PriorAttempt::Failed(_) => {}
-        }
-
-        let outcome = self.deliver_with_retries(channel, &delivery).await;
-        if let Err(err) = &outcome
-            && err.is_maybe_delivered()
-        {
-            // Left as started in the run log: a resumed run settles it as interrupted.
-            tracing::warn!(recipient = %key.recipient, channel = %name, "delivery may have arrived despite an error");
-            let mut unsure = Error::new(
-                err.kind(),
-                format!(
-                    "{}; it may have arrived, so it is not sent again to avoid a duplicate \
-                     (check the target; if it is missing, resume the run with interrupted \
-                     deliveries resent: mad run --run-id ... --resend-interrupted)",
-                    err.message()
-                ),
-            );
-            if let Some(backend) = err.backend() {
-                unsure = unsure.with_backend(backend.to_string());
-            }
-            return Err(fail(&unsure));
-        }
-        let outcome = outcome
-            .map(|receipt| Receipt {
-                channel: name.clone(),
-                ..receipt
-            })
-            .map_err(|err| {
-            tracing::debug!(recipient = %key.recipient, channel = %name, kind = %err.kind(), "delivery failed");
-            fail(&err)
-        });
-        self.record(&key, &outcome).await;
-        outcome.map(|r| (r, false))
-    }
-
-    /// Delivers, trying again after retryable errors with exponential backoff (or the wait
-    /// the server asked for), up to the configured number of retries.
-    async fn deliver_with_retries(
-        &self,
-        channel: &dyn Channel,
-        delivery: &Delivery,
-    ) -> Result<Receipt> {
-        let mut delay = self.options.retry_delay;
-        let mut retries = 0;
-        loop {
-            let err = match channel.deliver(delivery).await {
-                Ok(receipt) => return Ok(receipt),
-                Err(err) => err,
-            };
-            if !err.kind().is_retryable()
-                || err.is_maybe_delivered()
-                || retries >= self.options.delivery_retries
-            {
-                return Err(err);
-            }
-            retries += 1;
-            let wait = err
-                .retry_after()
-                .unwrap_or(delay)
-                .min(self.options.max_retry_delay);
-            tracing::info!(recipient = %delivery.recipient.id, channel = %channel.name(), kind = %err.kind(), retry = retries, wait_ms = wait.as_millis() as u64, "retrying a delivery");
-            tokio::time::sleep(wait).await;
-            delay = (delay * 2).min(self.options.max_retry_delay);
-        }
-    }
-
-    /// Decides about a delivery an interrupted attempt may have made: `None` means deliver.
-    async fn settle_interrupted(
-        &self,
-        tc: &TaskChannel,
-        delivery: &Delivery,
-    ) -> Option<std::result::Result<(Receipt, bool), Failure>> {
-        let fail =
-            |err: Error| Failure::from_error(&err, Some(&delivery.report.name), Some(&tc.name));
-        match tc.channel.confirm(delivery).await {
-            Ok(Some(receipt)) => Some(Ok((receipt, true))),
-            Ok(None) => None,
-            Err(err) if err.kind() != ErrorKind::Unsupported => Some(Err(fail(
-                err.context("an interrupted earlier attempt could not be checked"),
-            ))),
-            Err(_) if self.options.interrupted == InterruptedPolicy::Resend => None,
-            Err(_) => Some(Err(fail(Error::new(
-                ErrorKind::Delivery,
-                "an earlier attempt was interrupted while sending and may have arrived; it is \
-                 not sent again to avoid a duplicate (check the target; if it is missing, \
-                 resume the run with interrupted deliveries resent: mad run --run-id ... \
-                 --resend-interrupted)",
-            )))),
-        }
-    }
-
-    async fn record(&self, key: &DeliveryKey, outcome: &std::result::Result<Receipt, Failure>) {
-        if let Err(err) = self.run_log.finish(key, outcome).await {
-            // The delivery itself happened (or failed) as reported; only its record is missing,
-            // so a resumed run will treat it as interrupted.
-            tracing::warn!(recipient = %key.recipient, channel = %key.channel, error = %err, "run log could not record a delivery outcome");
-        }
-    }
+/// What one render needs besides the task.
+struct RenderRequest {
+    report: Arc<ReportDef>,
+    table: Arc<Table>,
+    placeholders: Arc<Placeholders>,
+    locale: Locale,
+    filters: FilterSet,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -1,0 +1,499 @@
+//! Delivering a recipient's documents: at most once per run, with retries, and for channels
+//! that deliver on the calling thread (files on a local disk), on the render thread right
+//! after rendering.
+//!
+//! A delivery made on the render thread spares two hand-overs between threads per recipient,
+//! which in a burst of small reports cost more than the writing itself. Its run-log entry is
+//! begun before rendering, so a resumed run treats it like any other interrupted delivery.
+
+use super::*;
+
+/// A delivery whose run-log entry was begun before rendering.
+pub(super) struct Begun {
+    /// The channel, as an index into the task's channels.
+    channel: usize,
+    key: DeliveryKey,
+    /// What an earlier attempt of the run left; `None` or `Failed`: the render thread delivers.
+    prior: PriorAttempt,
+}
+
+impl Begun {
+    fn here(&self) -> bool {
+        matches!(self.prior, PriorAttempt::None | PriorAttempt::Failed(_))
+    }
+}
+
+/// What the render thread needs to deliver one member's documents to the channels that
+/// deliver there.
+pub(super) struct HereDelivery {
+    /// The member of the group, as an index.
+    member: usize,
+    run_id: String,
+    task: String,
+    recipient: Arc<Recipient>,
+    report: Arc<ReportDef>,
+    placeholders: Arc<Placeholders>,
+    channels: Vec<(usize, TaskChannel)>,
+}
+
+/// What the render thread's deliveries gave: (member, channel, outcome).
+pub(super) type HereOutcome = (usize, usize, Result<Receipt>);
+
+impl HereDelivery {
+    /// Delivers `docs` to each channel, on the calling thread.
+    pub(super) fn deliver(self, docs: &[RenderedFormat]) -> Vec<HereOutcome> {
+        let documents = self
+            .placeholders
+            .render(&self.report.file_name)
+            .map(|base| {
+                named_documents(&base, docs.iter().cloned())
+                    .into_iter()
+                    .map(Arc::new)
+                    .collect::<Vec<_>>()
+            });
+        self.channels
+            .iter()
+            .map(|(index, tc)| {
+                let outcome = match &documents {
+                    Err(err) => Err(clone_error(err)),
+                    Ok(documents) => match self.delivery_to(tc, documents) {
+                        Some(delivery) => tc.channel.deliver_blocking(&delivery),
+                        None => Err(Error::internal(format!(
+                            "channel '{}' takes none of the documents",
+                            tc.name
+                        ))),
+                    },
+                };
+                (self.member, *index, outcome)
+            })
+            .collect()
+    }
+
+    fn delivery_to(&self, tc: &TaskChannel, documents: &[Arc<Document>]) -> Option<Delivery> {
+        delivery_to(
+            tc,
+            Delivery {
+                run_id: self.run_id.clone(),
+                task: self.task.clone(),
+                recipient: self.recipient.clone(),
+                report: self.report.clone(),
+                documents: Vec::new(),
+                placeholders: self.placeholders.clone(),
+            },
+            documents,
+        )
+    }
+}
+
+/// The rendered formats as documents named `base` with each format's extension.
+fn named_documents(base: &str, docs: impl Iterator<Item = RenderedFormat>) -> Vec<Document> {
+    docs.map(|(format, bytes, inline)| {
+        Document::new(format, format!("{base}.{}", format.extension()), bytes).with_inline(inline)
+    })
+    .collect()
+}
+
+/// `delivery` with the documents `tc` takes; `None` when it takes none.
+fn delivery_to(
+    tc: &TaskChannel,
+    mut delivery: Delivery,
+    documents: &[Arc<Document>],
+) -> Option<Delivery> {
+    let report = &delivery.report;
+    let chosen: Vec<Arc<Document>> = documents
+        .iter()
+        .filter(|d| match d.format {
+            // A bundle goes wherever any of its formats would have gone.
+            OutputFormat::Zip => report.formats.iter().any(|f| tc.accepts(*f)),
+            format => tc.accepts(format),
+        })
+        .cloned()
+        .collect();
+    if chosen.is_empty() {
+        return None;
+    }
+    delivery.documents = chosen;
+    Some(delivery)
+}
+
+impl Engine {
+    /// Begins, in the run log, the deliveries of `unit`'s `report` that the render thread can
+    /// make (to channels that deliver on the calling thread, of documents that need no
+    /// protection), before the report is rendered.
+    pub(super) async fn begin_here(
+        &self,
+        task: &Task,
+        run: &RunInfo,
+        unit: &Unit,
+        report: &ReportDef,
+    ) -> Vec<Begun> {
+        let mut begun = Vec::new();
+        if report.protection.is_some() {
+            return begun;
+        }
+        for (channel, tc) in task.channels.iter().enumerate() {
+            if !tc.channel.capabilities().blocking || !report.formats.iter().any(|f| tc.accepts(*f))
+            {
+                continue;
+            }
+            let key = DeliveryKey::new(
+                &run.id,
+                &unit.recipient.id,
+                &report.name,
+                unit.burst.as_deref(),
+                &tc.name,
+            );
+            // A run log that cannot begin it now will not later either: the delivery then
+            // fails on the usual path with the reason.
+            if let Ok(prior) = self.run_log.begin(&key).await {
+                begun.push(Begun {
+                    channel,
+                    key,
+                    prior,
+                });
+            }
+        }
+        begun
+    }
+
+    /// What the render thread delivers of `unit`'s `report`, from what [`Engine::begin_here`]
+    /// began; `None` when nothing.
+    pub(super) fn here_delivery(
+        task: &Task,
+        run: &RunInfo,
+        member: usize,
+        unit: &Unit,
+        report: &Arc<ReportDef>,
+        placeholders: &Arc<Placeholders>,
+        begun: &[Begun],
+    ) -> Option<HereDelivery> {
+        let channels: Vec<(usize, TaskChannel)> = begun
+            .iter()
+            .filter(|b| b.here())
+            .map(|b| (b.channel, task.channels[b.channel].clone()))
+            .collect();
+        (!channels.is_empty()).then(|| HereDelivery {
+            member,
+            run_id: run.id.clone(),
+            task: task.name.clone(),
+            recipient: unit.recipient.clone(),
+            report: report.clone(),
+            placeholders: placeholders.clone(),
+            channels,
+        })
+    }
+
+    /// Records the deliveries begun for a member that will not be made (its documents could
+    /// not be rendered) as failed with `failure`.
+    pub(super) async fn abandon(&self, begun: &[Begun], failure: &Failure) {
+        for b in begun.iter().filter(|b| b.here()) {
+            self.record(&b.key, &Err(failure.clone())).await;
+        }
+    }
+
+    /// Delivers one member's documents to every channel of the task: those the render thread
+    /// delivered to (`here`) are concluded, the others delivered now.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn deliver(
+        &self,
+        task: &Task,
+        run: &RunInfo,
+        unit: &Unit,
+        report: Arc<ReportDef>,
+        placeholders: Arc<Placeholders>,
+        docs: Vec<RenderedFormat>,
+        rows: usize,
+        begun: Vec<Begun>,
+        mut here: Vec<(usize, Result<Receipt>)>,
+    ) -> MemberOutcome {
+        let fail = |err: &Error| {
+            let failure = Failure::from_error(err, Some(&report.name), None);
+            MemberOutcome::Failed(failure)
+        };
+        let base = match placeholders.render(&report.file_name) {
+            Ok(base) => base,
+            Err(err) => return fail(&err),
+        };
+        let documents = named_documents(&base, docs.into_iter());
+        let documents = match &report.protection {
+            None => documents,
+            Some(protection) => {
+                match self.protect(task, unit, protection, documents, &base).await {
+                    Ok(protected) => protected,
+                    Err(err) => return fail(&err),
+                }
+            }
+        };
+        let documents: Vec<Arc<Document>> = documents.into_iter().map(Arc::new).collect();
+        let mut begun: HashMap<usize, Begun> = begun.into_iter().map(|b| (b.channel, b)).collect();
+        let sends = task.channels.iter().enumerate().filter_map(|(index, tc)| {
+            let delivery = Delivery {
+                run_id: run.id.clone(),
+                task: task.name.clone(),
+                recipient: unit.recipient.clone(),
+                report: report.clone(),
+                documents: Vec::new(),
+                placeholders: placeholders.clone(),
+            };
+            let delivery = delivery_to(tc, delivery, &documents)?;
+            let begun = begun.remove(&index);
+            let made = match &begun {
+                Some(b) if b.here() => here
+                    .iter()
+                    .position(|(c, _)| *c == index)
+                    .map(|at| here.swap_remove(at).1),
+                _ => None,
+            };
+            Some(self.deliver_once(tc, delivery, unit.burst.as_deref(), begun, made))
+        });
+        let sends: Vec<_> = sends.collect();
+        if sends.is_empty() {
+            let formats: Vec<String> = report.formats.iter().map(|f| f.to_string()).collect();
+            return MemberOutcome::Skipped(format!(
+                "no channel of the task takes the formats of report '{}' ({}); list one of them \
+                 in a channel's formats",
+                report.name,
+                formats.join(", ")
+            ));
+        }
+        let mut receipts = Vec::new();
+        let mut failures = Vec::new();
+        let mut resumed = 0;
+        for outcome in join_all(sends).await {
+            match outcome {
+                Ok((receipt, again)) => {
+                    receipts.push(receipt);
+                    resumed += usize::from(again);
+                }
+                Err(failure) => failures.push(failure),
+            }
+        }
+        MemberOutcome::Done {
+            rows,
+            receipts,
+            failures,
+            resumed,
+        }
+    }
+
+    /// Puts one recipient's passwords on their documents (or bundles them), on the CPU pool.
+    async fn protect(
+        &self,
+        task: &Task,
+        unit: &Unit,
+        protection: &Protection,
+        documents: Vec<Document>,
+        base: &str,
+    ) -> Result<Vec<Document>> {
+        let protector = task.protector.clone().ok_or_else(|| {
+            Error::invalid_config("the report asks for protection, but no protector is registered")
+        })?;
+        let passwords = Passwords {
+            open: resolve_password(protection.open_password.as_ref(), &unit.recipient)?,
+            edit: resolve_password(protection.edit_password.as_ref(), &unit.recipient)?,
+        };
+        if passwords.open.is_none() && passwords.edit.is_none() {
+            return Err(Error::invalid_config(
+                "the report's protection names no password",
+            ));
+        }
+        let bundle = protection.bundle;
+        let name = format!("{base}.zip");
+        let _slot = self.render_slots.acquire().await.map_err(|_| cancelled())?;
+        self.cpu
+            .run("protecting documents", move || {
+                if bundle {
+                    let bytes = protector.bundle(&documents, &passwords)?;
+                    return Ok(vec![Document::new(OutputFormat::Zip, name, bytes.into())]);
+                }
+                documents
+                    .into_iter()
+                    .map(|d| {
+                        let bytes = protector.protect(&d, &passwords)?;
+                        Ok(Document {
+                            bytes: bytes.into(),
+                            ..d
+                        })
+                    })
+                    .collect()
+            })
+            .await?
+    }
+
+    /// Makes one delivery at most once per run: consults the run log first (unless `begun`
+    /// did), records the attempt, delivers (unless the render thread `made` it already),
+    /// records the outcome. Returns the receipt and whether it comes from an earlier attempt.
+    async fn deliver_once(
+        &self,
+        tc: &TaskChannel,
+        delivery: Delivery,
+        burst: Option<&str>,
+        begun: Option<Begun>,
+        made: Option<Result<Receipt>>,
+    ) -> std::result::Result<(Receipt, bool), Failure> {
+        let report = delivery.report.name.clone();
+        let fail = |err: &Error| Failure::from_error(err, Some(&report), Some(&tc.name));
+        let (key, prior) = match begun {
+            Some(b) => (b.key, Some(b.prior)),
+            None => {
+                let key = DeliveryKey::new(
+                    &delivery.run_id,
+                    &delivery.recipient.id,
+                    &report,
+                    burst,
+                    &tc.name,
+                );
+                (key, None)
+            }
+        };
+        if let Some(Ok(receipt)) = made {
+            return self.conclude(tc, &key, &report, Ok(receipt)).await;
+        }
+        let _slot = self
+            .delivery_slots
+            .acquire()
+            .await
+            .map_err(|_| fail(&cancelled()))?;
+
+        let first = match made {
+            Some(outcome) => outcome.err(),
+            None => {
+                let prior = match prior {
+                    Some(prior) => prior,
+                    None => self.run_log.begin(&key).await.map_err(|e| {
+                        fail(&e.context(
+                            "the run log could not record the delivery, so it was not made",
+                        ))
+                    })?,
+                };
+                match prior {
+                    PriorAttempt::Delivered(receipt) => return Ok((receipt, true)),
+                    PriorAttempt::Interrupted => {
+                        if let Some(outcome) = self.settle_interrupted(tc, &delivery).await {
+                            let recorded = outcome.clone().map(|r| r.0);
+                            self.record(&key, &recorded).await;
+                            return outcome;
+                        }
+                    }
+                    PriorAttempt::None | PriorAttempt::Failed(_) => {}
+                }
+                None
+            }
+        };
+        let outcome = self
+            .deliver_with_retries(tc.channel.as_ref(), &delivery, first)
+            .await;
+        self.conclude(tc, &key, &report, outcome).await
+    }
+
+    /// Records how a delivery ended and gives its receipt, or the failure to report.
+    async fn conclude(
+        &self,
+        tc: &TaskChannel,
+        key: &DeliveryKey,
+        report: &str,
+        outcome: Result<Receipt>,
+    ) -> std::result::Result<(Receipt, bool), Failure> {
+        let name = &tc.name;
+        let fail = |err: &Error| Failure::from_error(err, Some(report), Some(name));
+        if let Err(err) = &outcome
+            && err.is_maybe_delivered()
+        {
+            // Left as started in the run log: a resumed run settles it as interrupted.
+            tracing::warn!(recipient = %key.recipient, channel = %name, "delivery may have arrived despite an error");
+            let mut unsure = Error::new(
+                err.kind(),
+                format!(
+                    "{}; it may have arrived, so it is not sent again to avoid a duplicate \
+                     (check the target; if it is missing, resume the run with interrupted \
+                     deliveries resent: mad run --run-id ... --resend-interrupted)",
+                    err.message()
+                ),
+            );
+            if let Some(backend) = err.backend() {
+                unsure = unsure.with_backend(backend.to_string());
+            }
+            return Err(fail(&unsure));
+        }
+        let outcome = outcome
+            .map(|receipt| Receipt {
+                channel: name.clone(),
+                ..receipt
+            })
+            .map_err(|err| {
+            tracing::debug!(recipient = %key.recipient, channel = %name, kind = %err.kind(), "delivery failed");
+            fail(&err)
+        });
+        self.record(key, &outcome).await;
+        outcome.map(|r| (r, false))
+    }
+
+    /// Delivers, trying again after retryable errors with exponential backoff (or the wait
+    /// the server asked for), up to the configured number of retries.
+    /// `first` is the error of an attempt already made, if one was.
+    async fn deliver_with_retries(
+        &self,
+        channel: &dyn Channel,
+        delivery: &Delivery,
+        mut first: Option<Error>,
+    ) -> Result<Receipt> {
+        let mut delay = self.options.retry_delay;
+        let mut retries = 0;
+        loop {
+            let err = match first.take() {
+                Some(err) => err,
+                None => match channel.deliver(delivery).await {
+                    Ok(receipt) => return Ok(receipt),
+                    Err(err) => err,
+                },
+            };
+            if !err.kind().is_retryable()
+                || err.is_maybe_delivered()
+                || retries >= self.options.delivery_retries
+            {
+                return Err(err);
+            }
+            retries += 1;
+            let wait = err
+                .retry_after()
+                .unwrap_or(delay)
+                .min(self.options.max_retry_delay);
+            tracing::info!(recipient = %delivery.recipient.id, channel = %channel.name(), kind = %err.kind(), retry = retries, wait_ms = wait.as_millis() as u64, "retrying a delivery");
+            tokio::time::sleep(wait).await;
+            delay = (delay * 2).min(self.options.max_retry_delay);
+        }
+    }
+
+    /// Decides about a delivery an interrupted attempt may have made: `None` means deliver.
+    async fn settle_interrupted(
+        &self,
+        tc: &TaskChannel,
+        delivery: &Delivery,
+    ) -> Option<std::result::Result<(Receipt, bool), Failure>> {
+        let fail =
+            |err: Error| Failure::from_error(&err, Some(&delivery.report.name), Some(&tc.name));
+        match tc.channel.confirm(delivery).await {
+            Ok(Some(receipt)) => Some(Ok((receipt, true))),
+            Ok(None) => None,
+            Err(err) if err.kind() != ErrorKind::Unsupported => Some(Err(fail(
+                err.context("an interrupted earlier attempt could not be checked"),
+            ))),
+            Err(_) if self.options.interrupted == InterruptedPolicy::Resend => None,
+            Err(_) => Some(Err(fail(Error::new(
+                ErrorKind::Delivery,
+                "an earlier attempt was interrupted while sending and may have arrived; it is \
+                 not sent again to avoid a duplicate (check the target; if it is missing, \
+                 resume the run with interrupted deliveries resent: mad run --run-id ... \
+                 --resend-interrupted)",
+            )))),
+        }
+    }
+
+    async fn record(&self, key: &DeliveryKey, outcome: &std::result::Result<Receipt, Failure>) {
+        if let Err(err) = self.run_log.finish(key, outcome).await {
+            // The delivery itself happened (or failed) as reported; only its record is missing,
+            // so a resumed run will treat it as interrupted.
+            tracing::warn!(recipient = %key.recipient, channel = %key.channel, error = %err, "run log could not record a delivery outcome");
+        }
+    }
+}
