@@ -359,6 +359,29 @@ fn characters_the_font_lacks_still_extract() {
     qpdf_check(&pdf.path);
 }
 
+#[test]
+fn codes_that_look_like_string_delimiters_extract() {
+    // Some four hundred letters: their two-byte codes take every value in the low byte,
+    // among them the bytes of "(", ")", "\\" and line ends.
+    let letters: Vec<char> = ('\u{a1}'..='\u{24f}')
+        .filter(|c| c.is_alphanumeric())
+        .collect();
+    let chunks: Vec<String> = letters.chunks(12).map(|c| c.iter().collect()).collect();
+    let cities: Vec<&str> = chunks.iter().map(String::as_str).collect();
+    let mut report = ReportDef::new("letters", "Letters");
+    report.columns = vec![ColumnDef::new("City")];
+    let pdf = render(&report, &cities_table(&cities), &FilterSet::all());
+
+    qpdf_check(&pdf.path);
+    let text: String = pdftotext(&pdf.path, None)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    for chunk in &chunks {
+        assert!(text.contains(chunk.as_str()), "{chunk} in {text}");
+    }
+}
+
 fn page_size(pdf: &Path) -> (f32, f32) {
     let info = pdfinfo(pdf);
     let size = &info["Page size"];

@@ -153,16 +153,22 @@ impl Ops {
         self.op(if stroked { b"2 Tr" } else { b"0 Tr" })
     }
 
-    /// Shows `codes`, the font's character codes, written as a hex string.
+    /// Shows `codes`, the font's character codes, written as a literal string: the two-byte
+    /// codes of an embedded font take half the bytes they would as hex, and the stream is
+    /// mostly text. Parentheses, backslashes and line ends are escaped, so no reader can take
+    /// a code for the string's end or normalise it away.
     pub(crate) fn show(&mut self, codes: &[u8]) -> &mut Self {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        self.buf.reserve(codes.len() * 2 + 6);
-        self.buf.push(b'<');
+        self.buf.reserve(codes.len() + 8);
+        self.buf.push(b'(');
         for &byte in codes {
-            self.buf.push(HEX[usize::from(byte >> 4)]);
-            self.buf.push(HEX[usize::from(byte & 15)]);
+            match byte {
+                b'(' | b')' | b'\\' => self.buf.extend_from_slice(&[b'\\', byte]),
+                b'\r' => self.buf.extend_from_slice(b"\\r"),
+                b'\n' => self.buf.extend_from_slice(b"\\n"),
+                _ => self.buf.push(byte),
+            }
         }
-        self.op(b"> Tj")
+        self.op(b") Tj")
     }
 }
 
@@ -191,18 +197,24 @@ mod tests {
     }
 
     #[test]
-    fn text_is_positioned_set_and_shown_as_hex() {
-        let text = written(|o| {
-            o.begin_text()
-                .text_at(10.0, 20.25)
-                .font(b"F1", 11.25)
-                .stroked_text(true)
-                .show(&[0x00, 0xd3, 0xab])
-                .end_text();
-        });
+    fn text_is_positioned_set_and_shown_as_a_literal_string() {
+        let mut ops = Ops::default();
+        ops.begin_text()
+            .text_at(10.0, 20.25)
+            .font(b"F1", 11.25)
+            .stroked_text(true)
+            .show(&[0x00, 0xd3, 0x00, b'('])
+            .end_text();
         assert_eq!(
-            text,
-            "BT\n1 0 0 1 10 20.25 Tm\n/F1 11.25 Tf\n2 Tr\n<00d3ab> Tj\nET\n"
+            ops.finish(),
+            b"BT\n1 0 0 1 10 20.25 Tm\n/F1 11.25 Tf\n2 Tr\n(\x00\xd3\x00\\() Tj\nET\n"
         );
+    }
+
+    #[test]
+    fn codes_that_would_end_or_bend_a_literal_string_are_escaped() {
+        let mut ops = Ops::default();
+        ops.show(&[b')', b'\\', b'\r', b'\n', 0xff]);
+        assert_eq!(ops.finish(), b"(\\)\\\\\\r\\n\xff) Tj\n");
     }
 }
