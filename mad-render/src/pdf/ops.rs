@@ -158,16 +158,21 @@ impl Ops {
     /// mostly text. Parentheses, backslashes and line ends are escaped, so no reader can take
     /// a code for the string's end or normalise it away.
     pub(crate) fn show(&mut self, codes: &[u8]) -> &mut Self {
+        let escaped = |byte: &u8| matches!(byte, b'(' | b')' | b'\\' | b'\r' | b'\n');
         self.buf.reserve(codes.len() + 8);
         self.buf.push(b'(');
-        for &byte in codes {
-            match byte {
-                b'(' | b')' | b'\\' => self.buf.extend_from_slice(&[b'\\', byte]),
-                b'\r' => self.buf.extend_from_slice(b"\\r"),
-                b'\n' => self.buf.extend_from_slice(b"\\n"),
-                _ => self.buf.push(byte),
-            }
+        let mut rest = codes;
+        while let Some(at) = rest.iter().position(escaped) {
+            self.buf.extend_from_slice(&rest[..at]);
+            self.buf.push(b'\\');
+            self.buf.push(match rest[at] {
+                b'\r' => b'r',
+                b'\n' => b'n',
+                byte => byte,
+            });
+            rest = &rest[at + 1..];
         }
+        self.buf.extend_from_slice(rest);
         self.op(b") Tj")
     }
 }

@@ -193,15 +193,20 @@ impl StreamingWorkbook {
         self.next_col = col + 1;
         self.xml.push_str("<c r=\"");
         push_column_name(&mut self.xml, col);
-        let _ = write!(self.xml, "{}\"", row + 1);
+        self.xml.push_str(itoa::Buffer::new().format(row + 1));
+        self.xml.push('"');
         if let Some(StyleId(id)) = style {
-            let _ = write!(self.xml, " s=\"{}\"", id + 1);
+            self.xml.push_str(" s=\"");
+            self.xml.push_str(itoa::Buffer::new().format(id + 1));
+            self.xml.push('"');
         }
         Ok(())
     }
 
     fn open_row(&mut self, row: u32) {
-        let _ = write!(self.xml, "<row r=\"{}\">", row + 1);
+        self.xml.push_str("<row r=\"");
+        self.xml.push_str(itoa::Buffer::new().format(row + 1));
+        self.xml.push_str("\">");
         self.row = Some(row);
         self.next_col = 0;
     }
