@@ -3,7 +3,6 @@
 //! memory. The parts that never change are stored as constants; texts are inline strings, so
 //! nothing has to be kept until the end.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use mad_core::{Error, Result};
@@ -74,7 +73,6 @@ pub(crate) struct StreamingWorkbook {
     widths: Vec<(u16, f64)>,
     frozen_rows: u32,
     formats: Vec<CellFormat>,
-    format_ids: HashMap<CellFormat, usize>,
     /// The row open in `xml` and the next column it may take.
     row: Option<u32>,
     next_col: u16,
@@ -99,7 +97,6 @@ impl StreamingWorkbook {
             widths: Vec::new(),
             frozen_rows: 0,
             formats: Vec::new(),
-            format_ids: HashMap::new(),
             row: None,
             next_col: 0,
             autofilter: None,
@@ -234,13 +231,12 @@ impl StreamingWorkbook {
 
 impl SheetTarget for StreamingWorkbook {
     fn add_format(&mut self, format: &CellFormat) -> StyleId {
-        if let Some(id) = self.format_ids.get(format) {
-            return StyleId(*id);
+        // A sheet has a few dozen formats: comparing them is cheaper than hashing them.
+        if let Some(id) = self.formats.iter().position(|f| f == format) {
+            return StyleId(id);
         }
         self.formats.push(format.clone());
-        let id = self.formats.len() - 1;
-        self.format_ids.insert(format.clone(), id);
-        StyleId(id)
+        StyleId(self.formats.len() - 1)
     }
 
     fn set_name(&mut self, name: &str) -> Result<()> {
