@@ -24,7 +24,9 @@ pub struct ChannelCapabilities {
     /// Keeps documents for a retention time and purges them after.
     pub retention: bool,
     /// Delivers on the calling thread too ([`Channel::deliver_blocking`]): the delivery is
-    /// short local work, such as writing files to a local disk.
+    /// short local work, such as writing files to a local disk. The engine then begins the
+    /// delivery in the run log before rendering, so such a channel must be able to confirm
+    /// what an interrupted attempt left ([`Channel::confirm`]).
     pub blocking: bool,
 }
 

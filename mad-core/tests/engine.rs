@@ -982,3 +982,171 @@ async fn a_report_that_fails_to_render_is_recorded_failed_and_made_when_the_run_
         assert_eq!(out.all_on_render_threads(), blocking);
     }
 }
+
+/// A channel delivering on the calling thread that panics for one recipient.
+#[derive(Debug, Default)]
+struct PanicsFor {
+    inner: Outbox,
+    id: &'static str,
+}
+
+#[async_trait]
+impl Channel for PanicsFor {
+    fn name(&self) -> &str {
+        "outbox"
+    }
+
+    fn capabilities(&self) -> ChannelCapabilities {
+        ChannelCapabilities {
+            blocking: true,
+            ..ChannelCapabilities::default()
+        }
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
+        self.deliver_blocking(delivery)
+    }
+
+    fn deliver_blocking(&self, delivery: &Delivery) -> Result<Receipt> {
+        if delivery.recipient.id == self.id {
+            panic!("the channel broke for {}", self.id);
+        }
+        self.inner.take(delivery)
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_one_recipients_delivery_on_the_render_thread_spares_the_others() {
+    use mad_core::runlog::MemoryRunLog;
+
+    let panicky = Arc::new(PanicsFor {
+        inner: Outbox {
+            name: "outbox".into(),
+            ..Default::default()
+        },
+        id: "bob",
+    });
+    let keeper = Arc::new(Keeper::default());
+    // ann and bob share one render.
+    let (mut task, _) = task(
+        vec![region("ann", &["East"]), region("bob", &["East"])],
+        outbox(None),
+    );
+    task.channels = vec![
+        TaskChannel::new(panicky.clone()),
+        TaskChannel::new(keeper.clone()),
+    ];
+    let log = Arc::new(MemoryRunLog::new());
+    let engine = Engine::default().with_run_log(log);
+    let run = mad_core::RunInfo::at("run-p", 1_700_000_000.0);
+
+    let summary = engine.run_as(&task, run.clone()).await.unwrap();
+    let ann = summary.outcome("ann").unwrap();
+    assert_eq!(ann.status, Status::Delivered, "{}", summary.human());
+    assert_eq!(ann.receipts.len(), 2);
+    let bob = summary.outcome("bob").unwrap();
+    assert_eq!(
+        bob.receipts.len(),
+        1,
+        "the keeper still took bob's: {bob:?}"
+    );
+    assert_eq!(bob.errors.len(), 1);
+    assert_eq!(bob.errors[0].channel.as_deref(), Some("outbox"));
+    assert!(bob.errors[0].message.contains("panicked"), "{bob:?}");
+    assert!(
+        bob.errors[0].message.contains("may have arrived"),
+        "{bob:?}"
+    );
+    assert_eq!(keeper.0.lock().unwrap().len(), 2);
+
+    // Resumed: ann is not written again, and bob's unsure delivery is not repeated blindly.
+    let again = engine.run_as(&task, run).await.unwrap();
+    let written: Vec<String> = panicky
+        .inner
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.0.clone())
+        .collect();
+    assert_eq!(written, ["ann"], "{}", again.human());
+    assert_eq!(keeper.0.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_file_name_that_cannot_be_made_is_recorded_failed_and_made_when_the_run_resumes() {
+    use mad_core::runlog::{DeliveryKey, MemoryRunLog, PriorAttempt, RunLog};
+
+    for blocking in [false, true] {
+        let out = outbox_in(blocking, None);
+        let (mut task, _) = task(
+            vec![Recipient::new("all", "all"), region("ann", &["East"])],
+            out.clone(),
+        );
+        let mut r = (*task.reports[0]).clone();
+        r.title = "Sales".into();
+        // "all" has no Region filter, so no value for its file name.
+        r.file_name = "{Region}".into();
+        task.reports = vec![Arc::new(r)];
+        let log = Arc::new(MemoryRunLog::new());
+        let engine = Engine::default().with_run_log(log.clone());
+        let run = mad_core::RunInfo::at("run-f", 1_700_000_000.0);
+
+        let first = engine.run_as(&task, run.clone()).await.unwrap();
+        assert_eq!(first.outcome("all").unwrap().status, Status::Failed);
+        assert_eq!(first.outcome("ann").unwrap().status, Status::Delivered);
+        if blocking {
+            let key = DeliveryKey::new("run-f", "all", "sales", None, "outbox");
+            let prior = log.begin(&key).await.unwrap();
+            assert!(matches!(prior, PriorAttempt::Failed(_)), "{prior:?}");
+            let failure = first.outcome("all").unwrap().errors[0].clone();
+            log.finish(&key, &Err(failure)).await.unwrap();
+        }
+
+        task.recipients[0] = Arc::new(region("all", &["West"]));
+        let again = engine.run_as(&task, run).await.unwrap();
+        assert_eq!(
+            again.outcome("all").unwrap().status,
+            Status::Delivered,
+            "{}",
+            again.human()
+        );
+        assert_eq!(out.received.lock().unwrap().len(), 2, "ann once, all once");
+    }
+}
+
+#[tokio::test]
+async fn a_report_whose_expressions_fail_does_not_stop_a_report_sharing_its_fetch() {
+    for blocking in [false, true] {
+        let out = outbox_in(blocking, None);
+        let (mut task, _) = task(
+            vec![region("ann", &["East"]), region("cy", &["East"])],
+            out.clone(),
+        );
+        let mut broken = (*task.reports[0]).clone();
+        broken.name = "broken".into();
+        broken.expressions.insert(
+            "total".into(),
+            mad_core::report::ExpressionDef::Plain("Sum([NoSuchField])".into()),
+        );
+        let fine = (*task.reports[0]).clone();
+        task.reports = vec![Arc::new(broken), Arc::new(fine)];
+
+        let summary = Engine::default().run(&task).await.unwrap();
+        for id in ["ann", "cy"] {
+            let outcome = summary.outcome(id).unwrap();
+            assert_eq!(outcome.receipts.len(), 1, "{}", summary.human());
+            assert_eq!(outcome.errors.len(), 1, "{}", summary.human());
+            assert_eq!(outcome.errors[0].report.as_deref(), Some("broken"));
+        }
+        let mut received: Vec<String> = out
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.0.clone())
+            .collect();
+        received.sort();
+        assert_eq!(received, ["ann", "cy"], "'sales' for each, once");
+    }
+}

@@ -557,3 +557,123 @@ async fn a_resumed_run_keeps_the_files_its_earlier_attempt_delivered() {
     let kept = fs::read_to_string(dir.path().join("Same Name.csv")).unwrap();
     assert_eq!(kept, "rows of east\n");
 }
+
+/// A run cut off while rendering, then resumed, through the engine.
+mod cut_off_while_rendering {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::time::Duration;
+
+    use mad_core::runlog::MemoryRunLog;
+    use mad_core::source::TableSource;
+    use mad_core::{
+        Channel, ColumnBuilder, ColumnDef, Engine, Error, ErrorKind, Field, FieldKind, Filter,
+        OutputFormat, Recipient, RenderJob, Renderer, ReportDef, Result, RunInfo, Schema, Table,
+        Task, TaskChannel, Value,
+    };
+    use mad_deliver::folder::{FolderChannel, FolderOptions, IfExists};
+
+    fn orders() -> Table {
+        let schema = Schema::new(vec![
+            Field::new("Region", FieldKind::Text),
+            Field::new("Sales", FieldKind::Number),
+        ]);
+        let mut cols: Vec<ColumnBuilder> = (0..2).map(|_| ColumnBuilder::default()).collect();
+        for (region, sales) in [("East", 10.0), ("West", 7.0)] {
+            cols[0].push(Value::text(region));
+            cols[1].push(Value::Number(sales));
+        }
+        Table::new(
+            schema,
+            cols.into_iter().map(ColumnBuilder::finish).collect(),
+        )
+        .unwrap()
+    }
+
+    /// While the gate is 0 it waits, at 1 it fails (standing for the process dying), at 2 it
+    /// renders.
+    #[derive(Debug)]
+    struct Gated(Arc<AtomicU8>);
+
+    impl Renderer for Gated {
+        fn format(&self) -> OutputFormat {
+            OutputFormat::Csv
+        }
+
+        fn render(&self, job: &RenderJob<'_>) -> Result<Vec<u8>> {
+            loop {
+                match self.0.load(Ordering::SeqCst) {
+                    0 => std::thread::sleep(Duration::from_millis(5)),
+                    1 => return Err(Error::new(ErrorKind::Render, "cut off")),
+                    _ => break,
+                }
+            }
+            Ok(format!("rows of {}\n", job.placeholders.render("{filters}")?).into_bytes())
+        }
+    }
+
+    fn task(folder: FolderChannel, gate: Arc<AtomicU8>) -> Task {
+        let mut r = ReportDef::new("sales", "Sales");
+        r.columns = vec![ColumnDef::new("Region"), ColumnDef::new("Sales")];
+        r.formats = vec![OutputFormat::Csv];
+        r.file_name = "{recipient.id}".into();
+        let east = |id: &str| Recipient::new(id, id).with_filter(Filter::new("Region", ["East"]));
+        Task::new("t", Arc::new(TableSource::new("orders", orders())))
+            .with_report(r)
+            .with_recipients(vec![east("ann"), east("bob")])
+            .with_channel(TaskChannel::new(Arc::new(folder)))
+            .with_renderer(Arc::new(Gated(gate)))
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_run_cut_off_while_rendering_resumes_under_every_policy() {
+        for policy in [
+            IfExists::Version,
+            IfExists::Fail,
+            IfExists::Overwrite,
+            IfExists::Keep,
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let options = FolderOptions::new(dir.path()).with_if_exists(policy);
+            let blocking = FolderChannel::new(options.clone())
+                .unwrap()
+                .capabilities()
+                .blocking;
+            assert_eq!(blocking, policy != IfExists::Version, "{policy:?}");
+
+            let log = Arc::new(MemoryRunLog::new());
+            let run = RunInfo::at("run-k", 1_700_000_000.0);
+            let gate = Arc::new(AtomicU8::new(0));
+            let first = task(FolderChannel::new(options.clone()).unwrap(), gate.clone());
+            let engine = Engine::default().with_run_log(log.clone());
+            let cut = tokio::time::timeout(
+                Duration::from_millis(300),
+                engine.run_as(&first, run.clone()),
+            )
+            .await;
+            assert!(cut.is_err(), "the run was still rendering");
+            gate.store(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(super::files_below(dir.path()).is_empty(), "nothing written");
+
+            gate.store(2, Ordering::SeqCst);
+            let second = task(FolderChannel::new(options).unwrap(), gate);
+            let summary = Engine::default()
+                .with_run_log(log)
+                .run_as(&second, run)
+                .await
+                .unwrap();
+            assert_eq!(
+                summary.counts.delivered,
+                2,
+                "{policy:?}: {}",
+                summary.human()
+            );
+            assert_eq!(
+                super::files_below(dir.path()).len(),
+                2,
+                "{policy:?}: one file each"
+            );
+        }
+    }
+}

@@ -4,7 +4,10 @@
 //!
 //! A delivery made on the render thread spares two hand-overs between threads per recipient,
 //! which in a burst of small reports cost more than the writing itself. Its run-log entry is
-//! begun before rendering, so a resumed run treats it like any other interrupted delivery.
+//! begun before rendering, so a resumed run treats it like any other interrupted delivery:
+//! such a channel must be able to confirm what an interrupted attempt left.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::*;
 
@@ -13,13 +16,46 @@ pub(super) struct Begun {
     /// The channel, as an index into the task's channels.
     channel: usize,
     key: DeliveryKey,
-    /// What an earlier attempt of the run left; `None` or `Failed`: the render thread delivers.
+    /// What an earlier attempt of the run left.
     prior: PriorAttempt,
 }
 
 impl Begun {
-    fn here(&self) -> bool {
+    /// Whether the render thread makes it: nothing earlier delivered it or may have.
+    fn on_render_thread(&self) -> bool {
         matches!(self.prior, PriorAttempt::None | PriorAttempt::Failed(_))
+    }
+}
+
+/// How far one delivery got before the async side takes it up.
+pub(super) enum Progress {
+    /// Begun in the run log before rendering, which held `prior`, and not attempted since.
+    Begun(DeliveryKey, PriorAttempt),
+    /// Begun before rendering and attempted on the render thread, with this outcome.
+    Made(DeliveryKey, Result<Receipt>),
+}
+
+impl Progress {
+    /// The progress of each begun delivery of a member, given what the render thread `made`
+    /// of them (channel, outcome).
+    pub(super) fn of(
+        begun: Vec<Begun>,
+        mut made: Vec<(usize, Result<Receipt>)>,
+    ) -> Vec<(usize, Progress)> {
+        begun
+            .into_iter()
+            .map(|b| {
+                let outcome = made
+                    .iter()
+                    .position(|(channel, _)| *channel == b.channel)
+                    .map(|at| made.swap_remove(at).1);
+                let progress = match outcome {
+                    Some(outcome) => Progress::Made(b.key, outcome),
+                    None => Progress::Begun(b.key, b.prior),
+                };
+                (b.channel, progress)
+            })
+            .collect()
     }
 }
 
@@ -28,11 +64,8 @@ impl Begun {
 pub(super) struct HereDelivery {
     /// The member of the group, as an index.
     member: usize,
-    run_id: String,
-    task: String,
-    recipient: Arc<Recipient>,
-    report: Arc<ReportDef>,
-    placeholders: Arc<Placeholders>,
+    /// The delivery, without its documents.
+    delivery: Delivery,
     channels: Vec<(usize, TaskChannel)>,
 }
 
@@ -40,11 +73,14 @@ pub(super) struct HereDelivery {
 pub(super) type HereOutcome = (usize, usize, Result<Receipt>);
 
 impl HereDelivery {
-    /// Delivers `docs` to each channel, on the calling thread.
+    /// Delivers `docs` to each channel, on the calling thread. A channel that panics fails
+    /// its own delivery, as one that may have arrived.
     pub(super) fn deliver(self, docs: &[RenderedFormat]) -> Vec<HereOutcome> {
+        let report = &self.delivery.report;
         let documents = self
+            .delivery
             .placeholders
-            .render(&self.report.file_name)
+            .render(&report.file_name)
             .map(|base| {
                 named_documents(&base, docs.iter().cloned())
                     .into_iter()
@@ -56,8 +92,8 @@ impl HereDelivery {
             .map(|(index, tc)| {
                 let outcome = match &documents {
                     Err(err) => Err(clone_error(err)),
-                    Ok(documents) => match self.delivery_to(tc, documents) {
-                        Some(delivery) => tc.channel.deliver_blocking(&delivery),
+                    Ok(documents) => match delivery_to(tc, self.delivery.clone(), documents) {
+                        Some(delivery) => deliver_here(tc, &delivery),
                         None => Err(Error::internal(format!(
                             "channel '{}' takes none of the documents",
                             tc.name
@@ -68,21 +104,15 @@ impl HereDelivery {
             })
             .collect()
     }
+}
 
-    fn delivery_to(&self, tc: &TaskChannel, documents: &[Arc<Document>]) -> Option<Delivery> {
-        delivery_to(
-            tc,
-            Delivery {
-                run_id: self.run_id.clone(),
-                task: self.task.clone(),
-                recipient: self.recipient.clone(),
-                report: self.report.clone(),
-                documents: Vec::new(),
-                placeholders: self.placeholders.clone(),
-            },
-            documents,
-        )
-    }
+/// `tc`'s blocking delivery, with a panic turned into an error.
+fn deliver_here(tc: &TaskChannel, delivery: &Delivery) -> Result<Receipt> {
+    catch_unwind(AssertUnwindSafe(|| tc.channel.deliver_blocking(delivery))).unwrap_or_else(|_| {
+        tracing::error!(recipient = %delivery.recipient.id, channel = %tc.name, "a channel panicked while delivering");
+        Err(Error::internal(format!("channel '{}' panicked while delivering", tc.name))
+            .maybe_delivered())
+    })
 }
 
 /// The rendered formats as documents named `base` with each format's extension.
@@ -114,6 +144,29 @@ fn delivery_to(
     }
     delivery.documents = chosen;
     Some(delivery)
+}
+
+/// One recipient's report, ready to deliver.
+pub(super) struct Member<'a> {
+    pub unit: &'a Unit,
+    pub report: Arc<ReportDef>,
+    pub placeholders: Arc<Placeholders>,
+    /// The rows the report was rendered from.
+    pub rows: usize,
+}
+
+impl Member<'_> {
+    /// The delivery of this member's documents in `run` of `task`, without its documents.
+    fn delivery(&self, task: &Task, run: &RunInfo) -> Delivery {
+        Delivery {
+            run_id: run.id.clone(),
+            task: task.name.clone(),
+            recipient: self.unit.recipient.clone(),
+            report: self.report.clone(),
+            documents: Vec::new(),
+            placeholders: self.placeholders.clone(),
+        }
+    }
 }
 
 impl Engine {
@@ -156,97 +209,106 @@ impl Engine {
         begun
     }
 
-    /// What the render thread delivers of `unit`'s `report`, from what [`Engine::begin_here`]
-    /// began; `None` when nothing.
+    /// What the render thread delivers of `member`, from what [`Engine::begin_here`] began;
+    /// `None` when nothing.
     pub(super) fn here_delivery(
         task: &Task,
         run: &RunInfo,
-        member: usize,
-        unit: &Unit,
-        report: &Arc<ReportDef>,
-        placeholders: &Arc<Placeholders>,
+        index: usize,
+        member: &Member<'_>,
         begun: &[Begun],
     ) -> Option<HereDelivery> {
         let channels: Vec<(usize, TaskChannel)> = begun
             .iter()
-            .filter(|b| b.here())
+            .filter(|b| b.on_render_thread())
             .map(|b| (b.channel, task.channels[b.channel].clone()))
             .collect();
         (!channels.is_empty()).then(|| HereDelivery {
-            member,
-            run_id: run.id.clone(),
-            task: task.name.clone(),
-            recipient: unit.recipient.clone(),
-            report: report.clone(),
-            placeholders: placeholders.clone(),
+            member: index,
+            delivery: member.delivery(task, run),
             channels,
         })
     }
 
-    /// Records the deliveries begun for a member that will not be made (its documents could
-    /// not be rendered) as failed with `failure`.
-    pub(super) async fn abandon(&self, begun: &[Begun], failure: &Failure) {
-        for b in begun.iter().filter(|b| b.here()) {
-            self.record(&b.key, &Err(failure.clone())).await;
+    /// Ends a member's begun deliveries when its documents cannot be delivered because of
+    /// `err`: what the render thread made is recorded as it went, what was begun for it is
+    /// recorded as failed (so a resumed run makes it rather than taking it for interrupted),
+    /// and what an earlier attempt left is left alone.
+    pub(super) async fn give_up(
+        &self,
+        task: &Task,
+        report: &str,
+        progress: Vec<(usize, Progress)>,
+        err: &Error,
+    ) -> MemberOutcome {
+        for (channel, progress) in progress {
+            let tc = &task.channels[channel];
+            match progress {
+                Progress::Made(key, outcome) => {
+                    let _ = self.conclude(tc, &key, report, outcome).await;
+                }
+                Progress::Begun(key, PriorAttempt::None | PriorAttempt::Failed(_)) => {
+                    let failure = Failure::from_error(err, Some(report), Some(&tc.name));
+                    self.record(&key, &Err(failure)).await;
+                }
+                Progress::Begun(..) => {}
+            }
         }
+        MemberOutcome::Failed(Failure::from_error(err, Some(report), None))
     }
 
-    /// Delivers one member's documents to every channel of the task: those the render thread
-    /// delivered to (`here`) are concluded, the others delivered now.
-    #[allow(clippy::too_many_arguments)]
+    /// Delivers one member's documents to every channel of the task: what the render thread
+    /// delivered (`progress`) is concluded, the rest delivered now.
     pub(super) async fn deliver(
         &self,
         task: &Task,
         run: &RunInfo,
-        unit: &Unit,
-        report: Arc<ReportDef>,
-        placeholders: Arc<Placeholders>,
+        member: Member<'_>,
         docs: Vec<RenderedFormat>,
-        rows: usize,
-        begun: Vec<Begun>,
-        mut here: Vec<(usize, Result<Receipt>)>,
+        progress: Vec<(usize, Progress)>,
     ) -> MemberOutcome {
-        let fail = |err: &Error| {
-            let failure = Failure::from_error(err, Some(&report.name), None);
-            MemberOutcome::Failed(failure)
-        };
-        let base = match placeholders.render(&report.file_name) {
+        let report = &member.report;
+        let base = match member.placeholders.render(&report.file_name) {
             Ok(base) => base,
-            Err(err) => return fail(&err),
+            Err(err) => return self.give_up(task, &report.name, progress, &err).await,
         };
         let documents = named_documents(&base, docs.into_iter());
         let documents = match &report.protection {
             None => documents,
             Some(protection) => {
-                match self.protect(task, unit, protection, documents, &base).await {
+                match self
+                    .protect(task, member.unit, protection, documents, &base)
+                    .await
+                {
                     Ok(protected) => protected,
-                    Err(err) => return fail(&err),
+                    Err(err) => return self.give_up(task, &report.name, progress, &err).await,
                 }
             }
         };
         let documents: Vec<Arc<Document>> = documents.into_iter().map(Arc::new).collect();
-        let mut begun: HashMap<usize, Begun> = begun.into_iter().map(|b| (b.channel, b)).collect();
-        let sends = task.channels.iter().enumerate().filter_map(|(index, tc)| {
-            let delivery = Delivery {
-                run_id: run.id.clone(),
-                task: task.name.clone(),
-                recipient: unit.recipient.clone(),
-                report: report.clone(),
-                documents: Vec::new(),
-                placeholders: placeholders.clone(),
-            };
-            let delivery = delivery_to(tc, delivery, &documents)?;
-            let begun = begun.remove(&index);
-            let made = match &begun {
-                Some(b) if b.here() => here
-                    .iter()
-                    .position(|(c, _)| *c == index)
-                    .map(|at| here.swap_remove(at).1),
-                _ => None,
-            };
-            Some(self.deliver_once(tc, delivery, unit.burst.as_deref(), begun, made))
-        });
-        let sends: Vec<_> = sends.collect();
+        let mut progress: HashMap<usize, Progress> = progress.into_iter().collect();
+        let mut sends = Vec::new();
+        for (index, tc) in task.channels.iter().enumerate() {
+            let progress = progress.remove(&index);
+            match delivery_to(tc, member.delivery(task, run), &documents) {
+                Some(delivery) => {
+                    let burst = member.unit.burst.as_deref();
+                    sends.push(self.deliver_once(tc, delivery, burst, progress));
+                }
+                None => {
+                    if let Some(progress) = progress {
+                        // Begun for documents the channel then took none of.
+                        let err = Error::internal(format!(
+                            "channel '{}' takes none of the documents",
+                            tc.name
+                        ));
+                        let _ = self
+                            .give_up(task, &report.name, vec![(index, progress)], &err)
+                            .await;
+                    }
+                }
+            }
+        }
         if sends.is_empty() {
             let formats: Vec<String> = report.formats.iter().map(|f| f.to_string()).collect();
             return MemberOutcome::Skipped(format!(
@@ -269,7 +331,7 @@ impl Engine {
             }
         }
         MemberOutcome::Done {
-            rows,
+            rows: member.rows,
             receipts,
             failures,
             resumed,
@@ -320,21 +382,30 @@ impl Engine {
             .await?
     }
 
-    /// Makes one delivery at most once per run: consults the run log first (unless `begun`
-    /// did), records the attempt, delivers (unless the render thread `made` it already),
-    /// records the outcome. Returns the receipt and whether it comes from an earlier attempt.
+    /// Makes one delivery at most once per run: consults the run log first (unless it was
+    /// begun before rendering), records the attempt, delivers (unless the render thread made
+    /// it), records the outcome. Returns the receipt and whether it comes from an earlier
+    /// attempt.
     async fn deliver_once(
         &self,
         tc: &TaskChannel,
         delivery: Delivery,
         burst: Option<&str>,
-        begun: Option<Begun>,
-        made: Option<Result<Receipt>>,
+        progress: Option<Progress>,
     ) -> std::result::Result<(Receipt, bool), Failure> {
         let report = delivery.report.name.clone();
         let fail = |err: &Error| Failure::from_error(err, Some(&report), Some(&tc.name));
-        let (key, prior) = match begun {
-            Some(b) => (b.key, Some(b.prior)),
+        let (key, prior, first) = match progress {
+            Some(Progress::Made(key, Ok(receipt))) => {
+                return self.conclude(tc, &key, &report, Ok(receipt)).await;
+            }
+            // A channel that cannot deliver on the calling thread after all is asked to
+            // deliver the usual way.
+            Some(Progress::Made(key, Err(err))) if err.kind() == ErrorKind::Unsupported => {
+                (key, Some(PriorAttempt::None), None)
+            }
+            Some(Progress::Made(key, Err(err))) => (key, Some(PriorAttempt::None), Some(err)),
+            Some(Progress::Begun(key, prior)) => (key, Some(prior), None),
             None => {
                 let key = DeliveryKey::new(
                     &delivery.run_id,
@@ -343,43 +414,32 @@ impl Engine {
                     burst,
                     &tc.name,
                 );
-                (key, None)
+                (key, None, None)
             }
         };
-        if let Some(Ok(receipt)) = made {
-            return self.conclude(tc, &key, &report, Ok(receipt)).await;
-        }
         let _slot = self
             .delivery_slots
             .acquire()
             .await
             .map_err(|_| fail(&cancelled()))?;
 
-        let first = match made {
-            Some(outcome) => outcome.err(),
-            None => {
-                let prior = match prior {
-                    Some(prior) => prior,
-                    None => self.run_log.begin(&key).await.map_err(|e| {
-                        fail(&e.context(
-                            "the run log could not record the delivery, so it was not made",
-                        ))
-                    })?,
-                };
-                match prior {
-                    PriorAttempt::Delivered(receipt) => return Ok((receipt, true)),
-                    PriorAttempt::Interrupted => {
-                        if let Some(outcome) = self.settle_interrupted(tc, &delivery).await {
-                            let recorded = outcome.clone().map(|r| r.0);
-                            self.record(&key, &recorded).await;
-                            return outcome;
-                        }
-                    }
-                    PriorAttempt::None | PriorAttempt::Failed(_) => {}
-                }
-                None
-            }
+        let prior = match prior {
+            Some(prior) => prior,
+            None => self.run_log.begin(&key).await.map_err(|e| {
+                fail(&e.context("the run log could not record the delivery, so it was not made"))
+            })?,
         };
+        match prior {
+            PriorAttempt::Delivered(receipt) => return Ok((receipt, true)),
+            PriorAttempt::Interrupted => {
+                if let Some(outcome) = self.settle_interrupted(tc, &delivery).await {
+                    let recorded = outcome.clone().map(|r| r.0);
+                    self.record(&key, &recorded).await;
+                    return outcome;
+                }
+            }
+            PriorAttempt::None | PriorAttempt::Failed(_) => {}
+        }
         let outcome = self
             .deliver_with_retries(tc.channel.as_ref(), &delivery, first)
             .await;

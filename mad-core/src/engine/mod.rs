@@ -14,7 +14,7 @@
 
 mod deliver;
 
-use deliver::{HereDelivery, HereOutcome};
+use deliver::{HereDelivery, HereOutcome, Member, Progress};
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -537,7 +537,7 @@ impl Engine {
         let table = Arc::new(table);
         let mut members = Vec::with_capacity(group.members.len());
         let mut renders: HashMap<RenderKey, Vec<usize>> = HashMap::new();
-        for (i, &(unit, report)) in group.members.iter().enumerate() {
+        for &(unit, report) in &group.members {
             let u = &units[unit];
             let r = &task.reports[report];
             if !r.expressions.is_empty() && computed[&report].is_empty() {
@@ -564,9 +564,18 @@ impl Engine {
                 locale: locale.tag.clone(),
                 content,
             };
-            renders.entry(key.clone()).or_default().push(i);
+            renders.entry(key.clone()).or_default().push(members.len());
             members.push((unit, report, Arc::new(placeholders), locale, key));
         }
+        let member = |m: usize| {
+            let (unit, report, placeholders, ..) = &members[m];
+            Member {
+                unit: &units[*unit],
+                report: task.reports[*report].clone(),
+                placeholders: placeholders.clone(),
+                rows: table.len(),
+            }
+        };
 
         // Deliveries the render threads make, begun in the run log before rendering.
         let mut begun = Vec::with_capacity(members.len());
@@ -582,18 +591,7 @@ impl Engine {
             let (unit, report, placeholders, locale, _) = &members[sharing[0]];
             let here: Vec<HereDelivery> = sharing
                 .iter()
-                .filter_map(|&m| {
-                    let (unit, report, placeholders, ..) = &members[m];
-                    Engine::here_delivery(
-                        task,
-                        &run,
-                        m,
-                        &units[*unit],
-                        &task.reports[*report],
-                        placeholders,
-                        &begun[m],
-                    )
-                })
+                .filter_map(|&m| Engine::here_delivery(task, &run, m, &member(m), &begun[m]))
                 .collect();
             let render = RenderRequest {
                 report: task.reports[*report].clone(),
@@ -612,16 +610,21 @@ impl Engine {
         });
         let mut rendered: HashMap<RenderKey, Result<Vec<RenderedFormat>>> = HashMap::new();
         let mut here: HashMap<usize, Vec<(usize, Result<Receipt>)>> = HashMap::new();
+        let mut delivering = Duration::ZERO;
         for (key, result) in join_all(jobs).await {
-            let result = result.map(|(docs, made)| {
-                for (member, channel, outcome) in made {
+            let result = result.map(|rendered| {
+                for (member, channel, outcome) in rendered.made {
                     here.entry(member).or_default().push((channel, outcome));
                 }
-                docs
+                delivering += rendered.delivering;
+                rendered.docs
             });
             rendered.insert(key, result);
         }
-        result.render = render_started.elapsed();
+        // The render threads' deliveries count as delivering, not rendering.
+        let render_elapsed = render_started.elapsed();
+        let delivered_there = delivering.min(render_elapsed);
+        result.render = render_elapsed - delivered_there;
         result.documents = rendered
             .values()
             .filter_map(|r| r.as_ref().ok())
@@ -629,32 +632,28 @@ impl Engine {
             .sum();
 
         let deliver_started = Instant::now();
-        let deliveries = members.into_iter().zip(begun).enumerate().map(
-            |(m, ((unit, report, placeholders, _, key), begun))| {
-                let docs = rendered[&key].as_ref().map_err(clone_error).cloned();
-                let u = &units[unit];
-                let r = task.reports[report].clone();
-                let rows = table.len();
-                let run = run.clone();
-                let made = here.remove(&m).unwrap_or_default();
-                async move {
-                    let outcome = match docs {
-                        Err(err) => {
-                            let failure = Failure::from_error(&err, Some(&r.name), None);
-                            self.abandon(&begun, &failure).await;
-                            MemberOutcome::Failed(failure)
-                        }
-                        Ok(docs) => {
-                            self.deliver(task, &run, u, r, placeholders, docs, rows, begun, made)
-                                .await
-                        }
-                    };
-                    (unit, outcome)
-                }
-            },
-        );
+        let deliveries = begun.into_iter().enumerate().map(|(m, begun)| {
+            let unit = members[m].0;
+            let docs = rendered[&members[m].4]
+                .as_ref()
+                .map_err(clone_error)
+                .cloned();
+            let member = member(m);
+            let progress = Progress::of(begun, here.remove(&m).unwrap_or_default());
+            let run = run.clone();
+            async move {
+                let outcome = match docs {
+                    Err(err) => {
+                        self.give_up(task, &member.report.name, progress, &err)
+                            .await
+                    }
+                    Ok(docs) => self.deliver(task, &run, member, docs, progress).await,
+                };
+                (unit, outcome)
+            }
+        });
         result.outcomes.extend(join_all(deliveries).await);
-        result.deliver = deliver_started.elapsed();
+        result.deliver = deliver_started.elapsed() + delivered_there;
         result
     }
 
@@ -666,7 +665,7 @@ impl Engine {
         started: i64,
         request: RenderRequest,
         here: Vec<HereDelivery>,
-    ) -> Result<(Vec<RenderedFormat>, Vec<HereOutcome>)> {
+    ) -> Result<Rendered> {
         // One job renders every format of the report: a hand-over between threads costs about
         // as much as rendering a small document.
         let RenderRequest {
@@ -709,11 +708,24 @@ impl Engine {
                     })?;
                     out.push((format, rendered.bytes.into(), rendered.inline));
                 }
+                let delivering = Instant::now();
                 let made = here.into_iter().flat_map(|h| h.deliver(&out)).collect();
-                Ok((out, made))
+                Ok(Rendered {
+                    docs: out,
+                    made,
+                    delivering: delivering.elapsed(),
+                })
             })
             .await?
     }
+}
+
+/// What one render job gave: the documents, and the deliveries its thread made of them.
+struct Rendered {
+    docs: Vec<RenderedFormat>,
+    made: Vec<HereOutcome>,
+    /// How long those deliveries took.
+    delivering: Duration,
 }
 
 /// What one render needs besides the task.

@@ -11,6 +11,7 @@ mod write;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use mad_core::{
@@ -102,7 +103,12 @@ impl Channel for FolderChannel {
     fn capabilities(&self) -> ChannelCapabilities {
         ChannelCapabilities {
             attachments: true,
-            blocking: true,
+            // Written on the render thread that made the documents while writing is quick (a
+            // local disk), and by the blocking pool, many at a time, while it is slow (a
+            // network share), so that rendering goes on meanwhile. Not with versioned names:
+            // what an interrupted attempt wrote under them cannot be found again.
+            blocking: self.options.if_exists != IfExists::Version
+                && self.memory.write_times.quick(),
             ..ChannelCapabilities::default()
         }
     }
@@ -119,13 +125,16 @@ impl Channel for FolderChannel {
     fn deliver_blocking(&self, delivery: &Delivery) -> Result<Receipt> {
         let (subfolder, files) = self.plan(delivery)?;
         let owner = Owner::of(delivery);
+        let started = Instant::now();
         let written = write::write_files(
             &self.options,
             &subfolder,
             files,
             (&delivery.run_id, &owner),
             &self.memory,
-        )?;
+        );
+        self.memory.write_times.record(started.elapsed());
+        let written = written?;
         tracing::debug!(recipient = %delivery.recipient.id, files = written.locations.len(), bytes = written.bytes, "delivered to folder");
         Ok(Receipt {
             channel: KIND.to_string(),

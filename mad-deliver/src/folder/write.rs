@@ -4,8 +4,9 @@ use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use mad_core::{Document, Error, ErrorKind, Result};
 
@@ -49,6 +50,34 @@ pub(super) struct Memory {
     swept: Mutex<HashSet<PathBuf>>,
     /// The files the current run wrote or kept, and whose documents they hold.
     pub claims: Claims,
+    /// How long deliveries take to write.
+    pub write_times: WriteTimes,
+}
+
+/// A running average of how long writing one delivery takes.
+#[derive(Debug, Default)]
+pub(super) struct WriteTimes {
+    /// In microseconds, each new time weighing an eighth.
+    average: AtomicU64,
+}
+
+impl WriteTimes {
+    /// Above this average, writing is taken for slow (a network share rather than a local
+    /// disk, where a delivery takes well under a millisecond).
+    const QUICK: Duration = Duration::from_millis(4);
+
+    pub(super) fn record(&self, took: Duration) {
+        let took = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        // Racing updates may lose one time, which an average can spare.
+        let average = self.average.load(Ordering::Relaxed);
+        let next = average - average / 8 + took / 8;
+        self.average.store(next, Ordering::Relaxed);
+    }
+
+    /// Whether writing has been quick so far (it is taken to be until measured).
+    pub(super) fn quick(&self) -> bool {
+        Duration::from_micros(self.average.load(Ordering::Relaxed)) < Self::QUICK
+    }
 }
 
 impl Default for Memory {
@@ -58,6 +87,7 @@ impl Default for Memory {
             swept: Mutex::default(),
             // Windows and macOS file systems take names differing only in case for one file.
             claims: Claims::new(cfg!(any(windows, target_vendor = "apple"))),
+            write_times: WriteTimes::default(),
         }
     }
 }
@@ -413,4 +443,31 @@ fn confirm_in(
     let mut written = summarise(present);
     written.bytes = files.iter().map(|(_, d)| d.bytes.len() as u64).sum();
     Ok(Some(written))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writing_counts_as_slow_after_slow_writes_and_quick_again_after_quick_ones() {
+        let times = WriteTimes::default();
+        assert!(times.quick(), "quick until measured");
+        for _ in 0..4 {
+            times.record(Duration::from_micros(300));
+        }
+        assert!(times.quick());
+        // A network share: 30 ms a delivery.
+        for _ in 0..8 {
+            times.record(Duration::from_millis(30));
+        }
+        assert!(!times.quick());
+        // One quick write does not make it quick again; a run of them does.
+        times.record(Duration::from_micros(300));
+        assert!(!times.quick());
+        for _ in 0..40 {
+            times.record(Duration::from_micros(300));
+        }
+        assert!(times.quick());
+    }
 }
