@@ -124,8 +124,40 @@ pub(crate) struct FontFace {
     missing_advance: f32,
     /// The face that draws what this one lacks.
     fallback: Option<&'static FontFace>,
+    /// For code points below `TABLE_LIMIT`: one bit per code point this face draws itself.
+    low_own: Box<[u64]>,
     /// For code points below `TABLE_LIMIT`: one bit per code point the fallback draws.
     low_fallback: Box<[u64]>,
+}
+
+/// Sets bit `cp` of `bits`.
+fn set_bit(bits: &mut [u64], cp: u32) {
+    bits[cp as usize / 64] |= 1 << (cp % 64);
+}
+
+fn bit(bits: &[u64], cp: u32) -> bool {
+    bits[cp as usize / 64] & (1 << (cp % 64)) != 0
+}
+
+/// The glyph of each code point below `TABLE_LIMIT`, as [`ttf_parser::Face::glyph_index`]
+/// finds it (the first Unicode subtable that maps it), read in one pass over the subtables
+/// rather than one search per code point: the tables are built when a process first renders
+/// a PDF, which a one-burst process waits for.
+fn low_glyphs(face: &ttf_parser::Face<'_>) -> Vec<Option<ttf_parser::GlyphId>> {
+    let mut glyphs = vec![None; TABLE_LIMIT as usize];
+    let Some(cmap) = face.tables().cmap else {
+        return glyphs;
+    };
+    for subtable in cmap.subtables.into_iter().filter(|s| s.is_unicode()) {
+        subtable.codepoints(|cp| {
+            if let Some(slot) = glyphs.get_mut(cp as usize)
+                && slot.is_none()
+            {
+                *slot = subtable.glyph_index(cp);
+            }
+        });
+    }
+    glyphs
 }
 
 impl FontFace {
@@ -139,18 +171,24 @@ impl FontFace {
         let scale = 1000.0 / f32::from(face.units_per_em());
         let missing_advance =
             f32::from(face.glyph_hor_advance(ttf_parser::GlyphId(0)).unwrap_or(0)) * scale;
+        let mut low_own = vec![0u64; TABLE_LIMIT as usize / 64].into_boxed_slice();
         let mut low_fallback = vec![0u64; TABLE_LIMIT as usize / 64].into_boxed_slice();
+        let glyphs = low_glyphs(&face);
         let advances = (0..TABLE_LIMIT)
             .map(|cp| {
-                let c = char::from_u32(cp)?;
-                if let Some(a) = own_advance(&face, c, scale) {
-                    return Some(a);
+                let own = glyphs[cp as usize].and_then(|g| face.glyph_hor_advance(g));
+                if let Some(advance) = own {
+                    set_bit(&mut low_own, cp);
+                    return f32::from(advance) * scale;
                 }
-                let a = fallback.and_then(|f| f.own_advance(c))?;
-                low_fallback[cp as usize / 64] |= 1 << (cp % 64);
-                Some(a)
+                match fallback {
+                    Some(f) if bit(&f.low_own, cp) => {
+                        set_bit(&mut low_fallback, cp);
+                        f.advances[cp as usize]
+                    }
+                    _ => missing_advance,
+                }
             })
-            .map(|a| a.unwrap_or(missing_advance))
             .collect();
         Ok(FontFace {
             data,
@@ -160,6 +198,7 @@ impl FontFace {
             advances,
             missing_advance,
             fallback,
+            low_own,
             low_fallback,
         })
     }
@@ -184,7 +223,7 @@ impl FontFace {
     pub(crate) fn uses_fallback(&self, c: char) -> bool {
         let cp = c as u32;
         if cp < TABLE_LIMIT {
-            return self.low_fallback[cp as usize / 64] & (1 << (cp % 64)) != 0;
+            return bit(&self.low_fallback, cp);
         }
         self.face.glyph_index(c).is_none()
             && self
@@ -610,6 +649,40 @@ fn subset_tag(hash: super::StableHash) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_low_tables_agree_with_looking_up_each_code_point() {
+        let faces = [
+            (Style::Regular, Style::Regular.face().unwrap()),
+            (Style::Bold, Style::Bold.face().unwrap()),
+        ];
+        let fallback = fallback().unwrap();
+        for (style, f) in faces {
+            for cp in 0..TABLE_LIMIT {
+                let Some(c) = char::from_u32(cp) else {
+                    continue;
+                };
+                let own = own_advance(&f.face, c, f.scale);
+                let expected_fallback = own.is_none() && fallback.own_advance(c).is_some();
+                let expected = own
+                    .or_else(|| fallback.own_advance(c))
+                    .unwrap_or(f.missing_advance);
+                assert_eq!(f.advances[cp as usize], expected, "{style:?} U+{cp:04X}");
+                assert_eq!(
+                    f.uses_fallback(c),
+                    expected_fallback,
+                    "{style:?} U+{cp:04X}"
+                );
+            }
+        }
+        for cp in 0..TABLE_LIMIT {
+            let Some(c) = char::from_u32(cp) else {
+                continue;
+            };
+            let own = fallback.own_advance(c);
+            assert_eq!(bit(&fallback.low_own, cp), own.is_some(), "U+{cp:04X}");
+        }
+    }
 
     #[test]
     fn both_faces_parse_and_measure() {
