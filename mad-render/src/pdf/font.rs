@@ -367,8 +367,11 @@ fn cid_of(rank: u32, cp: u32) -> u16 {
 
 type CacheKey = (Style, Vec<u32>);
 
+/// One font of the cache: empty until built.
+type Slot = Arc<Mutex<Option<Arc<EmbeddedFont>>>>;
+
 /// Built fonts, shared by every renderer in the process.
-static CACHE: LazyLock<Mutex<HashMap<CacheKey, Arc<EmbeddedFont>>>> =
+static CACHE: LazyLock<Mutex<HashMap<CacheKey, Slot>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// More distinct block sets than this and the cache starts over, bounding its memory.
@@ -377,24 +380,29 @@ const CACHE_CAPACITY: usize = 64;
 /// The subset of `style` covering `blocks`, from the cache or built now.
 pub(crate) fn embedded(style: Style, blocks: &[u32]) -> Result<Arc<EmbeddedFont>> {
     let key = (style, blocks.to_vec());
-    if let Some(font) = lock_cache().get(&key) {
+    let slot = {
+        let mut cache = lock(&CACHE);
+        if cache.len() >= CACHE_CAPACITY && !cache.contains_key(&key) {
+            cache.clear();
+        }
+        cache.entry(key).or_default().clone()
+    };
+    // Built under the font's own lock, not the cache's: a render that needs another font does
+    // not wait, and one that needs this font (the render threads' first documents all do)
+    // waits for it instead of building it again. A failed build is not kept.
+    let mut font = lock(&slot);
+    if let Some(font) = font.as_ref() {
         return Ok(font.clone());
     }
-
-    // Built outside the lock: two threads may build the same font once each, which is
-    // cheaper than making every other render wait.
-    let font = Arc::new(build(style, blocks)?);
-
-    let mut cache = lock_cache();
-    if cache.len() >= CACHE_CAPACITY {
-        cache.clear();
-    }
-    Ok(cache.entry(key).or_insert(font).clone())
+    let built = Arc::new(build(style, blocks)?);
+    *font = Some(built.clone());
+    Ok(built)
 }
 
-fn lock_cache() -> std::sync::MutexGuard<'static, HashMap<CacheKey, Arc<EmbeddedFont>>> {
-    // The map is only ever inserted into whole, so a panic elsewhere cannot leave it broken.
-    CACHE
+/// `mutex` locked; what it guards is only ever replaced whole, so a panic elsewhere cannot
+/// have left it broken.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -476,12 +484,7 @@ static FALLBACK_CACHE: LazyLock<Mutex<HashMap<Vec<char>, Arc<FallbackFont>>>> =
 /// The fallback subset covering `chars` (sorted, distinct), from the cache or built now.
 pub(crate) fn embedded_fallback(chars: &[char]) -> Result<Arc<FallbackFont>> {
     let chars = &chars[..chars.len().min(MAX_FALLBACK_CHARS)];
-    let lock = || {
-        FALLBACK_CACHE
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    };
-    if let Some(font) = lock().get(chars) {
+    if let Some(font) = lock(&FALLBACK_CACHE).get(chars) {
         return Ok(font.clone());
     }
 
@@ -504,7 +507,7 @@ pub(crate) fn embedded_fallback(chars: &[char]) -> Result<Arc<FallbackFont>> {
         objects,
     });
 
-    let mut cache = lock();
+    let mut cache = lock(&FALLBACK_CACHE);
     if cache.len() >= CACHE_CAPACITY {
         cache.clear();
     }
