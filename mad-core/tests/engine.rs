@@ -915,6 +915,21 @@ async fn a_resumed_run_tells_channels_what_was_delivered_before_delivering() {
     );
 }
 
+/// Asserts that the run log holds the outbox delivery of report "sales" to `recipient` in
+/// `run` as failed, not as started (which a resumed run would take for a delivery that may have
+/// arrived), and leaves it so. Deliveries on the render thread are begun before rendering, so
+/// a failure before they are made must still be recorded.
+async fn assert_recorded_failed(log: &mad_core::runlog::MemoryRunLog, run: &str, recipient: &str) {
+    use mad_core::runlog::{DeliveryKey, PriorAttempt, RunLog};
+
+    let key = DeliveryKey::new(run, recipient, "sales", None, "outbox");
+    let prior = log.begin(&key).await.unwrap();
+    let PriorAttempt::Failed(failure) = prior else {
+        panic!("{recipient}: {prior:?}");
+    };
+    log.finish(&key, &Err(failure)).await.unwrap();
+}
+
 /// Renders as [`RowsAsText`] does, but fails for one recipient while `failing` is set.
 #[derive(Debug)]
 struct FailingFor {
@@ -938,7 +953,7 @@ impl Renderer for FailingFor {
 
 #[tokio::test]
 async fn a_report_that_fails_to_render_is_recorded_failed_and_made_when_the_run_resumes() {
-    use mad_core::runlog::{MemoryRunLog, PriorAttempt, RunLog};
+    use mad_core::runlog::MemoryRunLog;
 
     for blocking in [false, true] {
         let out = outbox_in(blocking, None);
@@ -962,12 +977,7 @@ async fn a_report_that_fails_to_render_is_recorded_failed_and_made_when_the_run_
         assert_eq!(first.outcome("ann").unwrap().status, Status::Delivered);
         assert_eq!(out.received.lock().unwrap().len(), 1);
         if blocking {
-            // Begun before rendering, so recorded as failed rather than left as started (which
-            // a resumed run would take for a delivery that may have arrived).
-            let key = mad_core::runlog::DeliveryKey::new("run-3", "bob", "sales", None, "outbox");
-            let prior = log.begin(&key).await.unwrap();
-            assert!(matches!(prior, PriorAttempt::Failed(_)), "{prior:?}");
-            log.finish(&key, &Err(bob.errors[0].clone())).await.unwrap();
+            assert_recorded_failed(&log, "run-3", "bob").await;
         }
 
         renderer
@@ -1075,7 +1085,7 @@ async fn a_panic_in_one_recipients_delivery_on_the_render_thread_spares_the_othe
 
 #[tokio::test]
 async fn a_file_name_that_cannot_be_made_is_recorded_failed_and_made_when_the_run_resumes() {
-    use mad_core::runlog::{DeliveryKey, MemoryRunLog, PriorAttempt, RunLog};
+    use mad_core::runlog::MemoryRunLog;
 
     for blocking in [false, true] {
         let out = outbox_in(blocking, None);
@@ -1096,11 +1106,7 @@ async fn a_file_name_that_cannot_be_made_is_recorded_failed_and_made_when_the_ru
         assert_eq!(first.outcome("all").unwrap().status, Status::Failed);
         assert_eq!(first.outcome("ann").unwrap().status, Status::Delivered);
         if blocking {
-            let key = DeliveryKey::new("run-f", "all", "sales", None, "outbox");
-            let prior = log.begin(&key).await.unwrap();
-            assert!(matches!(prior, PriorAttempt::Failed(_)), "{prior:?}");
-            let failure = first.outcome("all").unwrap().errors[0].clone();
-            log.finish(&key, &Err(failure)).await.unwrap();
+            assert_recorded_failed(&log, "run-f", "all").await;
         }
 
         task.recipients[0] = Arc::new(region("all", &["West"]));
