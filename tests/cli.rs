@@ -134,3 +134,33 @@ fn check_reads_value_tables_and_checks_tasks_as_a_run_would() {
         assert!(text.contains(expected), "{expected}: {text}");
     }
 }
+
+#[test]
+fn a_closed_standard_output_loses_neither_the_summary_file_nor_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let workspace = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/regional_sales/workspace.toml"
+    );
+    let summary = dir.path().join("summary.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mad"))
+        .args(["run", workspace, "states", "--output"])
+        .arg(dir.path().join("out"))
+        .arg("--summary")
+        .arg(&summary)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("mad starts");
+    // Nobody reads what it prints: writing it fails with a broken pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = std::fs::read_to_string(&summary).expect("the summary file is written");
+    assert!(json.contains("\"task\": \"states\""), "{json}");
+}

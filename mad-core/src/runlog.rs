@@ -149,6 +149,19 @@ pub trait RunLog: Send + Sync + fmt::Debug {
     }
 }
 
+/// Refuses to resume run `run_id` of task `was` as a run of task `task`: deliveries are
+/// recorded by run, recipient, report and channel, so another task's run under the same id
+/// would take the first task's deliveries for its own and skip them.
+pub fn check_same_task(run_id: &str, was: &str, task: &str) -> Result<()> {
+    if was == task {
+        return Ok(());
+    }
+    Err(Error::invalid_input(format!(
+        "run id '{run_id}' is a run of task '{was}', not of task '{task}'; a run id names one \
+         run of one task, so give this run its own id (for example '{run_id}-{task}')"
+    )))
+}
+
 #[derive(Debug, Clone)]
 enum Entry {
     Started,
@@ -160,7 +173,8 @@ enum Entry {
 /// durable log (SQLite) to survive a crash.
 #[derive(Debug, Default)]
 pub struct MemoryRunLog {
-    runs: Mutex<HashMap<String, RunInfo>>,
+    /// Each run and the task it runs.
+    runs: Mutex<HashMap<String, (RunInfo, String)>>,
     entries: Mutex<HashMap<DeliveryKey, Entry>>,
 }
 
@@ -172,12 +186,13 @@ impl MemoryRunLog {
 
 #[async_trait]
 impl RunLog for MemoryRunLog {
-    async fn start_run(&self, run: &RunInfo, _task: &str) -> Result<RunInfo> {
+    async fn start_run(&self, run: &RunInfo, task: &str) -> Result<RunInfo> {
         let mut runs = self.runs.lock().expect("run log lock");
-        Ok(runs
+        let (started, of) = runs
             .entry(run.id.clone())
-            .or_insert_with(|| run.clone())
-            .clone())
+            .or_insert_with(|| (run.clone(), task.to_string()));
+        check_same_task(&run.id, of, task)?;
+        Ok(started.clone())
     }
 
     async fn begin(&self, key: &DeliveryKey) -> Result<PriorAttempt> {

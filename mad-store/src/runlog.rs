@@ -107,16 +107,25 @@ impl RunLog for SqliteRunLog {
                 "INSERT INTO runs (id, task, date, time, started) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING",
                 params![run.id, task, run.date, run.time, run.started],
             )?;
-            c.query_row("SELECT date, time, started FROM runs WHERE id = ?1", [&run.id], |row| {
-                Ok(RunInfo {
-                    id: run.id.clone(),
-                    date: row.get(0)?,
-                    time: row.get(1)?,
-                    started: row.get(2)?,
-                })
-            })
+            c.query_row(
+                "SELECT date, time, started, task FROM runs WHERE id = ?1",
+                [&run.id],
+                |row| {
+                    let started = RunInfo {
+                        id: run.id.clone(),
+                        date: row.get(0)?,
+                        time: row.get(1)?,
+                        started: row.get(2)?,
+                    };
+                    Ok((started, row.get::<_, String>(3)?, task))
+                },
+            )
         })
         .await
+        .and_then(|(started, was, task)| {
+            mad_core::runlog::check_same_task(&started.id, &was, &task)?;
+            Ok(started)
+        })
     }
 
     async fn begin(&self, key: &DeliveryKey) -> Result<PriorAttempt> {

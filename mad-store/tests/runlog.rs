@@ -127,3 +127,26 @@ async fn runs_sharing_one_file_wait_for_each_other_instead_of_failing() {
         ));
     }
 }
+
+#[tokio::test]
+async fn a_run_id_of_one_task_is_refused_for_another_in_both_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteRunLog::open(dir.path().join("runs.sqlite")).unwrap();
+    let memory = mad_core::runlog::MemoryRunLog::new();
+    let logs: [&dyn RunLog; 2] = [&sqlite, &memory];
+    for log in logs {
+        let run = RunInfo::at("2026-12-05", 1_700_000_000.0);
+        log.start_run(&run, "consumer").await.unwrap();
+        log.begin(&key("ann")).await.unwrap();
+        let err = log.start_run(&run, "corporate").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let text = err.to_string();
+        assert!(
+            text.contains("'consumer'") && text.contains("'corporate'"),
+            "{text}"
+        );
+        assert!(text.contains("2026-12-05-corporate"), "{text}");
+        // The run's own task still resumes it.
+        assert_eq!(log.start_run(&run, "consumer").await.unwrap(), run);
+    }
+}

@@ -13,6 +13,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -90,13 +91,29 @@ async fn run(args: RunArgs) -> mad::Result<bool> {
         None => RunInfo::now(),
     };
     let summary = engine.run_as(&task, run).await?;
-    print!("{}", summary.human());
-    if let Some(path) = &args.summary
-        && let Err(err) = std::fs::write(path, summary.to_json())
+    // The summary file first: a closed or full standard output must cost neither it nor the
+    // exit code, so what is printed is printed as far as it goes.
+    let saved = match &args.summary {
+        Some(path) => std::fs::write(path, summary.to_json())
+            .map_err(|err| mad::Error::io(path.display(), err)),
+        None => Ok(()),
+    };
     {
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "{}", summary.human());
+        let _ = match &args.run_log {
+            Some(_) => writeln!(
+                out,
+                "run id {id} (to resume it, run again with --run-id {id} and the same --run-log)",
+                id = summary.run_id
+            ),
+            None => writeln!(out, "run id {}", summary.run_id),
+        };
+    }
+    if let Err(err) = saved {
         // The deliveries are made: report the lost summary as a failure (exit 1), not as a
         // task that could not run (exit 2), which a scheduler might retry.
-        eprintln!("mad: {}", mad::Error::io(path.display(), err));
+        eprintln!("mad: {err}");
         return Ok(false);
     }
     Ok(summary.counts.failed == 0)
