@@ -213,6 +213,8 @@ impl Error {
             | Io::ConnectionAborted
             | Io::BrokenPipe
             | Io::Interrupted => ErrorKind::Transient,
+            // The target's fault, not mad's: it has no room (retrying at once would not help).
+            Io::StorageFull | Io::QuotaExceeded | Io::FileTooLarge => ErrorKind::Delivery,
             _ => ErrorKind::Internal,
         };
         Error::new(kind, format!("{what}: {err}")).with_source(err)
@@ -271,6 +273,19 @@ mod tests {
         let err = std::fs::create_dir_all(dir.join("outbox")).unwrap_err();
         std::fs::remove_file(&dir).unwrap();
         assert_eq!(Error::io("creating", err).kind(), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_full_disk_is_the_target_failing_not_an_internal_error() {
+        for kind in [
+            std::io::ErrorKind::StorageFull,
+            std::io::ErrorKind::QuotaExceeded,
+            std::io::ErrorKind::FileTooLarge,
+        ] {
+            let err = Error::io("writing a.pdf", std::io::Error::from(kind));
+            assert_eq!(err.kind(), ErrorKind::Delivery, "{kind:?}");
+            assert!(!err.kind().is_retryable(), "{kind:?}");
+        }
     }
 
     #[test]
