@@ -265,51 +265,78 @@ impl Engine {
         run: &RunInfo,
         member: Member<'_>,
         docs: Vec<RenderedFormat>,
-        progress: Vec<(usize, Progress)>,
+        progress_of: Vec<(usize, Progress)>,
     ) -> MemberOutcome {
         let report = &member.report;
-        let base = match member.placeholders.render(&report.file_name) {
-            Ok(base) => base,
-            Err(err) => return self.give_up(task, &report.name, progress, &err).await,
-        };
-        let documents = named_documents(&base, docs.into_iter());
-        let documents = match &report.protection {
-            None => documents,
-            Some(protection) => {
-                match self
-                    .protect(task, member.unit, protection, documents, &base)
-                    .await
-                {
-                    Ok(protected) => protected,
-                    Err(err) => return self.give_up(task, &report.name, progress, &err).await,
+        // What the render thread delivered only needs recording; the documents are named
+        // (and protected) again only for the channels left.
+        let mut outcomes = Vec::new();
+        let mut made_on = Vec::new();
+        let mut progress: HashMap<usize, Progress> = HashMap::new();
+        for (index, p) in progress_of {
+            match p {
+                Progress::Made(key, Ok(receipt)) => {
+                    let tc = &task.channels[index];
+                    outcomes.push(self.conclude(tc, &key, &report.name, Ok(receipt)).await);
+                    made_on.push(index);
+                }
+                p => {
+                    progress.insert(index, p);
                 }
             }
-        };
-        let documents: Vec<Arc<Document>> = documents.into_iter().map(Arc::new).collect();
-        let mut progress: HashMap<usize, Progress> = progress.into_iter().collect();
+        }
         let mut sends = Vec::new();
-        for (index, tc) in task.channels.iter().enumerate() {
-            let progress = progress.remove(&index);
-            match delivery_to(tc, member.delivery(task, run), &documents) {
-                Some(delivery) => {
-                    let burst = member.unit.burst.as_deref();
-                    sends.push(self.deliver_once(tc, delivery, burst, progress));
+        if made_on.len() < task.channels.len() {
+            let base = match member.placeholders.render(&report.file_name) {
+                Ok(base) => base,
+                Err(err) => {
+                    let progress = progress.into_iter().collect();
+                    return self.give_up(task, &report.name, progress, &err).await;
                 }
-                None => {
-                    if let Some(progress) = progress {
-                        // Begun for documents the channel then took none of.
-                        let err = Error::internal(format!(
-                            "channel '{}' takes none of the documents",
-                            tc.name
-                        ));
-                        let _ = self
-                            .give_up(task, &report.name, vec![(index, progress)], &err)
-                            .await;
+            };
+            let documents = named_documents(&base, docs.into_iter());
+            let documents = match &report.protection {
+                None => documents,
+                Some(protection) => {
+                    match self
+                        .protect(task, member.unit, protection, documents, &base)
+                        .await
+                    {
+                        Ok(protected) => protected,
+                        Err(err) => {
+                            let progress = progress.into_iter().collect();
+                            return self.give_up(task, &report.name, progress, &err).await;
+                        }
+                    }
+                }
+            };
+            let documents: Vec<Arc<Document>> = documents.into_iter().map(Arc::new).collect();
+            for (index, tc) in task.channels.iter().enumerate() {
+                if made_on.contains(&index) {
+                    continue;
+                }
+                let progress = progress.remove(&index);
+                match delivery_to(tc, member.delivery(task, run), &documents) {
+                    Some(delivery) => {
+                        let burst = member.unit.burst.as_deref();
+                        sends.push(self.deliver_once(tc, delivery, burst, progress));
+                    }
+                    None => {
+                        if let Some(progress) = progress {
+                            // Begun for documents the channel then took none of.
+                            let err = Error::internal(format!(
+                                "channel '{}' takes none of the documents",
+                                tc.name
+                            ));
+                            let _ = self
+                                .give_up(task, &report.name, vec![(index, progress)], &err)
+                                .await;
+                        }
                     }
                 }
             }
         }
-        if sends.is_empty() {
+        if sends.is_empty() && outcomes.is_empty() {
             let formats: Vec<String> = report.formats.iter().map(|f| f.to_string()).collect();
             return MemberOutcome::Skipped(format!(
                 "no channel of the task takes the formats of report '{}' ({}); list one of them \
@@ -318,10 +345,11 @@ impl Engine {
                 formats.join(", ")
             ));
         }
+        outcomes.extend(join_all(sends).await);
         let mut receipts = Vec::new();
         let mut failures = Vec::new();
         let mut resumed = 0;
-        for outcome in join_all(sends).await {
+        for outcome in outcomes {
             match outcome {
                 Ok((receipt, again)) => {
                     receipts.push(receipt);
