@@ -6,7 +6,6 @@
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Instant;
 
 use calamine::{Data, Reader, Xlsx};
 use lopdf::content::{Content, Operation};
@@ -379,67 +378,6 @@ fn xlsx_password_longer_than_excel_accepts_is_refused() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
     assert!(err.to_string().contains("255"), "{err}");
-}
-
-// What protection costs on this machine: run one of these with `--ignored --nocapture`, in
-// release mode, under `time` to see CPU time as well when the machine is busy.
-
-#[test]
-#[ignore = "a measurement, not a check"]
-fn cost_of_xlsx_open_password() {
-    let xlsx = document(OutputFormat::Xlsx, &workbook(false));
-    measure(
-        "xlsx, password to open",
-        &xlsx,
-        passwords(Some(&throwaway()), None),
-    );
-}
-
-#[test]
-#[ignore = "a measurement, not a check"]
-fn cost_of_xlsx_edit_password() {
-    let xlsx = document(OutputFormat::Xlsx, &workbook(false));
-    measure(
-        "xlsx, password to edit",
-        &xlsx,
-        passwords(None, Some(&throwaway())),
-    );
-}
-
-#[test]
-#[ignore = "a measurement, not a check"]
-fn cost_of_pdf_passwords() {
-    let pdf = document(OutputFormat::Pdf, &text_pdf(&REPORT_LINES));
-    let both = passwords(Some(&throwaway()), Some(&throwaway()));
-    measure("pdf, passwords to open and edit", &pdf, both);
-}
-
-#[test]
-#[ignore = "a measurement, not a check"]
-fn cost_of_bundle() {
-    let documents = [
-        named(OutputFormat::Pdf, "r.pdf", &text_pdf(&REPORT_LINES)),
-        named(OutputFormat::Xlsx, "r.xlsx", &workbook(false)),
-    ];
-    let open = passwords(Some(&throwaway()), None);
-    let started = Instant::now();
-    for _ in 0..ROUNDS {
-        protector().bundle(&documents, &open).unwrap();
-    }
-    eprintln!(
-        "zip bundle of two documents: {:?} each",
-        started.elapsed() / ROUNDS
-    );
-}
-
-const ROUNDS: u32 = 20;
-
-fn measure(name: &str, document: &Document, passwords: Passwords) {
-    let started = Instant::now();
-    for _ in 0..ROUNDS {
-        protector().protect(document, &passwords).unwrap();
-    }
-    eprintln!("{name}: {:?} per document", started.elapsed() / ROUNDS);
 }
 
 // ---------------------------------------------------------------------------------------------
