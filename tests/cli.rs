@@ -39,6 +39,31 @@ fn wrong_arguments_are_a_usage_error() {
 }
 
 #[test]
+fn a_run_id_or_resend_without_a_run_log_is_refused_before_anything_runs() {
+    // Without the log nothing of an earlier attempt is known, so the same id would deliver
+    // everything again: refused before the definitions are even read.
+    for (args, needle) in [
+        (
+            &["run", "missing.toml", "t", "--run-id", "r1"][..],
+            "--run-id",
+        ),
+        (
+            &["run", "missing.toml", "t", "--resend-interrupted"],
+            "--resend-interrupted",
+        ),
+    ] {
+        let out = mad(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            text.contains(needle) && text.contains("--run-log"),
+            "{args:?}: {text}"
+        );
+        assert!(!text.contains("missing.toml"), "{args:?}: {text}");
+    }
+}
+
+#[test]
 fn check_accepts_the_example_and_names_what_a_task_gets_wrong() {
     let example = concat!(
         env!("CARGO_MANIFEST_DIR"),

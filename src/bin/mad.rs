@@ -55,6 +55,20 @@ fn parse_run(args: &[String]) -> Result<RunArgs, String> {
     let [definitions, task] = positional.as_slice() else {
         return Err("run needs DEFINITIONS and TASK".into());
     };
+    // Without a run log nothing of the earlier attempt is known: the same id would deliver
+    // everything again instead of resuming.
+    if parsed.run_log.is_none() {
+        if parsed.run_id.is_some() {
+            return Err(
+                "--run-id resumes a run recorded in a run log; give --run-log FILE too".into(),
+            );
+        }
+        if parsed.resend_interrupted {
+            return Err(
+                "--resend-interrupted needs the run log of the run (--run-log FILE)".into(),
+            );
+        }
+    }
     parsed.definitions = definitions.into();
     parsed.task = task.clone();
     Ok(parsed)
