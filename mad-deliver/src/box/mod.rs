@@ -22,14 +22,14 @@ use mad_core::{
 };
 use reqwest::Url;
 
-use crate::common::{check_path_template, versioned_file_name};
+use crate::common::{Claims, check_path_template, versioned_file_name};
 pub use crate::http::IfExists;
 use crate::http::client::{Api, endpoint};
 use crate::http::oauth::{Grant, read_secret};
 use crate::http::outcome::{
     self, MAX_VERSIONS, confirmation, name_taken, no_free_name, upload_failed,
 };
-use crate::http::remote::{FolderIds, file_names, subfolder};
+use crate::http::remote::{FolderIds, claim, file_names, subfolder};
 use config::MIN_CHUNKED;
 pub use config::{BoxOptions, BoxSubject};
 use error::BACKEND;
@@ -56,6 +56,9 @@ pub struct BoxChannel {
     chunked_from: u64,
     /// Folder ids by (parent id, lower-case name), so each folder is created or found once.
     folders: FolderIds,
+    /// The files of this run and whose documents they hold: by folder id and name before
+    /// uploading, and by file id (as receipts name them) for what an earlier attempt delivered.
+    claims: Claims,
 }
 
 impl fmt::Debug for BoxChannel {
@@ -114,6 +117,7 @@ impl BoxChannel {
             if_exists: options.if_exists,
             chunked_from: options.chunked_from,
             folders: FolderIds::default(),
+            claims: Claims::new(true),
         })
     }
 
@@ -131,8 +135,14 @@ impl BoxChannel {
         Ok(folder)
     }
 
-    /// Puts one document in `folder` following `if_exists`.
-    async fn place(&self, folder: &str, name: &str, doc: &Document) -> Result<Uploaded> {
+    /// Puts one of `delivery`'s documents in `folder` following `if_exists`.
+    async fn place(
+        &self,
+        delivery: &Delivery,
+        folder: &str,
+        name: &str,
+        doc: &Document,
+    ) -> Result<Uploaded> {
         let taken = match self.upload_new(folder, name, doc).await? {
             Ok(file) => {
                 return Ok(Uploaded {
@@ -145,6 +155,9 @@ impl BoxChannel {
         match self.if_exists {
             IfExists::Fail => Err(name_taken(BACKEND, name)),
             IfExists::Replace => {
+                // A file an earlier attempt of this run delivered to someone else is theirs.
+                let existing = format!("box:file/{}/{name}", taken.id);
+                claim(&self.claims, BACKEND, self.if_exists, delivery, &[existing])?;
                 let file = self.upload_version(&taken.id, name, doc).await?;
                 Ok(Uploaded {
                     file,
@@ -220,11 +233,16 @@ impl Channel for BoxChannel {
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
         let folder = self.folder_for(delivery).await?;
         let names = file_names(delivery);
+        let targets: Vec<String> = names
+            .iter()
+            .map(|n| format!("box:folder/{folder}/{n}"))
+            .collect();
+        claim(&self.claims, BACKEND, self.if_exists, delivery, &targets)?;
 
         let mut uploaded: Vec<Uploaded> = Vec::with_capacity(names.len());
         for (doc, name) in delivery.documents.iter().zip(&names) {
             match self
-                .place(&folder, name, doc)
+                .place(delivery, &folder, name, doc)
                 .await
                 .and_then(|up| verify(up, doc))
             {
@@ -244,6 +262,11 @@ impl Channel for BoxChannel {
             locations: uploaded.iter().map(|u| location(&u.file)).collect(),
             bytes: delivery.bytes(),
         })
+    }
+
+    fn delivered_earlier(&self, run_id: &str, recipient: &str, report: &str, receipt: &Receipt) {
+        self.claims
+            .delivered_earlier(run_id, recipient, report, receipt);
     }
 
     async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {

@@ -20,12 +20,12 @@ use mad_core::{
 };
 use reqwest::Url;
 
-use crate::common::check_path_template;
+use crate::common::{Claims, check_path_template};
 pub use crate::http::IfExists;
 use crate::http::client::{Api, endpoint};
 use crate::http::oauth::{Grant, read_secret};
 use crate::http::outcome::{self, confirmation, upload_failed};
-use crate::http::remote::{base_folder, file_names, subfolder};
+use crate::http::remote::{base_folder, claim, file_names, subfolder};
 use crate::http::upload::check_chunk_size;
 pub use config::DropboxOptions;
 use config::{CHUNK_UNIT, MAX_CHUNK, MAX_SIMPLE_UPLOAD};
@@ -52,6 +52,8 @@ pub struct DropboxChannel {
     if_exists: IfExists,
     simple_upload_max: u64,
     chunk_size: usize,
+    /// The files of this run and whose documents they hold.
+    claims: Claims,
 }
 
 impl fmt::Debug for DropboxChannel {
@@ -105,6 +107,7 @@ impl DropboxChannel {
             if_exists: options.if_exists,
             simple_upload_max: options.simple_upload_max,
             chunk_size,
+            claims: Claims::new(true),
         })
     }
 
@@ -144,6 +147,8 @@ impl Channel for DropboxChannel {
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
         let paths = self.paths(delivery)?;
+        let targets: Vec<String> = paths.iter().map(|p| format!("dropbox:{p}")).collect();
+        claim(&self.claims, BACKEND, self.if_exists, delivery, &targets)?;
 
         let mut locations = Vec::with_capacity(paths.len());
         let mut created: Vec<String> = Vec::new();
@@ -171,6 +176,11 @@ impl Channel for DropboxChannel {
             locations,
             bytes: delivery.bytes(),
         })
+    }
+
+    fn delivered_earlier(&self, run_id: &str, recipient: &str, report: &str, receipt: &Receipt) {
+        self.claims
+            .delivered_earlier(run_id, recipient, report, receipt);
     }
 
     async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {

@@ -26,14 +26,14 @@ use mad_core::{
 };
 use reqwest::Url;
 
-use crate::common::{check_path_template, versioned_file_name};
+use crate::common::{Claims, check_path_template, versioned_file_name};
 pub use crate::http::IfExists;
 use crate::http::client::{Api, endpoint};
 use crate::http::oauth::{Grant, read_secret};
 use crate::http::outcome::{
     self, MAX_VERSIONS, confirmation, name_taken, no_free_name, upload_failed,
 };
-use crate::http::remote::{FolderIds, file_names, subfolder};
+use crate::http::remote::{FolderIds, claim, file_names, subfolder};
 use crate::http::upload::check_chunk_size;
 pub use config::GdriveOptions;
 use config::{CHUNK_UNIT, MAX_CHUNK};
@@ -62,6 +62,9 @@ pub struct GdriveChannel {
     chunk_size: usize,
     /// Folder ids by (parent id, name), so each folder is created or found once.
     folders: FolderIds,
+    /// The files of this run and whose documents they hold: by folder id and name before
+    /// uploading, and by file id (as receipts name them) for what an earlier attempt delivered.
+    claims: Claims,
 }
 
 impl fmt::Debug for GdriveChannel {
@@ -121,6 +124,7 @@ impl GdriveChannel {
             simple_upload_max: options.simple_upload_max,
             chunk_size,
             folders: FolderIds::default(),
+            claims: Claims::new(true),
         })
     }
 
@@ -139,7 +143,13 @@ impl GdriveChannel {
     }
 
     /// Puts one document in `folder` following `if_exists`: the file and whether it is new.
-    async fn place(&self, folder: &str, name: &str, doc: &Document) -> Result<(DriveFile, bool)> {
+    async fn place(
+        &self,
+        delivery: &Delivery,
+        folder: &str,
+        name: &str,
+        doc: &Document,
+    ) -> Result<(DriveFile, bool)> {
         let existing = self.find(folder, name, false).await?;
         let Some(first) = existing.first() else {
             let file = self.upload(Target::New { folder, name }, doc).await?;
@@ -148,6 +158,14 @@ impl GdriveChannel {
         match self.if_exists {
             IfExists::Fail => Err(name_taken(BACKEND, name)),
             IfExists::Replace => {
+                // A file an earlier attempt of this run delivered to someone else is theirs.
+                claim(
+                    &self.claims,
+                    BACKEND,
+                    self.if_exists,
+                    delivery,
+                    &[location(first)],
+                )?;
                 let file = self.upload(Target::Existing { id: &first.id }, doc).await?;
                 Ok((file, false))
             }
@@ -191,11 +209,16 @@ impl Channel for GdriveChannel {
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
         let folder = self.folder_for(delivery).await?;
         let names = file_names(delivery);
+        let targets: Vec<String> = names
+            .iter()
+            .map(|n| format!("gdrive:folder/{folder}/{n}"))
+            .collect();
+        claim(&self.claims, BACKEND, self.if_exists, delivery, &targets)?;
 
         let mut locations = Vec::with_capacity(names.len());
         let mut created: Vec<String> = Vec::new();
         for (doc, name) in delivery.documents.iter().zip(&names) {
-            match self.place(&folder, name, doc).await {
+            match self.place(delivery, &folder, name, doc).await {
                 Ok((file, new)) => {
                     locations.push(location(&file));
                     if new {
@@ -217,6 +240,11 @@ impl Channel for GdriveChannel {
             locations,
             bytes: delivery.bytes(),
         })
+    }
+
+    fn delivered_earlier(&self, run_id: &str, recipient: &str, report: &str, receipt: &Receipt) {
+        self.claims
+            .delivered_earlier(run_id, recipient, report, receipt);
     }
 
     async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {

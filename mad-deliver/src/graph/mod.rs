@@ -21,12 +21,12 @@ use mad_core::{
 };
 use reqwest::Url;
 
-use crate::common::check_path_template;
+use crate::common::{Claims, check_path_template};
 pub use crate::http::IfExists;
 use crate::http::client::{Api, endpoint};
 use crate::http::oauth::{Grant, read_secret};
 use crate::http::outcome::{self, partly_delivered, upload_failed};
-use crate::http::remote::{base_folder, file_names, subfolder};
+use crate::http::remote::{base_folder, claim, file_names, subfolder};
 use crate::http::upload::check_chunk_size;
 pub use config::GraphOptions;
 use config::{CHUNK_UNIT, MAX_CHUNK};
@@ -54,6 +54,8 @@ pub struct GraphChannel {
     if_exists: IfExists,
     simple_upload_max: u64,
     chunk_size: usize,
+    /// The files of this run and whose documents they hold.
+    claims: Claims,
 }
 
 impl fmt::Debug for GraphChannel {
@@ -108,6 +110,7 @@ impl GraphChannel {
             if_exists: options.if_exists,
             simple_upload_max: options.simple_upload_max,
             chunk_size,
+            claims: Claims::new(true),
         })
     }
 
@@ -124,8 +127,13 @@ impl GraphChannel {
     }
 
     fn location(&self, folder: &[String], item: &DriveItem) -> String {
+        self.location_of(folder, &item.name)
+    }
+
+    /// The file `name` in `folder`, as receipts (and this run's claims) name it.
+    fn location_of(&self, folder: &[String], name: &str) -> String {
         let mut path = folder.to_vec();
-        path.push(item.name.clone());
+        path.push(name.to_string());
         format!("graph:{}/root:/{}", self.drive.join("/"), path.join("/"))
     }
 }
@@ -143,6 +151,8 @@ impl Channel for GraphChannel {
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
         let folder = self.folder_for(delivery)?;
         let names = file_names(delivery);
+        let targets: Vec<String> = names.iter().map(|n| self.location_of(&folder, n)).collect();
+        claim(&self.claims, BACKEND, self.if_exists, delivery, &targets)?;
 
         let mut uploaded: Vec<Uploaded> = Vec::with_capacity(names.len());
         for (doc, name) in delivery.documents.iter().zip(names) {
@@ -166,6 +176,11 @@ impl Channel for GraphChannel {
                 .collect(),
             bytes: delivery.bytes(),
         })
+    }
+
+    fn delivered_earlier(&self, run_id: &str, recipient: &str, report: &str, receipt: &Receipt) {
+        self.claims
+            .delivered_earlier(run_id, recipient, report, receipt);
     }
 
     async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 
 use mad_core::{Delivery, Error, Result};
 
-use crate::common::{render_path, sanitize_file_name, versioned_file_name};
+use super::IfExists;
+use crate::common::{Claims, render_path, sanitize_file_name, versioned_file_name};
 
 /// The parts of a base folder such as `Reports/Monthly` (leading and trailing `/` ignored).
 /// A `.` or `..` part, a backslash or a control character is refused.
@@ -74,6 +75,24 @@ pub(crate) fn file_names(delivery: &Delivery) -> Vec<String> {
             candidate
         })
         .collect()
+}
+
+/// Claims `targets` for `delivery` in its run, refusing with `AlreadyExists` when one holds
+/// another recipient's or report's document of the run, unless the channel puts a document
+/// beside a taken name (`Rename`), where nothing can be replaced. Cloud folders compare names
+/// without case (Google Drive does not, so two names differing only in case are refused there
+/// too: wrongly refused is better than one recipient's report replacing another's).
+pub(crate) fn claim(
+    claims: &Claims,
+    backend: &'static str,
+    if_exists: IfExists,
+    delivery: &Delivery,
+    targets: &[String],
+) -> Result<()> {
+    if if_exists == IfExists::Rename {
+        return Ok(());
+    }
+    claims.claim(backend, delivery, targets)
 }
 
 /// Folder ids by parent id and name, so a channel creates or finds each folder once.

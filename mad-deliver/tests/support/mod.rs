@@ -60,6 +60,24 @@ pub async fn second_recipient_is_refused(channel: &dyn mad_core::Channel) -> Str
     message
 }
 
+/// The same refusal across processes: `first` delivers east's report in one attempt of a run;
+/// `resumed`, a new channel of the resumed attempt, hears of it only as the engine tells it
+/// from the run log, and must refuse west's report for the same target.
+#[allow(dead_code)]
+pub async fn second_recipient_is_refused_after_a_resume(
+    first: &dyn mad_core::Channel,
+    resumed: &dyn mad_core::Channel,
+) {
+    let receipt = first.deliver(&same_name_delivery("east")).await.unwrap();
+    resumed.delivered_earlier("run-1", "east", SUBJECT, &receipt);
+    let err = resumed
+        .deliver(&same_name_delivery("west"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), mad_core::ErrorKind::AlreadyExists, "{err}");
+    assert!(err.to_string().contains("recipient 'east'"), "{err}");
+}
+
 /// The PDF the tests attach: a header, every byte value, a footer.
 pub fn pdf_bytes() -> Vec<u8> {
     let mut bytes = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
