@@ -44,13 +44,31 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// The key under which this delivery is recorded: the same run, recipient, report and
-    /// channel never deliver twice.
+    /// The key under which this delivery is recorded: the same run, recipient, report (and
+    /// burst value) and channel never deliver twice.
     pub fn idempotency_key(&self, channel: &str) -> String {
         format!(
             "{}\u{1f}{}\u{1f}{}\u{1f}{}",
-            self.run_id, self.recipient.id, self.report.name, channel
+            self.run_id,
+            self.recipient.id,
+            self.report_key(),
+            channel
         )
+    }
+
+    /// The value of the burst field this delivery is for, in a burst (the `{burst}`
+    /// placeholder the engine sets).
+    pub fn burst(&self) -> Option<&str> {
+        self.placeholders.get("burst")
+    }
+
+    /// The report as the run log names this delivery's: its name, and in a burst U+001F and
+    /// the burst value, since a recipient receives the report once per value.
+    pub fn report_key(&self) -> String {
+        match self.burst() {
+            Some(value) => format!("{}\u{1f}{value}", self.report.name),
+            None => self.report.name.clone(),
+        }
     }
 
     pub fn bytes(&self) -> u64 {

@@ -20,6 +20,7 @@ use mad_core::{
 };
 use mad_core::{Delivery, RunInfo};
 use mad_deliver::email::{BodyFormat, EmailChannel, EmailOptions, Security, SmtpOptions};
+use mad_deliver::hub::{Hub, HubOptions};
 
 use conformance::{ArrivalLog, Arrived, Harness};
 use support::{
@@ -746,6 +747,61 @@ async fn engine_with_a_wrong_password_fails_everyone_cleanly() {
     assert!(fixture.server.received().is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_sends_one_message_per_value_and_keeps_one_hub_copy_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox");
+    let email: Arc<dyn Channel> = Arc::new(
+        EmailChannel::new(
+            html_options()
+                .with_subject("{report.name}: {burst}")
+                .with_pickup(&outbox),
+        )
+        .unwrap(),
+    );
+    let hub: Arc<dyn Channel> = Arc::new(
+        Hub::open(HubOptions::new(
+            dir.path().join("index.sqlite"),
+            dir.path().join("documents"),
+        ))
+        .unwrap(),
+    );
+    let channels = vec![TaskChannel::new(email), TaskChannel::new(hub.clone())];
+    let task = task_with(channels, vec![recipient("ann")]).with_burst("Region");
+
+    let summary = Engine::new(EngineOptions::default())
+        .run(&task)
+        .await
+        .unwrap();
+
+    assert_eq!(summary.counts.delivered, 1, "{}", summary.human());
+    assert_eq!(summary.counts.failed, 0, "{}", summary.human());
+    let mut subjects = Vec::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&outbox).unwrap() {
+        let parsed = parse_message(&std::fs::read(entry.unwrap().path()).unwrap());
+        subjects.push(parsed.subject);
+        ids.insert(parsed.message_id);
+    }
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [format!("{SUBJECT}: Zürich"), format!("{SUBJECT}: Łódź")],
+        "one message per value, none lost"
+    );
+    assert_eq!(ids.len(), 2, "each value's message has its own Message-ID");
+    let hub = Hub::open(HubOptions::new(
+        dir.path().join("index.sqlite"),
+        dir.path().join("documents"),
+    ))
+    .unwrap();
+    assert_eq!(
+        hub.list("ann").await.unwrap().len(),
+        4,
+        "two documents per value"
+    );
+}
+
 #[test]
 fn a_channel_outliving_its_runtime_drops_cleanly() {
     let fixture = Fixture::start(SmtpMode::Starttls);
@@ -1106,19 +1162,41 @@ async fn too_large_message_fails_naming_size_and_limit() {
     assert_eq!(fixture.server.wait_for(1).len(), 1);
 }
 
-/// The hub link of the usual delivery to `ann` in the hub channel `archive`, percent-encoded
-/// by Python's urllib.parse.quote.
-const ANN_HUB_LINK: &str = "https://hub.example.com/files/run-1%1Fann%1FUmsatz%20Z%C3%BCrich%20%E2%80%93%20%C5%81%C3%B3d%C5%BA%1Farchive";
+/// The hub copies of the usual delivery to `ann`, as a hub at `HUB_BASE` names them: what
+/// the e-mail links to must be what the hub serves, and only to ann.
+async fn ann_hub_copies(dir: &Path) -> (Hub, Vec<String>) {
+    let hub = Hub::open(
+        HubOptions::new(dir.join("index.sqlite"), dir.join("documents")).with_link_base(HUB_BASE),
+    )
+    .unwrap();
+    let receipt = hub
+        .deliver(&report_delivery(recipient("ann")))
+        .await
+        .unwrap();
+    assert_eq!(receipt.locations.len(), 2);
+    (hub, receipt.locations)
+}
+
+/// Fetches what a link points to, as ann and as someone else.
+async fn follow(hub: &Hub, link: &str) -> Vec<u8> {
+    let id = link.strip_prefix(&format!("{HUB_BASE}/")).unwrap();
+    assert!(hub.fetch("bob", id).await.is_err(), "only ann may fetch it");
+    hub.fetch("ann", id).await.unwrap().to_vec()
+}
+
+const HUB_BASE: &str = "https://hub.example.com/files";
 
 #[tokio::test]
 async fn too_large_message_links_to_the_hub_copy() {
     let fixture = Fixture::start(SmtpMode::Starttls);
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, copies) = ann_hub_copies(dir.path()).await;
     let smtp = fixture
         .smtp(Security::Starttls, &fixture.password)
         .with_max_message_bytes(4_000);
     let options = html_options()
         .with_body("Your report {report.name}.")
-        .with_hub_link("https://hub.example.com/files/", "archive")
+        .with_hub_link(format!("{HUB_BASE}/"))
         .with_smtp(smtp);
     let channel = EmailChannel::new(options).unwrap();
     assert_eq!(channel.capabilities().max_bytes, None);
@@ -1144,16 +1222,21 @@ async fn too_large_message_links_to_the_hub_copy() {
         html.contains(HTML.trim_end_matches("</body></html>")),
         "{html}"
     );
-    assert!(
-        html.contains(&format!("<a href=\"{ANN_HUB_LINK}\">")),
-        "{html}"
-    );
     let text = parsed.text.unwrap();
-    assert!(text.contains(ANN_HUB_LINK), "{text}");
     assert!(
         text.starts_with(&format!("Your report {SUBJECT}.")),
         "{text}"
     );
+    // Each document's link is its copy in the hub, and following it gives its bytes.
+    let documents = report_delivery(recipient("ann")).documents;
+    for (copy, document) in copies.iter().zip(&documents) {
+        assert!(html.contains(&format!("<a href=\"{copy}\">")), "{html}");
+        assert!(
+            text.contains(&format!("{}: {copy}", document.file_name)),
+            "{text}"
+        );
+        assert_eq!(follow(&hub, copy).await, document.bytes.to_vec());
+    }
 }
 
 #[tokio::test]
@@ -1174,10 +1257,7 @@ async fn a_server_refusing_the_size_gets_the_link_or_a_clear_error() {
     assert!(err.to_string().contains("552"), "{err}");
     assert!(fixture.server.received().is_empty());
 
-    let linking = fixture.channel(
-        html_options().with_hub_link("https://hub.example.com/files", "archive"),
-        Security::Starttls,
-    );
+    let linking = fixture.channel(html_options().with_hub_link(HUB_BASE), Security::Starttls);
     linking
         .deliver(&report_delivery(recipient("ann")))
         .await
@@ -1186,7 +1266,10 @@ async fn a_server_refusing_the_size_gets_the_link_or_a_clear_error() {
     assert_eq!(received.len(), 1);
     let parsed = parse_message(&received[0].raw);
     assert!(parsed.attachments.is_empty());
-    assert!(parsed.html.unwrap().contains(ANN_HUB_LINK));
+    let dir = tempfile::tempdir().unwrap();
+    let (_hub, copies) = ann_hub_copies(dir.path()).await;
+    let html = parsed.html.unwrap();
+    assert!(copies.iter().all(|c| html.contains(c.as_str())), "{html}");
 }
 
 #[test]

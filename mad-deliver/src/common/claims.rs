@@ -22,10 +22,7 @@ impl Owner {
     pub fn of(delivery: &Delivery) -> Owner {
         Owner {
             recipient: delivery.recipient.id.clone(),
-            report: match delivery.placeholders.get("burst") {
-                Some(value) => format!("{}\u{1f}{value}", delivery.report.name),
-                None => delivery.report.name.clone(),
-            },
+            report: delivery.report_key(),
         }
     }
 

@@ -80,14 +80,14 @@ fn template_error(path: &Path, err: &minijinja::Error) -> Error {
 /// Every placeholder is there under its own name, dotted names as nested values
 /// (`recipient.name`, `run.date`, `Region`), and also in the map `placeholders`
 /// (`placeholders["Order Region"]`). `recipient.attributes` holds the recipient's attributes,
-/// `report_html` the delivery's HTML document (safe to print as it is), `hub_link` the link to
-/// the hub copy when the documents were too large to attach, and `images.logo` the `cid:` URL
-/// of the logo.
+/// `report_html` the delivery's HTML document (safe to print as it is), `hub_links` the links
+/// to the hub copies (each with `name` and `address`) when the documents were too large to
+/// attach, `hub_link` the first of them, and `images.logo` the `cid:` URL of the logo.
 pub(super) fn template_context(
     delivery: &Delivery,
     placeholders: &Placeholders,
     report_html: Option<&str>,
-    hub_link: Option<&str>,
+    hub_links: Option<&[HubLink]>,
 ) -> Value {
     let mut top: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
     let mut plain: BTreeMap<String, Value> = BTreeMap::new();
@@ -132,8 +132,17 @@ pub(super) fn template_context(
             Value::from_safe_string(html.to_string()),
         );
     }
-    if let Some(link) = hub_link {
-        context.insert("hub_link".to_string(), Value::from(link));
+    if let Some(links) = hub_links {
+        if let Some(first) = links.first() {
+            context.insert("hub_link".to_string(), Value::from(first.address.as_str()));
+        }
+        let listed: Vec<Value> = links
+            .iter()
+            .map(|l| {
+                Value::from_pairs([("name", l.name.as_str()), ("address", l.address.as_str())])
+            })
+            .collect();
+        context.insert("hub_links".to_string(), Value::from(listed));
     }
     Value::from(context)
 }
@@ -259,43 +268,62 @@ pub(super) fn refers_to(html: &str, content_id: &str) -> bool {
     find_ignore_case(html, &format!("cid:{content_id}")).is_some()
 }
 
-/// The link to the hub copy of a delivery: `base`, then the delivery's key in the hub
-/// channel, percent-encoded.
-pub(super) fn hub_link(base: &str, key: &str) -> String {
-    let mut link = base.trim_end_matches('/').to_string();
-    link.push('/');
-    for byte in key.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            link.push(char::from(byte));
-        } else {
-            link.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    link
+/// A link to the hub copy of one document: its file name and its address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct HubLink {
+    pub name: String,
+    pub address: String,
+}
+
+/// The links to the hub copies of `delivery`'s documents: `base`, a `/`, and the id the hub
+/// gives each document (as the hub's own `link` makes them), in the delivery's order.
+pub(super) fn hub_links(base: &str, delivery: &Delivery) -> Vec<HubLink> {
+    let base = base.trim_end_matches('/');
+    crate::hub::document_ids(delivery)
+        .into_iter()
+        .map(|(name, id)| HubLink {
+            name,
+            address: format!("{base}/{id}"),
+        })
+        .collect()
+}
+
+fn shows_all(body: &str, links: &[HubLink]) -> bool {
+    links
+        .iter()
+        .all(|l| body.contains(&l.address) || body.contains(&html_escape(&l.address)))
 }
 
 const HUB_NOTE: &str =
     "The documents were too large to send by e-mail. You can download them here:";
 
-/// The text body with the hub note added, unless the body already shows the link.
-pub(super) fn text_with_link(text: String, link: &str) -> String {
-    if text.contains(link) {
+/// The text body with the hub note added, unless the body already shows every link.
+pub(super) fn text_with_links(text: String, links: &[HubLink]) -> String {
+    if shows_all(&text, links) {
         return text;
     }
-    format!("{}\n\n{HUB_NOTE}\n{link}\n", text.trim_end())
+    let mut out = format!("{}\n\n{HUB_NOTE}\n", text.trim_end());
+    for link in links {
+        out.push_str(&format!("{}: {}\n", link.name, link.address));
+    }
+    out
 }
 
-/// The HTML body with the hub note added before `</body>`, unless the body already shows the
-/// link.
-pub(super) fn html_with_link(html: String, link: &str) -> String {
-    let href = html_escape(link);
-    if html.contains(link) || html.contains(&href) {
+/// The HTML body with the hub note added before `</body>`, unless the body already shows
+/// every link.
+pub(super) fn html_with_links(html: String, links: &[HubLink]) -> String {
+    if shows_all(&html, links) {
         return html;
     }
-    let note = format!(
-        "<p>{}<br><a href=\"{href}\">{href}</a></p>",
-        html_escape(HUB_NOTE)
-    );
+    let mut note = format!("<p>{}</p><ul>", html_escape(HUB_NOTE));
+    for link in links {
+        let href = html_escape(&link.address);
+        note.push_str(&format!(
+            "<li><a href=\"{href}\">{}</a></li>",
+            html_escape(&link.name)
+        ));
+    }
+    note.push_str("</ul>");
     match find_ignore_case(&html, "</body>") {
         Some(at) => format!("{}{note}{}", &html[..at], &html[at..]),
         None => format!("{html}{note}"),
@@ -354,23 +382,32 @@ mod tests {
     }
 
     #[test]
-    fn links_encode_the_key() {
-        let link = hub_link(
-            "https://hub.example.com/d/",
-            "run 1\u{1f}ann/ü\u{1f}Sales\u{1f}hub",
-        );
-        assert_eq!(
-            link,
-            "https://hub.example.com/d/run%201%1Fann%2F%C3%BC%1FSales%1Fhub"
-        );
-        let html = html_with_link("<html><body><p>Hi</p></BODY></html>".into(), &link);
+    fn bodies_list_each_documents_link_once() {
+        let links = [
+            HubLink {
+                name: "Sales <East>.pdf".into(),
+                address: "https://hub.example.com/d/0a1b".into(),
+            },
+            HubLink {
+                name: "Sales.xlsx".into(),
+                address: "https://hub.example.com/d/2c3d".into(),
+            },
+        ];
+        let html = html_with_links("<html><body><p>Hi</p></BODY></html>".into(), &links);
         assert!(
-            html.ends_with(&format!("{link}</a></p></BODY></html>")),
+            html.ends_with(
+                "<li><a href=\"https://hub.example.com/d/2c3d\">Sales.xlsx</a></li></ul></BODY></html>"
+            ),
             "{html}"
         );
-        assert_eq!(html_with_link(html.clone(), &link), html);
-        let text = text_with_link("Hi\n".into(), &link);
-        assert!(text.ends_with(&format!("\n{link}\n")));
+        assert!(html.contains(">Sales &lt;East&gt;.pdf</a>"), "{html}");
+        assert_eq!(html_with_links(html.clone(), &links), html);
+        let text = text_with_links("Hi\n".into(), &links);
+        assert!(
+            text.ends_with("\nSales <East>.pdf: https://hub.example.com/d/0a1b\nSales.xlsx: https://hub.example.com/d/2c3d\n"),
+            "{text}"
+        );
+        assert_eq!(text_with_links(text.clone(), &links), text);
     }
 
     #[test]

@@ -67,16 +67,11 @@ pub struct EmailOptions {
     #[serde(default)]
     pub fallback: Fallback,
     /// The address of the hub the documents are also delivered to, such as
-    /// `https://reports.example.com/hub`; needed by `fallback = "hub_link"`.
+    /// `https://reports.example.com/hub`; needed by `fallback = "hub_link"`. Each document's
+    /// link is this address, a `/` and the document's hub entry id, as the hub channel's own
+    /// `hub_link_base` makes them: give both the same address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hub_link_base: Option<String>,
-    /// The name of the hub channel in the same task, whose copy the link points to.
-    #[serde(default = "default_hub_channel")]
-    pub hub_channel: String,
-}
-
-fn default_hub_channel() -> String {
-    "hub".to_string()
 }
 
 fn default_subject() -> String {
@@ -100,7 +95,6 @@ impl EmailOptions {
             smtp: None,
             fallback: Fallback::default(),
             hub_link_base: None,
-            hub_channel: default_hub_channel(),
         }
     }
 
@@ -127,14 +121,9 @@ impl EmailOptions {
     }
 
     /// Sends a link to the hub copy instead of the attachments when a message is too large.
-    pub fn with_hub_link(
-        mut self,
-        base: impl Into<String>,
-        hub_channel: impl Into<String>,
-    ) -> Self {
+    pub fn with_hub_link(mut self, base: impl Into<String>) -> Self {
         self.fallback = Fallback::HubLink;
         self.hub_link_base = Some(base.into());
-        self.hub_channel = hub_channel.into();
         self
     }
 

@@ -8,7 +8,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MessageBuilder, MultiPart, SinglePart};
 use mad_core::{Delivery, Document, Error, OutputFormat, Placeholders, Recipient, Result};
 
-use super::body::{self, BodyTemplate, InlineImage, LOGO_ID};
+use super::body::{self, BodyTemplate, HubLink, InlineImage, LOGO_ID};
 use super::config::{BodyFormat, EmailOptions, Fallback};
 use super::error::{self, BACKEND};
 use crate::common::{check_template, render_line, render_text, sanitize_file_name};
@@ -46,16 +46,15 @@ pub(super) struct Composer {
     template: Option<BodyTemplate>,
     logo: Option<InlineImage>,
     attach: Option<Vec<OutputFormat>>,
-    hub: Option<HubLink>,
+    hub: Option<HubBase>,
     /// Tells this channel's messages from another channel's for the same delivery.
     fingerprint: String,
 }
 
 /// Where the hub keeps the copies links point to.
 #[derive(Debug)]
-struct HubLink {
+struct HubBase {
     base: String,
-    channel: String,
 }
 
 impl Composer {
@@ -151,14 +150,11 @@ impl Composer {
         let recipient = &delivery.recipient;
         let placeholders = placeholders_of(delivery);
         let subject = render_line(BACKEND, "subject", &self.subject, &placeholders)?;
-        let link = match (&self.hub, linked) {
-            (Some(hub), true) => Some(body::hub_link(
-                &hub.base,
-                &delivery.idempotency_key(&hub.channel),
-            )),
+        let links = match (&self.hub, linked) {
+            (Some(hub), true) => Some(body::hub_links(&hub.base, delivery)),
             _ => None,
         };
-        let body = self.body(delivery, &placeholders, link.as_deref())?;
+        let body = self.body(delivery, &placeholders, links.as_deref())?;
         let attachments = if linked {
             Vec::new()
         } else {
@@ -245,29 +241,29 @@ impl Composer {
         &self,
         delivery: &Delivery,
         placeholders: &Placeholders,
-        link: Option<&str>,
+        links: Option<&[HubLink]>,
     ) -> Result<Body> {
         let text = |template: &str| {
-            render_text(BACKEND, "body", template, placeholders).map(|t| with_text_link(t, link))
+            render_text(BACKEND, "body", template, placeholders).map(|t| with_text_links(t, links))
         };
         match self.body_format {
             BodyFormat::Text => {
                 let body = match &self.template {
-                    Some(template) => with_text_link(
+                    Some(template) => with_text_links(
                         template.render(body::template_context(
                             delivery,
                             placeholders,
                             None,
-                            link,
+                            links,
                         ))?,
-                        link,
+                        links,
                     ),
                     None => text(self.body.as_deref().unwrap_or(DEFAULT_BODY))?,
                 };
                 Ok(Body::Single(SinglePart::plain(body)))
             }
             BodyFormat::Html => {
-                let html = self.html(delivery, placeholders, link)?;
+                let html = self.html(delivery, placeholders, links)?;
                 let Some(plain) = self.body.as_deref().map(text).transpose()? else {
                     return Ok(html);
                 };
@@ -286,19 +282,19 @@ impl Composer {
         &self,
         delivery: &Delivery,
         placeholders: &Placeholders,
-        link: Option<&str>,
+        links: Option<&[HubLink]>,
     ) -> Result<Body> {
         let html = match &self.template {
             Some(template) => {
                 let report_html = html_document(delivery).ok();
                 let context =
-                    body::template_context(delivery, placeholders, report_html.as_deref(), link);
+                    body::template_context(delivery, placeholders, report_html.as_deref(), links);
                 template.render(context)?
             }
             None => html_document(delivery)?,
         };
-        let html = match link {
-            Some(link) => body::html_with_link(html, link),
+        let html = match links {
+            Some(links) => body::html_with_links(html, links),
             None => html,
         };
         let (html, mut images) = body::extract_data_images(&html);
@@ -374,14 +370,14 @@ fn placeholders_of(delivery: &Delivery) -> Cow<'_, Placeholders> {
     Cow::Owned(placeholders)
 }
 
-fn with_text_link(text: String, link: Option<&str>) -> String {
-    match link {
-        Some(link) => body::text_with_link(text, link),
+fn with_text_links(text: String, links: Option<&[HubLink]>) -> String {
+    match links {
+        Some(links) => body::text_with_links(text, links),
         None => text,
     }
 }
 
-fn hub_link_options(options: &EmailOptions) -> Result<Option<HubLink>> {
+fn hub_link_options(options: &EmailOptions) -> Result<Option<HubBase>> {
     let base = options.hub_link_base.as_deref().map(str::trim);
     match (options.fallback, base) {
         (Fallback::Fail, _) => Ok(None),
@@ -397,14 +393,8 @@ fn hub_link_options(options: &EmailOptions) -> Result<Option<HubLink>> {
                      https://reports.example.com/hub"
                 )));
             }
-            if options.hub_channel.trim().is_empty() {
-                return Err(invalid(
-                    "hub_channel is empty; name the hub channel of the same task",
-                ));
-            }
-            Ok(Some(HubLink {
+            Ok(Some(HubBase {
                 base: base.to_string(),
-                channel: options.hub_channel.clone(),
             }))
         }
     }

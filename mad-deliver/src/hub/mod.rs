@@ -245,13 +245,12 @@ impl Hub {
     /// The entries a delivery makes, one per document, with stable ids.
     fn entries(&self, delivery: &Delivery) -> Vec<(HubEntry, Arc<Document>)> {
         let created = self.now();
-        let names = unique_names(delivery.documents.iter().map(|d| d.file_name.as_str()));
-        names
+        document_ids(delivery)
             .into_iter()
             .zip(&delivery.documents)
-            .map(|(file_name, doc)| {
+            .map(|((file_name, id), doc)| {
                 let entry = HubEntry {
-                    id: entry_id(delivery, &file_name),
+                    id,
                     recipient: delivery.recipient.id.clone(),
                     report: delivery.report.name.clone(),
                     run_id: delivery.run_id.clone(),
@@ -378,12 +377,28 @@ impl Channel for Hub {
     }
 }
 
-/// The entry id of one document of a delivery: the same run, recipient, report and file
-/// name always give the same id, so a repeated or resumed delivery finds its earlier copy.
+/// The file name and entry id each of `delivery`'s documents gets in a hub, in order: what
+/// a link to the hub copy of a delivery points to.
+pub(crate) fn document_ids(delivery: &Delivery) -> Vec<(String, String)> {
+    unique_names(delivery.documents.iter().map(|d| d.file_name.as_str()))
+        .into_iter()
+        .map(|name| {
+            let id = entry_id(delivery, &name);
+            (name, id)
+        })
+        .collect()
+}
+
+/// The entry id of one document of a delivery: the same run, recipient, report (and burst
+/// value) and file name always give the same id, so a repeated or resumed delivery finds its
+/// earlier copy.
 fn entry_id(delivery: &Delivery, file_name: &str) -> String {
     let key = format!(
         "{}\u{1f}{}\u{1f}{}\u{1f}{}",
-        delivery.run_id, delivery.recipient.id, delivery.report.name, file_name
+        delivery.run_id,
+        delivery.recipient.id,
+        delivery.report_key(),
+        file_name
     );
     let mut id = sha256_hex(key.as_bytes());
     id.truncate(ID_LEN);
