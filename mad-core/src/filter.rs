@@ -60,21 +60,55 @@ pub enum FieldFilter {
     Only(BTreeSet<String>),
     /// Every value but these.
     Except(BTreeSet<String>),
+    /// Only the first values, and of those none matching the second: what allowing some
+    /// values and excluding others on one field gives. Both are kept, because values are
+    /// matched against the data as numbers too (`2` and `2.0` name the same number, and a
+    /// dual matches by its text and by its number), so taking the excluded texts out of the
+    /// allowed ones could keep rows the exclusion names.
+    OnlyBut(BTreeSet<String>, BTreeSet<String>),
 }
 
 impl FieldFilter {
     fn intersect(&self, other: &FieldFilter) -> FieldFilter {
         use FieldFilter::*;
-        match (self, other) {
-            (Only(a), Only(b)) => Only(a.intersection(b).cloned().collect()),
-            (Only(a), Except(b)) | (Except(b), Only(a)) => Only(a.difference(b).cloned().collect()),
-            (Except(a), Except(b)) => Except(a.union(b).cloned().collect()),
-        }
+        let (only, except) = match (self, other) {
+            (Only(a), Only(b)) => return Only(a.intersection(b).cloned().collect()),
+            (Except(a), Except(b)) => return Except(a.union(b).cloned().collect()),
+            (Only(a), Except(b)) | (Except(b), Only(a)) => (a.clone(), b.clone()),
+            (OnlyBut(a, b), Only(c)) | (Only(c), OnlyBut(a, b)) => {
+                (a.intersection(c).cloned().collect(), b.clone())
+            }
+            (OnlyBut(a, b), Except(d)) | (Except(d), OnlyBut(a, b)) => {
+                (a.clone(), b.union(d).cloned().collect())
+            }
+            (OnlyBut(a, b), OnlyBut(c, d)) => (
+                a.intersection(c).cloned().collect(),
+                b.union(d).cloned().collect(),
+            ),
+        };
+        let only: BTreeSet<String> = only.difference(&except).cloned().collect();
+        OnlyBut(only, except)
     }
 
     /// Whether this filter can select nothing at all.
     pub fn is_empty(&self) -> bool {
-        matches!(self, FieldFilter::Only(v) if v.is_empty())
+        matches!(self, FieldFilter::Only(v) | FieldFilter::OnlyBut(v, _) if v.is_empty())
+    }
+
+    /// The values it allows, if it names them (not for `Except`).
+    pub fn allowed(&self) -> Option<&BTreeSet<String>> {
+        match self {
+            FieldFilter::Only(v) | FieldFilter::OnlyBut(v, _) => Some(v),
+            FieldFilter::Except(_) => None,
+        }
+    }
+
+    /// The values it excludes, if any.
+    pub fn excluded(&self) -> Option<&BTreeSet<String>> {
+        match self {
+            FieldFilter::Except(v) | FieldFilter::OnlyBut(_, v) => Some(v),
+            FieldFilter::Only(_) => None,
+        }
     }
 }
 
@@ -174,23 +208,25 @@ impl FilterSet {
         self.rules.keys().map(String::as_str)
     }
 
-    /// The filters as they would be written in a definition.
+    /// The filters as they would be written in a definition (a field both allowing and
+    /// excluding values gives two).
     pub fn to_filters(&self) -> Vec<Filter> {
-        self.rules
-            .iter()
-            .map(|(field, rule)| {
-                let (values, exclude) = match &rule.filter {
-                    FieldFilter::Only(v) => (v, false),
-                    FieldFilter::Except(v) => (v, true),
-                };
-                Filter {
-                    field: field.clone(),
-                    values: values.iter().cloned().collect(),
-                    exclude,
-                    optional: rule.optional,
-                }
-            })
-            .collect()
+        let mut filters = Vec::with_capacity(self.rules.len());
+        for (field, rule) in self.rules.iter() {
+            let written = |values: &BTreeSet<String>, exclude| Filter {
+                field: field.clone(),
+                values: values.iter().cloned().collect(),
+                exclude,
+                optional: rule.optional,
+            };
+            if let Some(values) = rule.filter.allowed() {
+                filters.push(written(values, false));
+            }
+            if let Some(values) = rule.filter.excluded() {
+                filters.push(written(values, true));
+            }
+        }
+        filters
     }
 
     /// The rows of `table` this set allows.
@@ -265,21 +301,34 @@ fn allowed_symbols(
     filter: &FieldFilter,
 ) -> Result<Vec<bool>> {
     let column = table.column(col);
+    let mark = |values: &BTreeSet<String>| {
+        let mut named = vec![false; column.symbols().len()];
+        let mut missing = Vec::new();
+        for value in values {
+            let symbols = column.symbols_matching(value);
+            if symbols.is_empty() {
+                missing.push(value.clone());
+            }
+            for symbol in symbols {
+                named[symbol as usize] = true;
+            }
+        }
+        (named, missing)
+    };
     let (values, only) = match filter {
         FieldFilter::Only(v) => (v, true),
         FieldFilter::Except(v) => (v, false),
+        FieldFilter::OnlyBut(allowed, excluded) => {
+            let kept = allowed_symbols(table, col, field, &FieldFilter::Only(allowed.clone()))?;
+            let (out, _) = mark(excluded);
+            let kept: Vec<bool> = kept.iter().zip(&out).map(|(k, o)| *k && !o).collect();
+            if !kept.iter().any(|k| *k) {
+                return Err(empty_intersection(field));
+            }
+            return Ok(kept);
+        }
     };
-    let mut named = vec![false; column.symbols().len()];
-    let mut missing = Vec::new();
-    for value in values {
-        let symbols = column.symbols_matching(value);
-        if symbols.is_empty() {
-            missing.push(value.as_str());
-        }
-        for symbol in symbols {
-            named[symbol as usize] = true;
-        }
-    }
+    let (mut named, missing) = mark(values);
     if only && !missing.is_empty() {
         return Err(Error::new(
             ErrorKind::EmptyFilter,
@@ -311,12 +360,20 @@ impl fmt::Display for FilterSet {
             if i > 0 {
                 f.write_str("; ")?;
             }
-            let (op, values) = match &rule.filter {
-                FieldFilter::Only(v) => ("=", v),
-                FieldFilter::Except(v) => ("≠", v),
+            let list = |values: &BTreeSet<String>| {
+                values
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
-            let list: Vec<&str> = values.iter().map(String::as_str).collect();
-            write!(f, "{field} {op} {}", list.join(", "))?;
+            match &rule.filter {
+                FieldFilter::Only(v) => write!(f, "{field} = {}", list(v))?,
+                FieldFilter::Except(v) => write!(f, "{field} ≠ {}", list(v))?,
+                FieldFilter::OnlyBut(v, out) => {
+                    write!(f, "{field} = {}; {field} ≠ {}", list(v), list(out))?
+                }
+            }
         }
         Ok(())
     }
@@ -343,6 +400,9 @@ mod tests {
         match filter {
             FieldFilter::Only(v) => v.iter().any(|w| value.matches(w)),
             FieldFilter::Except(v) => !value.is_null() && !v.iter().any(|w| value.matches(w)),
+            FieldFilter::OnlyBut(v, out) => {
+                v.iter().any(|w| value.matches(w)) && !out.iter().any(|w| value.matches(w))
+            }
         }
     }
 
@@ -411,6 +471,45 @@ mod tests {
             s.push(Value::Number(sales));
         }
         Table::new(schema, vec![r.finish(), s.finish()]).unwrap()
+    }
+
+    #[test]
+    fn an_exclusion_holds_whatever_spelling_the_allowed_values_use() {
+        let schema = Schema::new(vec![Field::new("Quantity", FieldKind::Number)]);
+        let mut q = ColumnBuilder::default();
+        for value in [
+            Value::Number(2.0),
+            Value::Number(3.0),
+            Value::Dual(2.0, "two".into()),
+        ] {
+            q.push(value);
+        }
+        let table = Table::new(schema, vec![q.finish()]).unwrap();
+        let task = FilterSet::from_filters([Filter::new("Quantity", ["2"]).excluding()]);
+        for (allowed, kept) in [
+            (vec!["2.0"], 0),
+            (vec![" 2", "3"], 1),
+            (vec!["two"], 0),
+            (vec!["two", "3.00"], 1),
+        ] {
+            let recipient = FilterSet::from_filters([Filter::new("Quantity", allowed.clone())]);
+            for both in [task.intersect(&recipient), recipient.intersect(&task)] {
+                match both.apply(&table) {
+                    Ok(rows) => {
+                        assert_eq!(rows.len(), kept, "{allowed:?}: {both}");
+                        for row in 0..rows.len() {
+                            assert_eq!(rows.value(row, 0).as_number(), Some(3.0), "{allowed:?}");
+                        }
+                    }
+                    Err(err) => {
+                        assert_eq!(kept, 0, "{allowed:?}: {err}");
+                        assert_eq!(err.kind(), ErrorKind::EmptyFilter, "{err}");
+                    }
+                }
+                // Written out and read back, the set means the same.
+                assert_eq!(FilterSet::from_filters(both.to_filters()), both);
+            }
+        }
     }
 
     #[test]

@@ -954,11 +954,12 @@ fn group_units(task: &Task, units: &[Unit], trackers: &mut [Tracker]) -> Vec<Gro
 }
 
 fn describe_sources(task: &Task, unit: &Unit, report: &ReportDef, field: &str) -> String {
+    let list =
+        |v: &std::collections::BTreeSet<String>| v.iter().cloned().collect::<Vec<_>>().join(", ");
     let show = |set: &FilterSet| match set.get(field).map(|r| &r.filter) {
-        Some(FieldFilter::Only(v)) => v.iter().cloned().collect::<Vec<_>>().join(", "),
-        Some(FieldFilter::Except(v)) => {
-            format!("not {}", v.iter().cloned().collect::<Vec<_>>().join(", "))
-        }
+        Some(FieldFilter::Only(v)) => list(v),
+        Some(FieldFilter::Except(v)) => format!("not {}", list(v)),
+        Some(FieldFilter::OnlyBut(v, out)) => format!("{} but not {}", list(v), list(out)),
         None => "any".to_string(),
     };
     format!(
@@ -1002,7 +1003,7 @@ fn placeholders_for(
         p.set("burst", b);
     }
     for (field, rule) in unit.filters.intersect(&report.filters).rules() {
-        if let FieldFilter::Only(values) = &rule.filter {
+        if let Some(values) = rule.filter.allowed() {
             p.set(field, values.iter().cloned().collect::<Vec<_>>().join(", "));
         }
     }

@@ -129,6 +129,21 @@ fn wanted_elements(
             }
             Ok(kept)
         }
+        FieldFilter::OnlyBut(asked, excluded) => {
+            let asked = wanted_elements(field, &FieldFilter::Only(asked.clone()), values)?;
+            let kept: BTreeSet<i64> = values
+                .iter()
+                .filter(|v| asked.contains(&v.element))
+                .filter(|v| !excluded.iter().any(|w| v.value.matches(w)))
+                .map(|v| v.element)
+                .collect();
+            if kept.is_empty() {
+                return Err(empty(format!(
+                    "the filters on '{field}' have no value in common"
+                )));
+            }
+            Ok(kept)
+        }
     }
 }
 
@@ -148,7 +163,7 @@ async fn select(
             let values: Vec<Json> = asked.iter().flat_map(|v| field_values(v)).collect();
             session.select_values(handle, &values).await?
         }
-        FieldFilter::Except(_) => {
+        FieldFilter::Except(_) | FieldFilter::OnlyBut(..) => {
             let elements: Vec<i64> = wanted.iter().copied().collect();
             session.select_list_object_values(list, &elements).await?
         }

@@ -23,7 +23,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mad_core::filter::FieldFilter;
 use mad_core::format::display;
 use mad_core::{Error, Layout, LayoutEvent, RenderJob, Result, Value as Cell};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
@@ -175,16 +174,15 @@ impl Context<'_> {
         }
     }
 
+    /// The filters as written (a field both allowing and excluding values gives two).
     fn filters(&self) -> Value {
         let filters: Vec<Value> = self
             .job
             .filters
-            .rules()
-            .map(|(field, rule)| {
-                let (values, exclude) = match &rule.filter {
-                    FieldFilter::Only(v) => (v, false),
-                    FieldFilter::Except(v) => (v, true),
-                };
+            .to_filters()
+            .iter()
+            .map(|written| {
+                let (field, values, exclude) = (&written.field, &written.values, written.exclude);
                 let mut filter = BTreeMap::new();
                 filter.insert("field", Value::from(field));
                 filter.insert(
