@@ -690,6 +690,49 @@ async fn a_templated_report_is_rendered_per_placeholder_values() {
     );
 }
 
+/// Prints the filters the render was given, as the renderers print them in a cover line.
+#[derive(Debug)]
+struct FiltersLine;
+
+impl Renderer for FiltersLine {
+    fn format(&self) -> OutputFormat {
+        OutputFormat::Csv
+    }
+
+    fn render(&self, job: &RenderJob<'_>) -> Result<Vec<u8>> {
+        Ok(job.filters.to_string().into_bytes())
+    }
+}
+
+#[tokio::test]
+async fn a_shared_render_shows_the_filters_every_member_has_not_the_first_ones_own() {
+    let out = outbox(None);
+    let (mut task, _) = task(
+        vec![
+            region("ann", &["East", "West"]),
+            region("cy", &["East", "South"]),
+        ],
+        out.clone(),
+    );
+    let mut report = (*task.reports[0]).clone();
+    report.filters = FilterSet::from_filters([Filter::new("Region", ["East"])]);
+    task.reports = vec![Arc::new(report)];
+    task.renderers = [(
+        OutputFormat::Csv,
+        Arc::new(FiltersLine) as Arc<dyn Renderer>,
+    )]
+    .into();
+
+    let summary = Engine::default().run(&task).await.unwrap();
+
+    assert_eq!(summary.counts.delivered, 2, "{}", summary.human());
+    let received = out.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2);
+    for (recipient, text) in &received {
+        assert_eq!(text, "Region = East", "{recipient}");
+    }
+}
+
 /// Renders the rows as text and returns a picture beside them, as the HTML renderer does.
 #[derive(Debug)]
 struct WithPicture;

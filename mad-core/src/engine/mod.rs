@@ -598,7 +598,8 @@ impl Engine {
                 table: table.clone(),
                 placeholders: placeholders.clone(),
                 locale: locale.clone(),
-                filters: units[*unit].filters.clone(),
+                // What every member of the render sees: its filters within the report's.
+                filters: units[*unit].filters.intersect(&task.reports[*report].filters),
             };
             let started = run.started;
             async move {
