@@ -614,6 +614,76 @@ impl Channel for Flaky {
     }
 }
 
+/// Keeps what it is sent but loses the answer to the first attempt, as a server does when the
+/// connection drops after the upload; it can look for what arrived.
+#[derive(Debug, Default)]
+struct LosesFirstAnswer {
+    kept: Mutex<Vec<String>>,
+    can_confirm: bool,
+}
+
+#[async_trait]
+impl Channel for LosesFirstAnswer {
+    fn name(&self) -> &str {
+        "loses-first-answer"
+    }
+
+    fn capabilities(&self) -> ChannelCapabilities {
+        ChannelCapabilities::default()
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
+        let mut kept = self.kept.lock().unwrap();
+        kept.push(delivery.recipient.id.clone());
+        if kept.len() == 1 {
+            return Err(Error::new(ErrorKind::Timeout, "no answer"));
+        }
+        Ok(Receipt {
+            channel: self.name().into(),
+            locations: vec![format!("copy {}", kept.len())],
+            bytes: 1,
+        })
+    }
+
+    async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {
+        if !self.can_confirm {
+            return Err(Error::unsupported("test", "confirm"));
+        }
+        let kept = self.kept.lock().unwrap();
+        Ok(kept.contains(&delivery.recipient.id).then(|| Receipt {
+            channel: self.name().into(),
+            locations: vec!["copy 1".into()],
+            bytes: 1,
+        }))
+    }
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_looked_for_before_sending_again() {
+    for can_confirm in [true, false] {
+        let channel = Arc::new(LosesFirstAnswer {
+            can_confirm,
+            ..Default::default()
+        });
+        let (mut task, _) = task(vec![region("ann", &["East"])], outbox(None));
+        task.channels = vec![TaskChannel::new(channel.clone())];
+        let summary = Engine::new(mad_core::EngineOptions {
+            retry_delay: std::time::Duration::from_millis(1),
+            ..Default::default()
+        })
+        .run(&task)
+        .await
+        .unwrap();
+        assert_eq!(summary.counts.delivered, 1, "{}", summary.human());
+        // A channel that can look finds the first copy and is not sent a second; one that
+        // cannot is sent again, as before.
+        let copies = if can_confirm { 1 } else { 2 };
+        assert_eq!(channel.kept.lock().unwrap().len(), copies, "{can_confirm}");
+        let receipt = &summary.recipients[0].receipts[0];
+        assert_eq!(receipt.locations, [format!("copy {copies}")]);
+    }
+}
+
 #[tokio::test]
 async fn retryable_errors_are_retried_then_given_up() {
     let options = || mad_core::EngineOptions {

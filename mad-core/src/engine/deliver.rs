@@ -549,6 +549,29 @@ impl Engine {
             tracing::info!(recipient = %delivery.recipient.id, channel = %channel.name(), kind = %err.kind(), retry = retries, wait_ms = wait.as_millis() as u64, "retrying a delivery");
             tokio::time::sleep(wait).await;
             delay = (delay * 2).min(self.options.max_retry_delay);
+            if let Some(receipt) = Self::arrived_anyway(channel, delivery, &err).await {
+                return Ok(receipt);
+            }
+        }
+    }
+
+    /// After a timeout or a dropped connection the documents may have arrived though no
+    /// answer did: a channel that can look finds them, and they are not sent a second time
+    /// (nor refused as already there).
+    async fn arrived_anyway(
+        channel: &dyn Channel,
+        delivery: &Delivery,
+        err: &Error,
+    ) -> Option<Receipt> {
+        if !matches!(err.kind(), ErrorKind::Timeout | ErrorKind::Transient) {
+            return None;
+        }
+        match channel.confirm(delivery).await {
+            Ok(Some(receipt)) => {
+                tracing::info!(recipient = %delivery.recipient.id, channel = %channel.name(), "a delivery whose answer was lost had arrived");
+                Some(receipt)
+            }
+            Ok(None) | Err(_) => None,
         }
     }
 

@@ -599,7 +599,9 @@ impl Engine {
                 placeholders: placeholders.clone(),
                 locale: locale.clone(),
                 // What every member of the render sees: its filters within the report's.
-                filters: units[*unit].filters.intersect(&task.reports[*report].filters),
+                filters: units[*unit]
+                    .filters
+                    .intersect(&task.reports[*report].filters),
             };
             let started = run.started;
             async move {
