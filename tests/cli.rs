@@ -38,6 +38,20 @@ fn wrong_arguments_are_a_usage_error() {
     assert!(text.contains("unknown command 'frobnicate'"), "{text}");
 }
 
+#[cfg(unix)]
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error_not_a_crash() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new(env!("CARGO_BIN_EXE_mad"))
+        .arg("check")
+        .arg(std::ffi::OsStr::from_bytes(b"defs-\xff.toml"))
+        .output()
+        .expect("mad starts");
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("not valid UTF-8"), "{text}");
+}
+
 #[test]
 fn a_run_id_or_resend_without_a_run_log_is_refused_before_anything_runs() {
     // Without the log nothing of an earlier attempt is known, so the same id would deliver

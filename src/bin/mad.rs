@@ -157,7 +157,20 @@ async fn check(definitions: &str) -> mad::Result<()> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = match std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string())
+        .collect::<Result<_, _>>()
+    {
+        Ok(args) => args,
+        Err(bad) => {
+            eprintln!(
+                "mad: the argument {} is not valid UTF-8; name files and tasks in UTF-8\n{USAGE}",
+                bad.to_string_lossy()
+            );
+            return ExitCode::from(2);
+        }
+    };
     let outcome = match args.first().map(String::as_str) {
         Some("run") => match parse_run(&args[1..]) {
             Ok(parsed) => run(parsed).await,
