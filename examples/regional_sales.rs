@@ -20,7 +20,11 @@ async fn main() -> ExitCode {
         .nth(1)
         .map_or_else(|| PathBuf::from("out/regional_sales"), PathBuf::from);
     match run(&output).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(failed) => {
+            eprintln!("regional_sales: {failed} recipient(s) failed");
+            ExitCode::FAILURE
+        }
         Err(err) => {
             eprintln!("regional_sales: {err}");
             ExitCode::FAILURE
@@ -28,7 +32,8 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(output: &Path) -> mad::Result<()> {
+/// Runs both tasks; returns how many recipients failed.
+async fn run(output: &Path) -> mad::Result<usize> {
     let definitions =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/regional_sales/workspace.toml");
     std::fs::create_dir_all(output).map_err(|e| mad::Error::io(output.display(), e))?;
@@ -37,13 +42,15 @@ async fn run(output: &Path) -> mad::Result<()> {
         .instantiate(&mad::registry())?;
     let engine = Engine::default();
 
+    let mut failed = 0;
     for name in ["regional", "states"] {
         let task = runtime.task(name).await?;
         let summary = engine.run(&task).await?;
+        failed += summary.counts.failed;
         print!("{}", summary.human());
         let json = output.join(format!("summary-{name}.json"));
         std::fs::write(&json, summary.to_json()).map_err(|e| mad::Error::io(json.display(), e))?;
     }
     println!("outputs in {}", output.display());
-    Ok(())
+    Ok(failed)
 }

@@ -112,7 +112,14 @@ fn is_order_id(s: &str) -> bool {
     b.len() == 14 && b[2] == b'-' && b[7] == b'-' && b[8..].iter().all(u8::is_ascii_digit)
 }
 
-fn check_xlsx(path: &Path, region: &str, orders: &[Order]) {
+/// What an XLSX report holds, read back cell by cell: its order lines (as multiset keys) and
+/// its totals rows (label; Sales, Quantity and Profit in cents), in order.
+struct Workbook {
+    lines: BTreeMap<(String, String, i64), usize>,
+    totals: Vec<(String, [i64; 3])>,
+}
+
+fn read_xlsx(path: &Path, what: &str) -> Workbook {
     let mut book: Xlsx<_> = calamine::open_workbook(path).unwrap();
     let range = book.worksheet_range_at(0).unwrap().unwrap();
     let rows: Vec<&[Data]> = range.rows().collect();
@@ -126,52 +133,103 @@ fn check_xlsx(path: &Path, region: &str, orders: &[Order]) {
             .position(|c| c.get_string() == Some(name))
             .unwrap()
     };
-    let (order, date, product, sales) = (
-        col("Order ID"),
-        col("Order Date"),
-        col("Product"),
-        col("Sales"),
-    );
-    let mut got = BTreeMap::new();
-    let mut total = 0.0;
+    let (order, date, product) = (col("Order ID"), col("Order Date"), col("Product"));
+    let measures = [col("Sales"), col("Quantity"), col("Profit")];
+    let mut book = Workbook {
+        lines: BTreeMap::new(),
+        totals: Vec::new(),
+    };
     for row in &rows[header + 1..] {
         let id = row[order].to_string();
+        let numbers = measures.map(|m| row[m].as_f64());
         if !is_order_id(&id) {
+            if let [Some(sales), Some(quantity), Some(profit)] = numbers {
+                book.totals
+                    .push((id, [cents(sales), cents(quantity), cents(profit)]));
+            }
             continue;
         }
-        let Data::Float(s) = row[sales] else {
-            panic!("{region}: Sales is not a number cell: {:?}", row[sales]);
+        let Data::Float(s) = row[measures[0]] else {
+            panic!("{what}: Sales is not a number cell: {:?}", row[measures[0]]);
         };
         assert!(
             row[date].is_datetime(),
-            "{region}: Order Date is not a date cell: {:?}",
+            "{what}: Order Date is not a date cell: {:?}",
             row[date]
         );
-        total += s;
-        *got.entry(key(&id, &row[product].to_string(), s))
+        *book
+            .lines
+            .entry(key(&id, &row[product].to_string(), s))
             .or_default() += 1;
     }
+    book
+}
+
+/// Sales, Quantity and Profit summed from the source rows, in cents.
+fn sums<'a>(orders: impl Iterator<Item = &'a Order>) -> [i64; 3] {
+    let mut sums = [0.0; 3];
+    for o in orders {
+        for (sum, field) in sums.iter_mut().zip(["Sales", "Quantity", "Profit"]) {
+            *sum += o.number(field);
+        }
+    }
+    sums.map(cents)
+}
+
+fn check_xlsx(path: &Path, region: &str, orders: &[Order]) {
+    let book = read_xlsx(path, region);
     assert_eq!(
-        got,
+        book.lines,
         expected(orders, region),
         "{region}: XLSX rows differ from the source rows"
     );
-    let want: f64 = orders
+    // A subtotal per State, in the report's order (by State), then the grand total; their
+    // labels are in the recipient's language, so only the State names are compared.
+    let mine: Vec<&Order> = orders
         .iter()
         .filter(|o| o.get("Region") == region)
-        .map(|o| o.number("Sales"))
-        .sum();
-    assert_eq!(cents(total), cents(want));
-    // The grand total is the last row with a Sales number that is not an order line (its
-    // label is in the recipient's language).
-    let grand = rows
-        .iter()
-        .rev()
-        .find(|r| r[sales].as_f64().is_some())
-        .filter(|r| !is_order_id(&r[order].to_string()))
-        .expect("a totals row after the orders");
-    let shown = grand[sales].as_f64().expect("the Sales total is a number");
-    assert_eq!(cents(shown), cents(want), "{region}: grand total");
+        .collect();
+    let mut states: Vec<&str> = mine.iter().map(|o| o.get("State")).collect();
+    states.sort_unstable();
+    states.dedup();
+    assert_eq!(
+        book.totals.len(),
+        states.len() + 1,
+        "{region}: {:?}",
+        book.totals
+    );
+    for ((label, shown), state) in book.totals.iter().zip(&states) {
+        assert!(
+            label.ends_with(state),
+            "{region}: {label} is not {state}'s subtotal"
+        );
+        let want = sums(mine.iter().copied().filter(|o| o.get("State") == *state));
+        assert_eq!(*shown, want, "{region}: subtotal of {state}");
+    }
+    let (_, grand) = book.totals.last().unwrap();
+    assert_eq!(*grand, sums(mine.iter().copied()), "{region}: grand total");
+}
+
+/// One State's report of the burst: exactly that State's order lines, and its totals.
+fn check_state_xlsx(path: &Path, state: &str, orders: &[Order]) {
+    let book = read_xlsx(path, state);
+    let mine: Vec<&Order> = orders.iter().filter(|o| o.get("State") == state).collect();
+    let mut want = BTreeMap::new();
+    for o in &mine {
+        *want
+            .entry(key(
+                o.get("Order ID"),
+                o.get("Product Name"),
+                o.number("Sales"),
+            ))
+            .or_default() += 1;
+    }
+    assert_eq!(
+        book.lines, want,
+        "{state}: XLSX rows differ from the source rows"
+    );
+    let (_, grand) = book.totals.last().expect("a grand total");
+    assert_eq!(*grand, sums(mine.iter().copied()), "{state}: grand total");
 }
 
 fn check_pdf(path: &Path, region: &str, name: &str) {
@@ -258,4 +316,77 @@ async fn every_manager_gets_exactly_their_region() {
         .unwrap()
         .count();
     assert_eq!(written, 98, "a PDF and an XLSX per State");
+    let mut states: Vec<&str> = orders.iter().map(|o| o.get("State")).collect();
+    states.sort_unstable();
+    states.dedup();
+    assert_eq!(states.len(), 49);
+    for state in states {
+        check_state_xlsx(
+            &dir.path().join("states").join(format!("{state}.xlsx")),
+            state,
+            &orders,
+        );
+    }
+}
+
+/// The example program itself, as the README runs it: built beside this test by
+/// `cargo test --all-targets` (the test command of the README and CI).
+fn example_program() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let program = dir
+        .join("examples")
+        .join(format!("regional_sales{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        program.exists(),
+        "{} is missing: build the examples first (cargo test --all-targets does)",
+        program.display()
+    );
+    program
+}
+
+#[test]
+fn the_example_program_prints_its_summary_writes_json_and_fails_when_it_cannot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = std::process::Command::new(example_program())
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.contains("regional: 5 recipients: 4 delivered, 1 skipped, 0 failed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("states: 49 recipients: 49 delivered, 0 skipped, 0 failed"),
+        "{stdout}"
+    );
+    for (task, delivered) in [("regional", 4), ("states", 49)] {
+        let json: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.join(format!("summary-{task}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(json["counts"]["delivered"], delivered, "{task}: {json}");
+        assert_eq!(json["counts"]["failed"], 0, "{task}: {json}");
+    }
+
+    // An output folder that cannot be made: a clear message and a failing exit status.
+    let blocked = dir.path().join("a file");
+    std::fs::write(&blocked, "not a folder").unwrap();
+    let run = std::process::Command::new(example_program())
+        .arg(blocked.join("out"))
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.starts_with("regional_sales: ") && stderr.contains("a file"),
+        "{stderr}"
+    );
 }
