@@ -513,6 +513,85 @@ async fn an_interrupted_delivery_is_reported_not_repeated_unless_asked() {
     }
 }
 
+/// Finds every interrupted delivery complete, and remembers what it is told was delivered
+/// earlier in the run.
+#[derive(Debug, Default)]
+struct FindsEverything {
+    told: Mutex<Vec<(String, String, Vec<String>)>>,
+}
+
+#[async_trait]
+impl Channel for FindsEverything {
+    fn name(&self) -> &str {
+        "outbox"
+    }
+
+    fn capabilities(&self) -> ChannelCapabilities {
+        ChannelCapabilities::default()
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
+        Ok(Receipt {
+            channel: self.name().into(),
+            locations: vec![format!("{} now", delivery.recipient.id)],
+            bytes: 1,
+        })
+    }
+
+    fn delivered_earlier(&self, _run: &str, recipient: &str, report: &str, receipt: &Receipt) {
+        self.told.lock().unwrap().push((
+            recipient.into(),
+            report.into(),
+            receipt.locations.clone(),
+        ));
+    }
+
+    async fn confirm(&self, delivery: &Delivery) -> Result<Option<Receipt>> {
+        Ok(Some(Receipt {
+            channel: self.name().into(),
+            locations: vec![format!("{} before", delivery.recipient.id)],
+            bytes: 1,
+        }))
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_delivery_found_complete_holds_its_targets_for_the_run() {
+    use mad_core::runlog::{DeliveryKey, MemoryRunLog, RunLog};
+
+    let channel = Arc::new(FindsEverything::default());
+    let (mut task, _) = task(vec![region("ann", &["East"])], outbox(None));
+    task.channels = vec![TaskChannel::new(channel.clone())];
+    let log = Arc::new(MemoryRunLog::new());
+    let run = mad_core::RunInfo::at("run-3", 1_700_000_000.0);
+    log.start_run(&run, "t").await.unwrap();
+    log.begin(&DeliveryKey {
+        run_id: "run-3".into(),
+        recipient: "ann".into(),
+        report: "sales".into(),
+        channel: "outbox".into(),
+    })
+    .await
+    .unwrap();
+
+    let summary = Engine::default()
+        .with_run_log(log)
+        .run_as(&task, run)
+        .await
+        .unwrap();
+
+    assert_eq!(summary.counts.resumed, 1, "{}", summary.human());
+    assert_eq!(
+        *channel.told.lock().unwrap(),
+        [(
+            "ann".to_string(),
+            "sales".to_string(),
+            vec!["ann before".to_string()]
+        )],
+        "the channel hears that ann's targets are taken, as for a delivery the log lists"
+    );
+}
+
 /// Marks documents as protected by prefixing the password's length; refuses CSV.
 #[derive(Debug)]
 struct MarkProtector;

@@ -461,6 +461,16 @@ impl Engine {
             PriorAttempt::Delivered(receipt) => return Ok((receipt, true)),
             PriorAttempt::Interrupted => {
                 if let Some(outcome) = self.settle_interrupted(tc, &delivery).await {
+                    if let Ok((receipt, _)) = &outcome {
+                        // Found complete: its targets are this delivery's for the rest of the
+                        // run, as if the run log had listed it as delivered.
+                        tc.channel.delivered_earlier(
+                            &key.run_id,
+                            &key.recipient,
+                            &key.report,
+                            receipt,
+                        );
+                    }
                     let recorded = outcome.clone().map(|r| r.0);
                     self.record(&key, &recorded).await;
                     return outcome;

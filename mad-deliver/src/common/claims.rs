@@ -5,7 +5,7 @@
 //! an earlier attempt of a resumed run delivered, read back from the run log, takes its
 //! targets before the resumed attempt delivers anything.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use mad_core::{Delivery, Error, ErrorKind, Receipt, Result};
@@ -35,13 +35,18 @@ impl Owner {
     }
 }
 
-/// The targets a channel has written in the run it is delivering, and whose documents they
-/// hold. A new run starts afresh: what earlier runs wrote is theirs to replace.
+/// How many runs' claims a channel keeps: runs of several tasks may share one channel at
+/// once (a report server); the oldest run's claims go when one more starts.
+const RUNS_KEPT: usize = 16;
+
+/// The targets a channel has written in the runs it is delivering, and whose documents they
+/// hold. Each run has its own: what earlier runs wrote is theirs to replace.
 #[derive(Debug)]
 pub struct Claims {
     /// Compares targets without case, as some file systems and servers do.
     fold_case: bool,
-    held: Mutex<(String, HashMap<String, Owner>)>,
+    /// Per run id, oldest first: target → owner.
+    held: Mutex<VecDeque<(String, HashMap<String, Owner>)>>,
 }
 
 impl Claims {
@@ -51,6 +56,22 @@ impl Claims {
             fold_case,
             held: Mutex::default(),
         }
+    }
+
+    /// Runs `work` on the targets run `run_id` holds.
+    fn in_run<T>(&self, run_id: &str, work: impl FnOnce(&mut HashMap<String, Owner>) -> T) -> T {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let at = match held.iter().position(|(run, _)| run == run_id) {
+            Some(at) => at,
+            None => {
+                if held.len() == RUNS_KEPT {
+                    held.pop_front();
+                }
+                held.push_back((run_id.to_string(), HashMap::new()));
+                held.len() - 1
+            }
+        };
+        work(&mut held[at].1)
     }
 
     fn key(&self, target: &str) -> String {
@@ -81,13 +102,20 @@ impl Claims {
         owner: &Owner,
         targets: &[String],
     ) -> Result<()> {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        let (run, taken) = &mut *held;
-        if run != run_id {
-            *run = run_id.to_string();
-            taken.clear();
-        }
         let keys: Vec<String> = targets.iter().map(|t| self.key(t)).collect();
+        self.in_run(run_id, |taken| {
+            self.take(backend, owner, targets, keys, taken)
+        })
+    }
+
+    fn take(
+        &self,
+        backend: &'static str,
+        owner: &Owner,
+        targets: &[String],
+        keys: Vec<String>,
+        taken: &mut HashMap<String, Owner>,
+    ) -> Result<()> {
         if let Some((target, other)) = keys
             .iter()
             .zip(targets)
@@ -131,14 +159,63 @@ impl Claims {
             recipient: recipient.to_string(),
             report: report.to_string(),
         };
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        let (run, taken) = &mut *held;
-        if run != run_id {
-            *run = run_id.to_string();
-            taken.clear();
+        self.in_run(run_id, |taken| {
+            for location in &receipt.locations {
+                taken.insert(self.key(location), owner.clone());
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(recipient: &str) -> Owner {
+        Owner {
+            recipient: recipient.into(),
+            report: "sales".into(),
         }
-        for location in &receipt.locations {
-            taken.insert(self.key(location), owner.clone());
+    }
+
+    #[test]
+    fn runs_sharing_a_channel_keep_their_own_claims() {
+        let claims = Claims::new(false);
+        let target = ["reports/Sales.pdf".to_string()];
+        claims
+            .claim_for("t", "run-a", &owner("east"), &target)
+            .unwrap();
+        // Another run may write the same target: runs replace each other's files.
+        claims
+            .claim_for("t", "run-b", &owner("west"), &target)
+            .unwrap();
+        // Run A still knows the target is east's, though run B claimed it since.
+        let err = claims
+            .claim_for("t", "run-a", &owner("west"), &target)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+        assert!(err.to_string().contains("recipient 'east'"), "{err}");
+        claims
+            .claim_for("t", "run-a", &owner("east"), &target)
+            .unwrap();
+    }
+
+    #[test]
+    fn the_oldest_runs_claims_go_first() {
+        let claims = Claims::new(true);
+        let target = ["A.pdf".to_string()];
+        for run in 0..=RUNS_KEPT {
+            claims
+                .claim_for("t", &format!("run-{run}"), &owner("east"), &target)
+                .unwrap();
         }
+        // run-0 was dropped when run-16 came (coming back, it drops run-1 in turn).
+        claims
+            .claim_for("t", "run-0", &owner("west"), &target)
+            .unwrap();
+        let err = claims
+            .claim_for("t", "run-2", &owner("west"), &["a.PDF".to_string()])
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
     }
 }
