@@ -526,6 +526,11 @@ fn empty_or_missing_passwords_are_refused() {
     ] {
         let err = protector().protect(&pdf, &passwords).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+        let err = protector()
+            .bundle(std::slice::from_ref(&pdf), &passwords)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+        assert_eq!(err.backend(), Some("protect"));
     }
 }
 
