@@ -91,6 +91,122 @@ const FR_DAYS: [&str; 7] = [
     "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
 ];
 
+const ES_MONTHS: [&str; 12] = [
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+];
+const ES_DAYS: [&str; 7] = [
+    "lunes",
+    "martes",
+    "miércoles",
+    "jueves",
+    "viernes",
+    "sábado",
+    "domingo",
+];
+const IT_MONTHS: [&str; 12] = [
+    "gennaio",
+    "febbraio",
+    "marzo",
+    "aprile",
+    "maggio",
+    "giugno",
+    "luglio",
+    "agosto",
+    "settembre",
+    "ottobre",
+    "novembre",
+    "dicembre",
+];
+const IT_DAYS: [&str; 7] = [
+    "lunedì",
+    "martedì",
+    "mercoledì",
+    "giovedì",
+    "venerdì",
+    "sabato",
+    "domenica",
+];
+const PT_MONTHS: [&str; 12] = [
+    "janeiro",
+    "fevereiro",
+    "março",
+    "abril",
+    "maio",
+    "junho",
+    "julho",
+    "agosto",
+    "setembro",
+    "outubro",
+    "novembro",
+    "dezembro",
+];
+const PT_DAYS: [&str; 7] = [
+    "segunda-feira",
+    "terça-feira",
+    "quarta-feira",
+    "quinta-feira",
+    "sexta-feira",
+    "sábado",
+    "domingo",
+];
+const NL_MONTHS: [&str; 12] = [
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+];
+const NL_DAYS: [&str; 7] = [
+    "maandag",
+    "dinsdag",
+    "woensdag",
+    "donderdag",
+    "vrijdag",
+    "zaterdag",
+    "zondag",
+];
+const PL_MONTHS: [&str; 12] = [
+    "styczeń",
+    "luty",
+    "marzec",
+    "kwiecień",
+    "maj",
+    "czerwiec",
+    "lipiec",
+    "sierpień",
+    "wrzesień",
+    "październik",
+    "listopad",
+    "grudzień",
+];
+const PL_DAYS: [&str; 7] = [
+    "poniedziałek",
+    "wtorek",
+    "środa",
+    "czwartek",
+    "piątek",
+    "sobota",
+    "niedziela",
+];
+
 impl Default for Locale {
     fn default() -> Self {
         Locale::new("en-US")
@@ -118,22 +234,26 @@ impl Locale {
         }
     }
 
-    /// The locale for a BCP 47 tag such as `en-US`, `de-DE`, `fr-FR` or `sv-SE`.
-    /// Unknown tags fall back to English separators with ISO dates.
+    /// The locale for a BCP 47 tag such as `en-US`, `de-DE`, `fr-FR` or `sv-SE`; language and
+    /// region match whatever their case (`en-us` is `en-US`). Month and day names are German,
+    /// French, Spanish, Italian, Portuguese, Dutch or Polish for those languages, English for
+    /// the others. Unknown tags fall back to English separators with ISO dates.
     pub fn new(tag: &str) -> Self {
-        let lang = tag
-            .split(['-', '_'])
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let mut subtags = tag.split(['-', '_']);
+        let lang = subtags.next().unwrap_or("").to_ascii_lowercase();
+        let region = subtags.find(|s| is_region(s)).map(str::to_ascii_uppercase);
         let (decimal, thousands, date_code, months, days) = match lang.as_str() {
-            "en" if tag.ends_with("US") => ('.', ',', "M/D/YYYY", EN_MONTHS, EN_DAYS),
+            "en" if region.as_deref() == Some("US") => ('.', ',', "M/D/YYYY", EN_MONTHS, EN_DAYS),
             "en" => ('.', ',', "DD/MM/YYYY", EN_MONTHS, EN_DAYS),
             "de" => (',', '.', "DD.MM.YYYY", DE_MONTHS, DE_DAYS),
             "fr" => (',', '\u{202f}', "DD/MM/YYYY", FR_MONTHS, FR_DAYS),
             "sv" | "fi" | "nb" | "no" | "da" => (',', '\u{a0}', "YYYY-MM-DD", EN_MONTHS, EN_DAYS),
-            "es" | "it" | "pt" | "nl" => (',', '.', "DD/MM/YYYY", EN_MONTHS, EN_DAYS),
-            "pl" | "cs" | "ru" | "uk" => (',', '\u{a0}', "DD.MM.YYYY", EN_MONTHS, EN_DAYS),
+            "es" => (',', '.', "DD/MM/YYYY", ES_MONTHS, ES_DAYS),
+            "it" => (',', '.', "DD/MM/YYYY", IT_MONTHS, IT_DAYS),
+            "pt" => (',', '.', "DD/MM/YYYY", PT_MONTHS, PT_DAYS),
+            "nl" => (',', '.', "DD/MM/YYYY", NL_MONTHS, NL_DAYS),
+            "pl" => (',', '\u{a0}', "DD.MM.YYYY", PL_MONTHS, PL_DAYS),
+            "cs" | "ru" | "uk" => (',', '\u{a0}', "DD.MM.YYYY", EN_MONTHS, EN_DAYS),
             _ => ('.', ',', "YYYY-MM-DD", EN_MONTHS, EN_DAYS),
         };
         Locale {
@@ -144,6 +264,16 @@ impl Locale {
             month_names: months,
             day_names: days,
         }
+    }
+}
+
+/// Whether a subtag of a language tag names a region: two letters (`US`, `us`) or three digits
+/// (`419`).
+fn is_region(subtag: &str) -> bool {
+    match subtag.len() {
+        2 => subtag.bytes().all(|b| b.is_ascii_alphabetic()),
+        3 => subtag.bytes().all(|b| b.is_ascii_digit()),
+        _ => false,
     }
 }
 
@@ -784,5 +914,37 @@ mod tests {
             "Dienstag, 8. November"
         );
         assert_eq!(format_serial(s, "h:mm TT", &us()), "12:05 PM");
+    }
+
+    #[test]
+    fn region_subtags_match_whatever_their_case() {
+        let day = date_to_serial(2016, 11, 8);
+        for tag in ["en-US", "en-us", "en_us", "EN-Us", "en-Latn-US"] {
+            assert_eq!(Locale::new(tag).date_code, "M/D/YYYY", "{tag}");
+            let shown = format_serial(day, Locale::new(tag).date_code, &Locale::new(tag));
+            assert_eq!(shown, "11/8/2016", "{tag}");
+        }
+        for tag in ["en-GB", "en-gb", "en", "en-AU"] {
+            assert_eq!(Locale::new(tag).date_code, "DD/MM/YYYY", "{tag}");
+        }
+    }
+
+    #[test]
+    fn month_and_day_names_in_more_languages() {
+        let s = date_to_serial(2016, 3, 8);
+        let named = |tag: &str| format_serial(s, "WWWW D MMMM", &Locale::new(tag));
+        assert_eq!(named("pt-BR"), "terça-feira 8 março");
+        assert_eq!(named("es-ES"), "martes 8 marzo");
+        assert_eq!(named("it-IT"), "martedì 8 marzo");
+        assert_eq!(named("nl-NL"), "dinsdag 8 maart");
+        assert_eq!(named("pl-PL"), "wtorek 8 marzec");
+        assert_eq!(
+            format_serial(s, "WWW D MMM", &Locale::new("pt")),
+            "ter 8 mar"
+        );
+        assert_eq!(named("pl-pl"), named("pl-PL"));
+        let october = date_to_serial(2016, 10, 8);
+        let pl = format_serial(october, "MMMM", &Locale::new("pl"));
+        assert_eq!(pl, "październik");
     }
 }

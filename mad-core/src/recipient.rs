@@ -9,6 +9,7 @@ use crate::filter::{Filter, FilterSet};
 use crate::format::{Locale, display};
 use crate::secret::Secret;
 use crate::table::Table;
+use crate::value::Value;
 
 /// Someone (or somewhere) that receives reports, and the slice of data they may see.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,6 +153,7 @@ impl ValueTableDef {
         let filters = columns(&self.filter_columns)?;
         let attributes = columns(&self.attribute_columns)?;
         let secrets = columns(&self.secret_columns)?;
+        self.check_secret_columns(table, &secrets)?;
 
         let mut order: Vec<String> = Vec::new();
         let described = [
@@ -194,7 +196,7 @@ impl ValueTableDef {
                         .insert(name.clone(), cell(Some(*col)).unwrap_or_default());
                 }
                 for (name, col) in &secrets {
-                    if let Some(secret) = cell(Some(*col)) {
+                    if let Some(secret) = secret_text(table.value(row, *col)) {
                         r.secrets.insert(name.clone(), Secret::new(secret));
                     }
                 }
@@ -245,11 +247,51 @@ impl ValueTableDef {
     }
 }
 
+impl ValueTableDef {
+    /// Refuses a secret column that is also printed (as the name, a filter or an attribute),
+    /// and one read as numbers, whose source text is lost: `12345678901234567890` would
+    /// become `12345678901234567168` and `0042` would become `42`.
+    fn check_secret_columns(&self, table: &Table, secrets: &[(String, usize)]) -> Result<()> {
+        let printed = [
+            ("name", self.name_column.as_slice()),
+            ("filter", &self.filter_columns[..]),
+            ("attribute", &self.attribute_columns[..]),
+        ];
+        for (name, col) in secrets {
+            if let Some((role, _)) = printed.iter().find(|(_, c)| c.contains(name)) {
+                return Err(Error::invalid_config(format!(
+                    "the value table from '{}' lists '{name}' both as a secret column and as \
+                     a {role} column, which would print the secret in documents; use \
+                     separate columns",
+                    self.source
+                )));
+            }
+            if (0..table.len()).any(|row| matches!(table.value(row, *col), Value::Number(_))) {
+                return Err(Error::invalid_input(format!(
+                    "the secret column '{name}' of the value table from '{}' was read as \
+                     numbers, which can change a secret (digits beyond the fifteenth, leading \
+                     or trailing zeros); declare the column as text in the source",
+                    self.source
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A secret exactly as its source wrote it, never reformatted; `None` when the cell is empty.
+fn secret_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Text(text) | Value::Dual(_, text) if !text.is_empty() => Some(text.to_string()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::table::ColumnBuilder;
-    use crate::value::{Field, FieldKind, Schema, Value};
+    use crate::value::{Field, FieldKind, Schema};
 
     fn table(rows: &[[&str; 3]]) -> Table {
         let schema = Schema::new(vec![
@@ -303,6 +345,31 @@ mod tests {
         assert_eq!(rs[0].secrets["email"].expose(), "ann@example.com");
         let shown = format!("{:?}", rs[0].secrets);
         assert!(!shown.contains("ann@") && shown.contains("***"), "{shown}");
+    }
+
+    #[test]
+    fn a_secret_is_its_cells_text_whatever_the_fields_format() {
+        let schema = Schema::new(vec![
+            Field::new("id", FieldKind::Text),
+            Field::new("Region", FieldKind::Text),
+            Field::new("pin", FieldKind::Number)
+                .with_format(crate::value::NumberFormat::new("#,##0")),
+        ]);
+        let mut cols: Vec<ColumnBuilder> = (0..3).map(|_| ColumnBuilder::default()).collect();
+        cols[0].push(Value::text("ann"));
+        cols[1].push(Value::text("East"));
+        cols[2].push(Value::dual(1234.5, "1234.50"));
+        let t = Table::new(
+            schema,
+            cols.into_iter().map(ColumnBuilder::finish).collect(),
+        )
+        .unwrap();
+        let mut d = def();
+        d.email_column = None;
+        d.secret_columns = vec!["pin".into()];
+
+        let rs = d.recipients(&t).unwrap();
+        assert_eq!(rs[0].secrets["pin"].expose(), "1234.50");
     }
 
     #[test]

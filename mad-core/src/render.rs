@@ -120,7 +120,8 @@ pub struct Passwords {
 /// # Contract
 /// - `protect` returns the document's bytes protected with the given passwords, or an
 ///   `Unsupported` error for a format it cannot protect; it never returns them unprotected.
-/// - `bundle` packs documents into one zip archive, AES-encrypted when `passwords.open` is set.
+/// - `bundle` packs documents into one zip archive, AES-encrypted with `passwords.open`; without
+///   a password to open it is an error, never a plain zip.
 /// - Passwords never appear in errors or logs.
 pub trait Protector: Send + Sync + fmt::Debug {
     fn protect(&self, document: &Document, passwords: &Passwords) -> Result<Vec<u8>>;

@@ -127,7 +127,7 @@ impl Workspace {
         };
         let mut sources = BTreeMap::new();
         for (name, def) in &self.sources {
-            let options = serde_json::Value::Object(def.options.clone());
+            let options = self.source_options(name, def);
             let source = registry
                 .build_source(&def.kind, &options, &ctx)
                 .map_err(|e| e.context(format!("source '{name}'")))?;
@@ -154,6 +154,37 @@ impl Workspace {
             channels,
             registry: registry.clone(),
         })
+    }
+}
+
+impl Workspace {
+    /// The options a source is built with. A CSV file read as a value table keeps its secret
+    /// columns as text, so a password of digits stays exactly as written; a kind given for the
+    /// column in the source's `fields` is left as it is.
+    fn source_options(&self, name: &str, def: &ComponentDef) -> serde_json::Value {
+        let mut options = def.options.clone();
+        let secret_columns: Vec<&String> = self
+            .tasks
+            .iter()
+            .flat_map(|task| &task.value_tables)
+            .filter(|table| table.source == name)
+            .flat_map(|table| &table.secret_columns)
+            .collect();
+        if def.kind != "csv" || secret_columns.is_empty() {
+            return serde_json::Value::Object(options);
+        }
+
+        let fields = options
+            .entry("fields")
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+        if let Some(fields) = fields.as_object_mut() {
+            for column in secret_columns {
+                fields
+                    .entry(column.clone())
+                    .or_insert_with(|| serde_json::Value::from("text"));
+            }
+        }
+        serde_json::Value::Object(options)
     }
 }
 

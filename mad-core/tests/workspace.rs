@@ -193,3 +193,83 @@ async fn a_task_name_used_twice_is_refused_rather_than_guessed() {
     assert_eq!(err.kind(), ErrorKind::InvalidConfig);
     assert!(err.to_string().contains("two tasks are named 't'"), "{err}");
 }
+
+/// A workspace whose task reads its recipients from `recipients.csv` (written into `dir`)
+/// with `pin` as a secret column; `extra` is added to the value table, `fields` to its source.
+fn secret_pins(dir: &Path, csv: &str, extra: &str, fields: &str) -> Workspace {
+    std::fs::write(dir.join("recipients.csv"), csv).unwrap();
+    let text = format!(
+        "[sources.people]\nkind = \"csv\"\npath = \"recipients.csv\"\n{fields}\n\n\
+         [reports.r]\ntitle = \"r\"\nformats = [\"csv\"]\nfile_name = \"r\"\n\
+         columns = [{{ field = \"Sales\" }}]\n\n\
+         [[tasks]]\nname = \"t\"\nsource = \"people\"\nreports = [\"r\"]\nchannels = []\n\
+         value_tables = [{{ source = \"people\", filter_columns = [\"Region\"], \
+         secret_columns = [\"pin\"]{extra} }}]\n"
+    );
+    Workspace::from_toml(&text, dir).unwrap()
+}
+
+#[tokio::test]
+async fn secrets_of_digits_from_a_csv_value_table_keep_every_character() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "id,Region,pin\nann,East,12345678901234567890\nbob,West,1.50\ncy,South,0042\n";
+    let ws = secret_pins(dir.path(), csv, "", "");
+    let task = ws
+        .instantiate(&Registry::new())
+        .unwrap()
+        .task("t")
+        .await
+        .unwrap();
+
+    let pins: Vec<&str> = task
+        .recipients
+        .iter()
+        .map(|r| r.secrets["pin"].expose())
+        .collect();
+    assert_eq!(pins, ["12345678901234567890", "1.50", "0042"]);
+}
+
+#[tokio::test]
+async fn a_secret_column_read_as_numbers_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "id,Region,pin\nann,East,12345678901234567890\n";
+    let ws = secret_pins(dir.path(), csv, "", "fields = { pin = \"number\" }");
+    let err = ws
+        .instantiate(&Registry::new())
+        .unwrap()
+        .task("t")
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let message = err.to_string();
+    assert!(message.contains("secret column 'pin'"), "{message}");
+    assert!(message.contains("as text"), "{message}");
+    assert!(!message.contains("1234567890"), "{message}");
+}
+
+#[tokio::test]
+async fn a_secret_column_that_is_also_printed_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "id,Region,pin\nann,East,s3cret-pin\n";
+    for (extra, role) in [
+        (", attribute_columns = [\"pin\"]", "attribute"),
+        (", name_column = \"pin\"", "name"),
+    ] {
+        let ws = secret_pins(dir.path(), csv, extra, "");
+        let err = ws
+            .instantiate(&Registry::new())
+            .unwrap()
+            .task("t")
+            .await
+            .unwrap_err();
+
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("as a {role} column")),
+            "{message}"
+        );
+        assert!(!message.contains("s3cret"), "{message}");
+    }
+}

@@ -186,3 +186,77 @@ fn a_changed_template_is_read_again() {
     std::fs::write(&path, "<p>second, longer</p>").unwrap();
     assert_eq!(renderer.render(&job).unwrap(), b"<p>second, longer</p>");
 }
+
+#[test]
+fn a_template_shows_the_charts_as_images_with_their_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = "<h1>{{ title }}</h1>{% for c in charts %}\
+                  <img src=\"{{ c.src }}\" alt=\"{{ c.alt }}\" width=\"{{ c.width }}\">\
+                  {% endfor %}{{ table }}";
+    let mut report = report(&write(dir.path(), "charts.html", source));
+    report.charts = vec![
+        mad_core::ChartDef::new(mad_core::ChartKind::Bar, "Region", "Amount")
+            .with_title("Amount by region"),
+    ];
+
+    let page = Html::parse_document(&render(&report).unwrap());
+    let images: Vec<_> = page.select(&Selector::parse("img").unwrap()).collect();
+    assert_eq!(images.len(), 1);
+    let image = images[0].value();
+    assert!(
+        image
+            .attr("src")
+            .unwrap()
+            .starts_with("data:image/png;base64,"),
+        "render embeds the image"
+    );
+    assert_eq!(image.attr("alt"), Some("Amount by region"));
+
+    let placeholders = Placeholders::new()
+        .with("recipient.name", "Ann")
+        .with("run.date", "2026-12-04")
+        .with("Region", "East");
+    let rendered = HtmlRenderer::new()
+        .render_document(&RenderJob {
+            report: &report,
+            table: &table(),
+            placeholders: &placeholders,
+            locale: &Locale::new("de-DE"),
+            filters: &FilterSet::all(),
+            deterministic: true,
+            created_at: 0,
+        })
+        .unwrap();
+    assert_eq!(rendered.inline.len(), 1);
+    assert!(rendered.inline[0].bytes.starts_with(b"\x89PNG"));
+    let html = String::from_utf8(rendered.bytes.to_vec()).unwrap();
+    assert!(
+        html.contains(&format!("src=\"cid:{}\"", rendered.inline[0].content_id)),
+        "{html}"
+    );
+}
+
+#[test]
+fn a_template_that_never_shows_the_reports_charts_is_unsupported() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut report = report(&write(
+        dir.path(),
+        "plain.html",
+        "<h1>{{ title }}</h1>{{ table }}",
+    ));
+    report.charts = vec![mad_core::ChartDef::new(
+        mad_core::ChartKind::Pie,
+        "Region",
+        "Amount",
+    )];
+
+    let err = render(&report).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    let message = err.to_string();
+    assert!(message.contains("plain.html"), "{message}");
+    assert!(message.contains("`charts`"), "{message}");
+    assert!(message.contains("{% for c in charts %}"), "{message}");
+
+    report.charts.clear();
+    render(&report).unwrap();
+}

@@ -456,3 +456,96 @@ fn bad_input_gives_clear_errors() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("column 'City'"), "{err}");
 }
+
+/// A West report grouped by Segment (a new page each) and Category, landscape Letter with
+/// 20 mm margins, a header and a footer.
+fn printed_report() -> ReportDef {
+    let mut report = sales_report();
+    report.group_by.clear();
+    report.groups = vec![
+        mad_core::GroupDef::new("Segment").with_page_break(),
+        mad_core::GroupDef::new("Category"),
+    ];
+    report.page.size = mad_core::report::PageSize::Letter;
+    report.page.orientation = mad_core::report::Orientation::Landscape;
+    report.page.margin_mm = 20.0;
+    report.header = Some(mad_core::PageBand::left("{title}").with_right("R&D {region}"));
+    report.footer = Some(
+        mad_core::PageBand::left("{filters}")
+            .with_center("Confidential")
+            .with_right("Page {page} of {pages}"),
+    );
+    report
+}
+
+#[test]
+fn page_setup_header_footer_and_section_breaks_print_as_the_report_says() {
+    let filters = FilterSet::from_filters([Filter::new("Region", ["West"])]);
+    let table = filters.apply(&superstore()).unwrap();
+    let report = printed_report();
+    for renderer in [
+        XlsxRenderer::new(),
+        XlsxRenderer::new().with_streaming_writer(false),
+        XlsxRenderer::new()
+            .with_streaming_writer(false)
+            .with_constant_memory_above(0),
+    ] {
+        let bytes = render(&renderer, &report, &table, &filters);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("west.xlsx");
+        std::fs::write(&path, &bytes).unwrap();
+
+        let seen = common::openpyxl(
+            &path,
+            "sheet = book.worksheets[0]\n\
+             setup, margins = sheet.page_setup, sheet.page_margins\n\
+             breaks = [b.id for b in sheet.row_breaks.brk]\n\
+             print(json.dumps({\n\
+               'paper': setup.paperSize, 'orientation': setup.orientation,\n\
+               'margins': [margins.left, margins.right, margins.top, margins.bottom,\n\
+                           margins.header, margins.footer],\n\
+               'header': [sheet.oddHeader.left.text, sheet.oddHeader.right.text],\n\
+               'footer': [sheet.oddFooter.left.text, sheet.oddFooter.center.text,\n\
+                          sheet.oddFooter.right.text],\n\
+               'breaks': breaks,\n\
+               'starting': [sheet.cell(b + 1, 1).value for b in breaks],\n\
+             }))",
+        );
+        assert_eq!(seen["paper"], 1, "Letter: {seen}");
+        assert_eq!(seen["orientation"], "landscape", "{seen}");
+        for margin in &seen["margins"].as_array().unwrap()[..4] {
+            assert!(
+                (margin.as_f64().unwrap() - 20.0 / 25.4).abs() < 1e-9,
+                "{seen}"
+            );
+        }
+        assert_eq!(seen["margins"][4], 0.3, "{seen}");
+        assert_eq!(
+            seen["header"],
+            serde_json::json!(["Sales West: orders [by segment]", "R&&D West"])
+        );
+        assert_eq!(
+            seen["footer"],
+            serde_json::json!(["Region = West", "Confidential", "Page &P of &N"])
+        );
+        // Consumer starts on the first page; the next two segments each start a page, with
+        // their group header and first category header.
+        assert_eq!(seen["breaks"].as_array().unwrap().len(), 2, "{seen}");
+        assert_eq!(
+            seen["starting"],
+            serde_json::json!(["Segment: Corporate", "Segment: Home Office"]),
+            "{seen}"
+        );
+    }
+}
+
+#[test]
+fn a_header_longer_than_excel_prints_is_refused() {
+    let table = small_table(&[("Zürich", "Schweiz", 1.5, 42682.0)]);
+    let mut report = ReportDef::new("long", "Long");
+    report.header = Some(mad_core::PageBand::left("x".repeat(300)));
+    let err = try_render(&XlsxRenderer::new(), &report, &table, &FilterSet::all()).unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("255 characters"), "{err}");
+}

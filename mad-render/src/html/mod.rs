@@ -67,11 +67,9 @@ impl HtmlRenderer {
 
     fn page(&self, job: &RenderJob<'_>, images: ChartImages) -> Result<Rendered> {
         if let Some(path) = job.report.template_for(OutputFormat::Html) {
-            let bytes = crate::template::html::render(&self.templates, path, job)?;
-            return Ok(Rendered {
-                bytes,
-                inline: Vec::new(),
-            });
+            let (charts, inline) = chart_images(job, images)?;
+            let bytes = crate::template::html::render(&self.templates, path, job, &charts)?;
+            return Ok(Rendered { bytes, inline });
         }
         let layout = Layout::new(job.report, job.table).map_err(|e| e.with_backend(BACKEND))?;
         let fill = |template: &str| {
@@ -105,36 +103,7 @@ impl HtmlRenderer {
         let header = band(job.report.header.as_ref())?;
         let footer = band(job.report.footer.as_ref())?;
 
-        let mut inline = Vec::new();
-        let mut charts = Vec::new();
-        if !job.table.is_empty() {
-            for (i, (data, placement)) in charts_of(job, BACKEND)?.into_iter().enumerate() {
-                let scene = lay_out(&data, CHART_WIDTH, CHART_TEXT);
-                let (png, _, _) = raster::png(&svg::write(&scene), CHART_SCALE, BACKEND)?;
-                let src = match images {
-                    ChartImages::DataUri => format!(
-                        "data:image/png;base64,{}",
-                        base64::engine::general_purpose::STANDARD.encode(&png)
-                    ),
-                    ChartImages::ContentId => {
-                        let id = content_id(i, &png);
-                        inline.push(InlinePart {
-                            content_id: id.clone(),
-                            media_type: "image/png".into(),
-                            bytes: png.into(),
-                        });
-                        format!("cid:{id}")
-                    }
-                };
-                charts.push(page::Chart {
-                    src,
-                    alt: data.title.clone(),
-                    width: scene.width.round() as u32,
-                    height: scene.height.round() as u32,
-                    before: placement == ChartPlacement::Before,
-                });
-            }
-        }
+        let (charts, inline) = chart_images(job, images)?;
 
         let heading = page::Heading {
             title: &title,
@@ -155,6 +124,47 @@ impl HtmlRenderer {
             inline,
         })
     }
+}
+
+/// The report's charts as PNG images, carried as `images` says, with the inline parts that
+/// `cid:` URLs refer to. An empty table has no charts.
+fn chart_images(
+    job: &RenderJob<'_>,
+    images: ChartImages,
+) -> Result<(Vec<page::Chart>, Vec<InlinePart>)> {
+    let mut inline = Vec::new();
+    let mut charts = Vec::new();
+    if job.table.is_empty() {
+        return Ok((charts, inline));
+    }
+
+    for (i, (data, placement)) in charts_of(job, BACKEND)?.into_iter().enumerate() {
+        let scene = lay_out(&data, CHART_WIDTH, CHART_TEXT);
+        let (png, _, _) = raster::png(&svg::write(&scene), CHART_SCALE, BACKEND)?;
+        let src = match images {
+            ChartImages::DataUri => format!(
+                "data:image/png;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(&png)
+            ),
+            ChartImages::ContentId => {
+                let id = content_id(i, &png);
+                inline.push(InlinePart {
+                    content_id: id.clone(),
+                    media_type: "image/png".into(),
+                    bytes: png.into(),
+                });
+                format!("cid:{id}")
+            }
+        };
+        charts.push(page::Chart {
+            src,
+            alt: data.title.clone(),
+            width: scene.width.round() as u32,
+            height: scene.height.round() as u32,
+            before: placement == ChartPlacement::Before,
+        });
+    }
+    Ok((charts, inline))
 }
 
 /// A content id unique to the image: its position and a hash of its bytes.

@@ -63,7 +63,7 @@ pub(super) struct Heading<'a> {
 
 /// A chart image.
 #[derive(Debug)]
-pub(super) struct Chart {
+pub(crate) struct Chart {
     /// A `cid:` or `data:` URL.
     pub src: String,
     pub alt: String,

@@ -28,6 +28,7 @@ use mad_core::{
     ChartKind, ChartPlacement, Error, Layout, OutputFormat, RenderJob, Renderer, Result,
 };
 
+pub(crate) use self::paginate::report_footer;
 use self::paginate::{PageBands, Sheet, TitleBlock, measure, paginate};
 use self::write::DocumentInfo;
 use crate::chart::{Scene, bars_that_fit, charts_of, lay_out};

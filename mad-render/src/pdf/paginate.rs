@@ -153,18 +153,10 @@ impl PageBands {
     pub(crate) fn new(job: &RenderJob<'_>, title: &str, filters: &str) -> PageBands {
         let mut placeholders = job.placeholders.clone();
         placeholders.set("title", title).set("filters", filters);
-        let footer = job.report.footer.clone().unwrap_or_else(|| {
-            let run_date = job.placeholders.get("run.date").is_some();
-            PageBand {
-                left: run_date.then(|| "Run date: {run.date}".to_string()),
-                center: None,
-                right: Some("Page {page} of {pages}".into()),
-            }
-        });
         PageBands {
             placeholders,
             header: job.report.header.clone(),
-            footer,
+            footer: report_footer(job),
         }
     }
 
@@ -186,6 +178,18 @@ impl PageBands {
         };
         Ok([fill(self.header.as_ref())?, fill(Some(&self.footer))?])
     }
+}
+
+/// The report's footer, or for a report without one "Page X of Y" and the run date.
+pub(crate) fn report_footer(job: &RenderJob<'_>) -> PageBand {
+    job.report.footer.clone().unwrap_or_else(|| {
+        let run_date = job.placeholders.get("run.date").is_some();
+        PageBand {
+            left: run_date.then(|| "Run date: {run.date}".to_string()),
+            center: None,
+            right: Some("Page {page} of {pages}".into()),
+        }
+    })
 }
 
 /// Word widths of a column's cells, in buckets of `WORD_BUCKET` points.

@@ -1,5 +1,5 @@
-//! Zip bundles: documents packed into one archive, each entry deflated and, with a password,
-//! encrypted with WinZip AES-256 (AE-2).
+//! Zip bundles: documents packed into one archive, each entry deflated and encrypted with
+//! WinZip AES-256 (AE-2).
 //!
 //! Zip encryption covers the entries' contents only; their names, sizes and dates stay readable.
 
@@ -14,12 +14,12 @@ use zip::{AesMode, CompressionMethod, DateTime, ZipWriter};
 
 use super::{BACKEND, crypto_failure};
 
-/// The archive holding `entries` (file name, bytes), encrypted when `password` is given.
+/// The archive holding `entries` (file name, bytes), every entry encrypted with `password`.
 ///
 /// The archive is written as a stream, so every entry gets a data descriptor and keeps the AE-2
 /// format, which stores no checksum of the plain contents (AE-1 does, which tells something
 /// about small files to anyone without the password).
-pub(super) fn zip(entries: &[(&str, Cow<'_, [u8]>)], password: Option<&Secret>) -> Result<Vec<u8>> {
+pub(super) fn zip(entries: &[(&str, Cow<'_, [u8]>)], password: &Secret) -> Result<Vec<u8>> {
     if entries.is_empty() {
         return Err(Error::new(
             ErrorKind::InvalidInput,
@@ -47,11 +47,8 @@ pub(super) fn zip(entries: &[(&str, Cow<'_, [u8]>)], password: Option<&Secret>) 
         let options = FileOptions::<()>::default()
             .compression_method(CompressionMethod::Deflated)
             .last_modified_time(now)
-            .large_file(bytes.len() as u64 >= u64::from(u32::MAX));
-        let options = match password {
-            Some(password) => options.with_aes_encryption(AesMode::Aes256, password.expose()),
-            None => options,
-        };
+            .large_file(bytes.len() as u64 >= u64::from(u32::MAX))
+            .with_aes_encryption(AesMode::Aes256, password.expose());
         writer.start_file(name, options).map_err(failed)?;
         writer.write_all(bytes).map_err(|e| failed(e.into()))?;
     }

@@ -58,17 +58,15 @@ impl Protector for DocumentProtector {
     }
 
     fn bundle(&self, documents: &[Document], passwords: &Passwords) -> Result<Vec<u8>> {
-        if passwords.edit.is_some() && passwords.open.is_none() {
+        check_passwords(passwords)?;
+        let Some(open) = &passwords.open else {
             return Err(Error::new(
                 ErrorKind::Unsupported,
                 "a zip bundle has no password to edit, only one to open; give the report's \
                  protection an open password, or set `bundle = false` to protect each document",
             )
             .with_backend(BACKEND));
-        }
-        if passwords.open.is_some() || passwords.edit.is_some() {
-            check_passwords(passwords)?;
-        }
+        };
 
         let started = Instant::now();
         let mut entries = Vec::with_capacity(documents.len());
@@ -82,12 +80,11 @@ impl Protector for DocumentProtector {
             };
             entries.push((document.file_name.as_str(), bytes));
         }
-        let archive = bundle::zip(&entries, passwords.open.as_ref())?;
+        let archive = bundle::zip(&entries, open)?;
 
         tracing::debug!(
             documents = documents.len(),
             bytes = archive.len(),
-            encrypted = passwords.open.is_some(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "bundled documents"
         );

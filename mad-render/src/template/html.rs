@@ -18,21 +18,26 @@
 //!   without subtotals;
 //! - `totals`: the grand totals, one text per column (empty where a column has no total), or
 //!   none without a grand total;
-//! - `table`: the report's default table, ready to print.
+//! - `table`: the report's default table, ready to print;
+//! - `charts`: the report's charts as PNG images, each `{src, alt, width, height, before}`
+//!   (`src` a `cid:` or `data:` URL, `before` whether the report places it above the table),
+//!   printed as `<img src="{{ c.src }}" alt="{{ c.alt }}" width="{{ c.width }}">`; empty for
+//!   an empty table. A report with charts whose template never names `charts` is
+//!   `Unsupported`, so charts are never dropped without a word.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use mad_core::format::display;
-use mad_core::{Error, Layout, LayoutEvent, RenderJob, Result, Value as Cell};
+use mad_core::{Error, ErrorKind, Layout, LayoutEvent, RenderJob, Result, Value as Cell};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
 use super::TemplateCache;
 use crate::html::BACKEND;
-use crate::html::page::table_fragment;
+use crate::html::page::{Chart, table_fragment};
 
 /// Names of the template variables; placeholders named like them are only in `placeholders`.
-const RESERVED: [&str; 13] = [
+const RESERVED: [&str; 14] = [
     "title",
     "subtitle",
     "placeholders",
@@ -44,6 +49,7 @@ const RESERVED: [&str; 13] = [
     "groups",
     "totals",
     "table",
+    "charts",
     "loop",
     "self",
 ];
@@ -90,6 +96,13 @@ impl HtmlTemplate {
             .render(context)
             .map_err(|e| template_error(path, &e))
     }
+
+    /// Whether the template names the variable `name` anywhere.
+    fn names(&self, name: &str) -> bool {
+        self.env
+            .get_template(&self.name)
+            .is_ok_and(|t| t.undeclared_variables(false).contains(name))
+    }
 }
 
 fn template_error(path: &Path, err: &minijinja::Error) -> Error {
@@ -97,22 +110,57 @@ fn template_error(path: &Path, err: &minijinja::Error) -> Error {
     if err.kind() == minijinja::ErrorKind::UndefinedError {
         message.push_str(
             " (the variables are title, subtitle, recipient, run, task, report, placeholders, \
-             locale, filters, filters_text, columns, rows, groups, totals and table)",
+             locale, filters, filters_text, columns, rows, groups, totals, table and charts)",
         );
     }
     Error::invalid_config(message).with_backend(BACKEND)
 }
 
-/// Renders `job` through the HTML template at `path`.
-pub(crate) fn render(cache: &TemplateCache, path: &Path, job: &RenderJob<'_>) -> Result<Vec<u8>> {
+/// Renders `job` through the HTML template at `path`, with the report's `charts`.
+pub(crate) fn render(
+    cache: &TemplateCache,
+    path: &Path,
+    job: &RenderJob<'_>,
+    charts: &[Chart],
+) -> Result<Vec<u8>> {
     let template = cache.html(path, BACKEND)?;
+    if !job.report.charts.is_empty() && !template.names("charts") {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "the report has charts, but the template {} never shows `charts`; print them \
+                 (`{{% for c in charts %}}<img src=\"{{{{ c.src }}}}\" alt=\"{{{{ c.alt }}}}\">\
+                 {{% endfor %}}`) or remove the charts from the report",
+                path.display()
+            ),
+        )
+        .with_backend(BACKEND));
+    }
     let layout = Layout::new(job.report, job.table).map_err(|e| e.with_backend(BACKEND))?;
-    let context = Context {
+    let mut context = Context {
         job,
         layout: &layout,
     }
     .build()?;
-    Ok(template.render(path, context)?.into_bytes())
+    context.insert("charts".into(), chart_values(charts));
+    Ok(template.render(path, Value::from(context))?.into_bytes())
+}
+
+/// The charts as template values.
+fn chart_values(charts: &[Chart]) -> Value {
+    let charts: Vec<Value> = charts
+        .iter()
+        .map(|chart| {
+            let mut value = BTreeMap::new();
+            value.insert("src", Value::from(chart.src.clone()));
+            value.insert("alt", Value::from(chart.alt.clone()));
+            value.insert("width", Value::from(chart.width));
+            value.insert("height", Value::from(chart.height));
+            value.insert("before", Value::from(chart.before));
+            Value::from(value)
+        })
+        .collect();
+    Value::from(charts)
 }
 
 struct Context<'a> {
@@ -121,7 +169,7 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn build(&self) -> Result<Value> {
+    fn build(&self) -> Result<BTreeMap<String, Value>> {
         let fill = |t: &str| {
             self.job
                 .placeholders
@@ -152,7 +200,7 @@ impl Context<'_> {
         context.insert("totals".into(), totals);
         let table = table_fragment(self.layout, self.job.locale);
         context.insert("table".into(), Value::from_safe_string(table));
-        Ok(Value::from(context))
+        Ok(context)
     }
 
     /// `placeholders` by full name, and the dotted ones grouped: `recipient.name`.

@@ -4,6 +4,7 @@
 use mad_core::Result;
 use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Formula, Worksheet};
 
+use super::print::PrintSetup;
 use super::xlsx_error;
 
 /// A line above or below a cell.
@@ -63,6 +64,10 @@ pub(crate) trait SheetTarget {
         last_row: u32,
         last_col: u16,
     ) -> Result<()>;
+    /// Paper, orientation, margins, header and footer.
+    fn print_setup(&mut self, setup: &PrintSetup) -> Result<()>;
+    /// Starts a new printed page at each of `rows` (ascending, none the first row).
+    fn row_breaks(&mut self, rows: &[u32]) -> Result<()>;
 }
 
 /// A rust_xlsxwriter worksheet as a [`SheetTarget`].
@@ -204,6 +209,33 @@ impl SheetTarget for WorksheetTarget<'_> {
         self.worksheet
             .autofilter(first_row, first_col, last_row, last_col)
             .map_err(|e| xlsx_error("adding the autofilter", e))?;
+        Ok(())
+    }
+
+    fn print_setup(&mut self, setup: &PrintSetup) -> Result<()> {
+        let (margin, band) = (setup.margin_inches, setup.band_margin_inches());
+        let sheet = &mut *self.worksheet;
+        sheet
+            .set_paper_size(setup.paper_size)
+            .set_margins(margin, margin, margin, margin, band, band);
+        if setup.landscape {
+            sheet.set_landscape();
+        } else {
+            sheet.set_portrait();
+        }
+        if !setup.header.is_empty() {
+            sheet.set_header(&setup.header);
+        }
+        if !setup.footer.is_empty() {
+            sheet.set_footer(&setup.footer);
+        }
+        Ok(())
+    }
+
+    fn row_breaks(&mut self, rows: &[u32]) -> Result<()> {
+        self.worksheet
+            .set_page_breaks(rows)
+            .map_err(|e| xlsx_error("adding page breaks", e))?;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ mod chart;
 mod conditional;
 pub(crate) mod labels;
 mod number_format;
+mod print;
 pub(crate) mod sheet;
 mod sheet_name;
 mod stream;
@@ -19,6 +20,7 @@ use mad_core::{Error, ErrorKind, Layout, OutputFormat, RenderJob, Renderer, Resu
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Workbook, XlsxError};
 
 use self::cells::WorksheetTarget;
+use self::print::PrintSetup;
 use self::stream::StreamingWorkbook;
 use self::zip::iso_time;
 use crate::template::TemplateCache;
@@ -124,6 +126,7 @@ impl Renderer for XlsxRenderer {
         };
         sheet::check_size(&layout)?;
         let charts = chart::prepare(&job.report.charts, &layout, job.placeholders)?;
+        let print = PrintSetup::new(job, &title)?;
 
         let heading = sheet::Heading {
             title: &title,
@@ -138,7 +141,7 @@ impl Renderer for XlsxRenderer {
                 job.created_at
             };
             let mut book = StreamingWorkbook::new(self.compression_level, created_at)?;
-            sheet::write(&mut book, &layout, &heading, job.locale)?;
+            sheet::write(&mut book, &layout, &heading, &print, job.locale)?;
             return book.finish(&title, &iso_time(created_at));
         }
 
@@ -157,6 +160,7 @@ impl Renderer for XlsxRenderer {
             &mut WorksheetTarget::new(worksheet),
             &layout,
             &heading,
+            &print,
             job.locale,
         )?;
         conditional::add(worksheet, &layout, placement.first_row, placement.last_row)?;

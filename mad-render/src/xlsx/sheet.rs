@@ -12,6 +12,7 @@ use super::BACKEND;
 use super::cells::{CellFormat, Line, SheetTarget, StyleId};
 use super::labels::Labels;
 use super::number_format::excel_number_format;
+use super::print::{MAX_ROW_BREAKS, PrintSetup};
 use super::sheet_name::sanitise_sheet_name;
 
 pub(crate) const MAX_ROWS: u32 = 1_048_576;
@@ -82,9 +83,11 @@ pub(super) fn write<S: SheetTarget>(
     worksheet: &mut S,
     layout: &Layout,
     heading: &Heading<'_>,
+    print: &PrintSetup,
     locale: &Locale,
 ) -> Result<Placement> {
     worksheet.set_name(&sanitise_sheet_name(heading.title))?;
+    worksheet.print_setup(print)?;
     let styles = Styles::new(layout, worksheet);
     for (col, width) in column_widths(layout, locale).into_iter().enumerate() {
         worksheet.set_column_width(col as u16, width)?;
@@ -102,6 +105,10 @@ pub(super) fn write<S: SheetTarget>(
         group_starts: Vec::with_capacity(layout.groups.len()),
         header_label: label_column(layout, |t| t != Some(Aggregate::Count)),
         footer_label: label_column(layout, |t| t.is_none()),
+        break_levels: &print.break_levels,
+        body_written: false,
+        header_run: None,
+        row_breaks: Vec::new(),
     };
     sheet.heading(heading)?;
     let header_row = sheet.header()?;
@@ -111,6 +118,9 @@ pub(super) fn write<S: SheetTarget>(
     sheet
         .worksheet
         .autofilter(header_row, 0, last_filtered_row, last_col)?;
+    if !sheet.row_breaks.is_empty() {
+        sheet.worksheet.row_breaks(&sheet.row_breaks)?;
+    }
     Ok(Placement {
         header_row,
         first_row: header_row + 1,
@@ -337,6 +347,14 @@ struct SheetWriter<'a, S> {
     header_label: Option<u16>,
     /// The column for "Total ..." texts: one without any total.
     footer_label: Option<u16>,
+    /// Per group level: whether its groups start a new printed page.
+    break_levels: &'a [bool],
+    /// Whether a row or total has been written below the table header.
+    body_written: bool,
+    /// The first row of the group headers written one after another up to now.
+    header_run: Option<u32>,
+    /// The rows that start a printed page, ascending.
+    row_breaks: Vec<u32>,
 }
 
 impl<S: SheetTarget> SheetWriter<'_, S> {
@@ -437,6 +455,7 @@ impl<S: SheetTarget> SheetWriter<'_, S> {
 
     fn group_header(&mut self, level: usize, field: &str, value: &Value) -> Result<()> {
         let row = self.take_row()?;
+        self.break_page_before(level, row);
         self.group_starts.truncate(level);
         self.group_starts.push(row);
         let label = format!("{field}: {}", self.group_text(level, value));
@@ -464,7 +483,30 @@ impl<S: SheetTarget> SheetWriter<'_, S> {
         }
     }
 
+    /// A group of a level that asks for it starts a new page, together with the group headers
+    /// just above it; the first group stays on the page of the title.
+    fn break_page_before(&mut self, level: usize, row: u32) {
+        let run = match self.header_run {
+            Some(start) if self.last_was_header(row) => start,
+            _ => row,
+        };
+        self.header_run = Some(run);
+        let wanted = self.break_levels.get(level).copied().unwrap_or(false);
+        let placed = self.row_breaks.last() == Some(&run);
+        if wanted && self.body_written && !placed && self.row_breaks.len() < MAX_ROW_BREAKS {
+            self.row_breaks.push(run);
+        }
+    }
+
+    /// Whether the row above `row` is a group header.
+    fn last_was_header(&self, row: u32) -> bool {
+        self.group_starts
+            .last()
+            .is_some_and(|&start| start + 1 == row)
+    }
+
     fn data_row(&mut self, table_row: usize) -> Result<()> {
+        self.body_written = true;
         let row = self.take_row()?;
         for (col, style) in self.styles.columns.iter().enumerate() {
             let value = self.layout.value(table_row, col);
@@ -491,6 +533,7 @@ impl<S: SheetTarget> SheetWriter<'_, S> {
         totals: &[Option<f64>],
         grand: bool,
     ) -> Result<()> {
+        self.body_written = true;
         let last = self.next_row.saturating_sub(1);
         let row = self.take_row()?;
         let row_format = match grand {

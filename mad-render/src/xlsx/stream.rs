@@ -9,6 +9,7 @@ use mad_core::{Error, Result};
 
 use super::BACKEND;
 use super::cells::{CellFormat, Line, SheetTarget, StyleId};
+use super::print::PrintSetup;
 use super::zip::{OpenEntry, ZipWriter, dos_stamp};
 
 /// Bytes of sheet XML gathered before they are deflated.
@@ -77,6 +78,8 @@ pub(crate) struct StreamingWorkbook {
     row: Option<u32>,
     next_col: u16,
     autofilter: Option<String>,
+    print: Option<PrintSetup>,
+    row_breaks: Vec<u32>,
 }
 
 impl StreamingWorkbook {
@@ -100,6 +103,8 @@ impl StreamingWorkbook {
             row: None,
             next_col: 0,
             autofilter: None,
+            print: None,
+            row_breaks: Vec::new(),
         })
     }
 
@@ -114,10 +119,8 @@ impl StreamingWorkbook {
         if let Some(range) = &self.autofilter {
             let _ = write!(self.xml, r#"<autoFilter ref="{range}"/>"#);
         }
-        self.xml.push_str(concat!(
-            r#"<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>"#,
-            "</worksheet>"
-        ));
+        self.push_print_settings();
+        self.xml.push_str("</worksheet>");
         let mut sheet = self
             .sheet
             .take()
@@ -132,6 +135,53 @@ impl StreamingWorkbook {
         let core = core_xml(title, created);
         self.zip.stored("docProps/core.xml", core.as_bytes())?;
         self.zip.finish()
+    }
+
+    /// The page margins, page setup, header and footer and row breaks, in the schema's order.
+    fn push_print_settings(&mut self) {
+        let Some(print) = &self.print else {
+            self.xml.push_str(
+                r#"<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>"#,
+            );
+            return;
+        };
+        let xml = &mut self.xml;
+        let (margin, band) = (print.margin_inches, print.band_margin_inches());
+        let _ = write!(
+            xml,
+            r#"<pageMargins left="{margin}" right="{margin}" top="{margin}" bottom="{margin}" header="{band}" footer="{band}"/>"#
+        );
+        let orientation = if print.landscape {
+            "landscape"
+        } else {
+            "portrait"
+        };
+        let _ = write!(
+            xml,
+            r#"<pageSetup paperSize="{}" orientation="{orientation}"/>"#,
+            print.paper_size
+        );
+        if !print.header.is_empty() || !print.footer.is_empty() {
+            xml.push_str("<headerFooter>");
+            if !print.header.is_empty() {
+                let _ = write!(xml, "<oddHeader>{}</oddHeader>", xml_text(&print.header));
+            }
+            if !print.footer.is_empty() {
+                let _ = write!(xml, "<oddFooter>{}</oddFooter>", xml_text(&print.footer));
+            }
+            xml.push_str("</headerFooter>");
+        }
+        if !self.row_breaks.is_empty() {
+            let count = self.row_breaks.len();
+            let _ = write!(
+                xml,
+                r#"<rowBreaks count="{count}" manualBreakCount="{count}">"#
+            );
+            for row in &self.row_breaks {
+                let _ = write!(xml, r#"<brk id="{row}" max="16383" man="1"/>"#);
+            }
+            xml.push_str("</rowBreaks>");
+        }
     }
 
     /// Writes the sheet's opening (views, widths) once, before its first cell.
@@ -333,6 +383,16 @@ impl SheetTarget for StreamingWorkbook {
         push_column_name(&mut range, last_col);
         let _ = write!(range, "{}", last_row + 1);
         self.autofilter = Some(range);
+        Ok(())
+    }
+
+    fn print_setup(&mut self, setup: &PrintSetup) -> Result<()> {
+        self.print = Some(setup.clone());
+        Ok(())
+    }
+
+    fn row_breaks(&mut self, rows: &[u32]) -> Result<()> {
+        self.row_breaks = rows.to_vec();
         Ok(())
     }
 }
