@@ -14,71 +14,9 @@ use mad_deliver::r#box::{BoxChannel, BoxOptions, BoxSubject, IfExists};
 use serde_json::json;
 
 use conformance::{ArrivalLog, Arrived, Harness};
-use doubles::r#box::{BoxDouble, PART_SIZE};
+use doubles::r#box::{CHUNKED_FROM, Fixture, PART_SIZE};
 use doubles::{Fault, engine};
 use support::{delivery, document, pdf, pdf_bytes, recipient, secret_file, throwaway};
-
-const FOLDER: &str = "1000";
-const ENTERPRISE: &str = "818181";
-const CHUNKED_FROM: u64 = 20_000_000;
-
-struct Fixture {
-    double: BoxDouble,
-    client_id: String,
-    secret: String,
-    refresh: String,
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn start() -> Self {
-        let client_id = throwaway("client");
-        let secret = throwaway("box-secret");
-        let refresh = throwaway("box-refresh");
-        Fixture {
-            double: BoxDouble::start(
-                &client_id,
-                &secret,
-                ("enterprise", ENTERPRISE),
-                Some(&refresh),
-                FOLDER,
-            ),
-            client_id,
-            secret,
-            refresh,
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn urls(&self, options: BoxOptions) -> BoxOptions {
-        let base = self.double.base();
-        options
-            .with_folder_id(FOLDER)
-            .with_subfolder("{recipient.id}")
-            .with_token_url(format!("{base}/oauth2/token"))
-            .with_api_url(format!("{base}/2.0"))
-            .with_upload_url(format!("{base}/api/2.0"))
-            .with_chunked_from(CHUNKED_FROM)
-            .with_timeout_secs(30)
-    }
-
-    fn options_with_secret(&self, secret: &str) -> BoxOptions {
-        self.urls(BoxOptions::client_credentials(
-            &self.client_id,
-            secret_file(self.dir.path(), secret),
-            BoxSubject::Enterprise,
-            ENTERPRISE,
-        ))
-    }
-
-    fn options(&self) -> BoxOptions {
-        self.options_with_secret(&self.secret)
-    }
-
-    fn channel(&self, options: BoxOptions) -> Arc<BoxChannel> {
-        Arc::new(BoxChannel::new(options).unwrap())
-    }
-}
 
 fn large(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 + i / 1021) as u8).collect()

@@ -14,57 +14,11 @@ use mad_deliver::dropbox::{DropboxChannel, DropboxOptions, IfExists};
 use serde_json::json;
 
 use conformance::{ArrivalLog, Arrived, Harness};
-use doubles::dropbox::{DropboxDouble, dropbox_hash};
+use doubles::dropbox::{Fixture, dropbox_hash};
 use doubles::{Fault, engine};
 use support::{delivery, document, pdf, pdf_bytes, recipient, secret_file, throwaway};
 
 const MIB: usize = 1024 * 1024;
-
-struct Fixture {
-    double: DropboxDouble,
-    app_key: String,
-    secret: String,
-    refresh: String,
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn start() -> Self {
-        let app_key = throwaway("app");
-        let secret = throwaway("dropbox-secret");
-        let refresh = throwaway("dropbox-refresh");
-        Fixture {
-            double: DropboxDouble::start(&app_key, &secret, &refresh),
-            app_key,
-            secret,
-            refresh,
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn options_with_secret(&self, secret: &str) -> DropboxOptions {
-        let base = self.double.base();
-        DropboxOptions::new(
-            &self.app_key,
-            secret_file(self.dir.path(), secret),
-            secret_file(self.dir.path(), &self.refresh),
-        )
-        .with_folder("/Reports")
-        .with_subfolder("{recipient.id}")
-        .with_token_url(format!("{base}/oauth2/token"))
-        .with_api_url(format!("{base}/2"))
-        .with_content_url(format!("{base}/2"))
-        .with_timeout_secs(20)
-    }
-
-    fn options(&self) -> DropboxOptions {
-        self.options_with_secret(&self.secret)
-    }
-
-    fn channel(&self, options: DropboxOptions) -> Arc<DropboxChannel> {
-        Arc::new(DropboxChannel::new(options).unwrap())
-    }
-}
 
 fn large(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 13 + i / 509) as u8).collect()

@@ -147,12 +147,7 @@ async fn password_login_uploads_intact() {
     let password = throwaway("pw");
     let server = PasswordSshServer::start(&user, &password).await;
     let secrets = tempfile::tempdir().unwrap();
-    let options = SftpOptions::new("127.0.0.1", &user)
-        .with_port(server.port)
-        .with_password(secret_file(secrets.path(), &password))
-        .with_known_hosts(server.known_hosts(secrets.path()))
-        .with_path(server.root.path().display().to_string())
-        .with_subfolder("{recipient.id}");
+    let options = server.options(&user, &password, secrets.path());
     let channel = SftpChannel::new(options.clone()).unwrap();
 
     channel
@@ -567,12 +562,7 @@ async fn engine_records_one_refused_login_and_delivers_the_rest() {
     let password = throwaway("pw");
     let server = PasswordSshServer::start_refusing(&user, &password, 1).await;
     let secrets = tempfile::tempdir().unwrap();
-    let options = SftpOptions::new("127.0.0.1", &user)
-        .with_port(server.port)
-        .with_password(secret_file(secrets.path(), &password))
-        .with_known_hosts(server.known_hosts(secrets.path()))
-        .with_path(server.root.path().display().to_string())
-        .with_subfolder("{recipient.id}");
+    let options = server.options(&user, &password, secrets.path());
     let channel = Arc::new(SftpChannel::new(options).unwrap());
     let ids = ["ann", "bob", "cyd", "dan"];
     let engine = Engine::new(EngineOptions {

@@ -23,6 +23,8 @@ use sha1::{Digest, Sha1};
 use super::{
     Auth, Dropped, Faults, Plan, Reply, Request, Server, TokenDialect, multipart, token_string,
 };
+use crate::support::{secret_file, throwaway};
+use mad_deliver::r#box::{BoxChannel, BoxOptions, BoxSubject};
 
 /// The part size of every session.
 pub const PART_SIZE: u64 = 8 * 1024 * 1024;
@@ -642,4 +644,69 @@ fn commit(state: &BoxState, id: &str, digest: Option<String>, body: &[u8]) -> Re
         201,
         json!({"total_count": 1, "entries": [file_json(&file)]}),
     )
+}
+
+pub const FOLDER: &str = "1000";
+pub const ENTERPRISE: &str = "818181";
+pub const CHUNKED_FROM: u64 = 20_000_000;
+
+// ---- the fixture the tests share ------------------------------------------------------------
+
+/// The double, the throwaway credentials it accepts, and a folder for their secret files.
+pub struct Fixture {
+    pub double: BoxDouble,
+    pub client_id: String,
+    pub secret: String,
+    pub refresh: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn start() -> Self {
+        let client_id = throwaway("client");
+        let secret = throwaway("box-secret");
+        let refresh = throwaway("box-refresh");
+        Fixture {
+            double: BoxDouble::start(
+                &client_id,
+                &secret,
+                ("enterprise", ENTERPRISE),
+                Some(&refresh),
+                FOLDER,
+            ),
+            client_id,
+            secret,
+            refresh,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn urls(&self, options: BoxOptions) -> BoxOptions {
+        let base = self.double.base();
+        options
+            .with_folder_id(FOLDER)
+            .with_subfolder("{recipient.id}")
+            .with_token_url(format!("{base}/oauth2/token"))
+            .with_api_url(format!("{base}/2.0"))
+            .with_upload_url(format!("{base}/api/2.0"))
+            .with_chunked_from(CHUNKED_FROM)
+            .with_timeout_secs(30)
+    }
+
+    pub fn options_with_secret(&self, secret: &str) -> BoxOptions {
+        self.urls(BoxOptions::client_credentials(
+            &self.client_id,
+            secret_file(self.dir.path(), secret),
+            BoxSubject::Enterprise,
+            ENTERPRISE,
+        ))
+    }
+
+    pub fn options(&self) -> BoxOptions {
+        self.options_with_secret(&self.secret)
+    }
+
+    pub fn channel(&self, options: BoxOptions) -> Arc<BoxChannel> {
+        Arc::new(BoxChannel::new(options).unwrap())
+    }
 }

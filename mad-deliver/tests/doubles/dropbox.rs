@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{Auth, Dropped, Faults, Plan, Reply, Request, Server, TokenDialect, token_string};
+use crate::support::{secret_file, throwaway};
+use mad_deliver::dropbox::{DropboxChannel, DropboxOptions};
 
 #[derive(Debug, Clone)]
 pub struct StoredFile {
@@ -338,4 +340,53 @@ fn commit(
     };
     files.insert(path.to_lowercase(), file.clone());
     Ok(file)
+}
+
+// ---- the fixture the tests share ------------------------------------------------------------
+
+/// The double, the throwaway credentials it accepts, and a folder for their secret files.
+pub struct Fixture {
+    pub double: DropboxDouble,
+    pub app_key: String,
+    pub secret: String,
+    pub refresh: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn start() -> Self {
+        let app_key = throwaway("app");
+        let secret = throwaway("dropbox-secret");
+        let refresh = throwaway("dropbox-refresh");
+        Fixture {
+            double: DropboxDouble::start(&app_key, &secret, &refresh),
+            app_key,
+            secret,
+            refresh,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn options_with_secret(&self, secret: &str) -> DropboxOptions {
+        let base = self.double.base();
+        DropboxOptions::new(
+            &self.app_key,
+            secret_file(self.dir.path(), secret),
+            secret_file(self.dir.path(), &self.refresh),
+        )
+        .with_folder("/Reports")
+        .with_subfolder("{recipient.id}")
+        .with_token_url(format!("{base}/oauth2/token"))
+        .with_api_url(format!("{base}/2"))
+        .with_content_url(format!("{base}/2"))
+        .with_timeout_secs(20)
+    }
+
+    pub fn options(&self) -> DropboxOptions {
+        self.options_with_secret(&self.secret)
+    }
+
+    pub fn channel(&self, options: DropboxOptions) -> Arc<DropboxChannel> {
+        Arc::new(DropboxChannel::new(options).unwrap())
+    }
 }
