@@ -160,6 +160,62 @@ async fn if_exists_fail_replace_and_rename() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_the_store_damaged_is_removed_and_not_delivered() {
+    let fixture = Fixture::start();
+    let channel = fixture.channel(fixture.options());
+    let d = delivery(
+        recipient("ann"),
+        vec![
+            document(OutputFormat::Pdf, "r.pdf", pdf_bytes()),
+            document(OutputFormat::Csv, "r.csv", "Region;Umsatz\n"),
+        ],
+    );
+    fixture.double.fault("upload", Fault::Pass);
+    fixture.double.fault("upload", Fault::Damage);
+
+    let err = channel.deliver(&d).await.unwrap_err();
+
+    assert!(err.kind().is_retryable(), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("damaged"), "{message}");
+    assert!(message.contains("removed"), "{message}");
+    assert!(
+        fixture.double.files().is_empty(),
+        "neither the damaged file nor the one before it is left"
+    );
+    channel.deliver(&d).await.unwrap();
+    assert_eq!(
+        fixture.double.file("Reports/ann/r.csv").unwrap().bytes,
+        b"Region;Umsatz\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_file_the_store_damaged_is_reported() {
+    let fixture = Fixture::start();
+    let d = delivery(recipient("ann"), pdf("r.pdf"));
+    fixture
+        .channel(fixture.options())
+        .deliver(&d)
+        .await
+        .unwrap();
+    let channel = fixture.channel(fixture.options().with_if_exists(IfExists::Replace));
+
+    fixture.double.fault("upload_version", Fault::Damage);
+    let err = channel.deliver(&d).await.unwrap_err();
+
+    assert!(err.kind().is_retryable(), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("r.pdf"), "{message}");
+    assert!(message.contains("replaced"), "{message}");
+    channel.deliver(&d).await.unwrap();
+    assert_eq!(
+        fixture.double.file("Reports/ann/r.pdf").unwrap().bytes,
+        pdf_bytes()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_client_secret_is_unauthenticated_and_hidden() {
     let fixture = Fixture::start();
     let wrong = throwaway("wrong-secret");

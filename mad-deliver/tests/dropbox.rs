@@ -160,6 +160,62 @@ async fn if_exists_maps_to_modes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_the_store_damaged_is_removed_and_not_delivered() {
+    let fixture = Fixture::start();
+    let channel = fixture.channel(
+        fixture
+            .options()
+            .with_simple_upload_max(MIB as u64)
+            .with_chunk_size(4 * MIB as u64),
+    );
+    let big = large(5 * MIB);
+    let d = delivery(
+        recipient("ann"),
+        vec![
+            document(OutputFormat::Pdf, "r.pdf", pdf_bytes()),
+            document(OutputFormat::Pdf, "big.pdf", big.clone()),
+        ],
+    );
+
+    for route in ["2/files/upload_session/finish", "2/files/upload"] {
+        fixture.double.fault(route, Fault::Damage);
+        let err = channel.deliver(&d).await.unwrap_err();
+        assert!(err.kind().is_retryable(), "{err}");
+        let message = err.to_string();
+        assert!(message.contains("damaged"), "{message}");
+        assert!(message.contains("removed"), "{message}");
+        assert!(
+            fixture.double.files().is_empty(),
+            "after a damaged {route}, neither the damaged file nor the one before it is left"
+        );
+    }
+
+    channel.deliver(&d).await.unwrap();
+    assert!(fixture.double.file("/Reports/ann/big.pdf").unwrap().bytes == big);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_file_the_store_damaged_is_reported() {
+    let fixture = Fixture::start();
+    fixture.double.put_file("/Reports/ann/r.pdf", b"old");
+    let channel = fixture.channel(fixture.options().with_if_exists(IfExists::Replace));
+    let d = delivery(recipient("ann"), pdf("r.pdf"));
+
+    fixture.double.fault("2/files/upload", Fault::Damage);
+    let err = channel.deliver(&d).await.unwrap_err();
+
+    assert!(err.kind().is_retryable(), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("r.pdf"), "{message}");
+    assert!(message.contains("replaced"), "{message}");
+    channel.deliver(&d).await.unwrap();
+    assert_eq!(
+        fixture.double.file("/Reports/ann/r.pdf").unwrap().bytes,
+        pdf_bytes()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_app_secret_is_unauthenticated_and_hidden() {
     let fixture = Fixture::start();
     let wrong = throwaway("wrong-secret");

@@ -131,7 +131,8 @@ fn a_secret_is_found_in_every_form() {
         format!("Authorization: Basic {basic}"),
         format!("334 {login}"),
     ] {
-        let found = std::panic::catch_unwind(|| assert_hidden(std::slice::from_ref(&secret), &shown));
+        let found =
+            std::panic::catch_unwind(|| assert_hidden(std::slice::from_ref(&secret), &shown));
         assert!(found.is_err(), "{shown}");
     }
 }

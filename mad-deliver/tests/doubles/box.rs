@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 
 use super::{
-    Auth, Dropped, Faults, Plan, Reply, Request, Server, TokenDialect, multipart, token_string,
+    Auth, Dropped, Faults, Plan, Reply, Request, Server, TokenDialect, damaged, multipart,
+    token_string,
 };
 use crate::support::{secret_file, throwaway};
 use mad_deliver::r#box::{BoxChannel, BoxOptions, BoxSubject};
@@ -270,12 +271,13 @@ async fn handle(state: Arc<BoxState>, req: Request) -> Result<Reply, Dropped> {
         ("DELETE", ["api", "2.0", "files", "upload_sessions", _]) => "abort",
         _ => return Ok(box_error(404, "not_found", "Not Found", None)),
     };
-    let (drop_after, lose_answer) = match super::plan(&state.faults, &state.calls, route) {
+    let (drop_after, lose_answer, damage) = match super::plan(&state.faults, &state.calls, route) {
         Plan::Answer(reply) => return Ok(reply),
         Plan::Proceed {
             drop_after,
             lose_answer,
-        } => (drop_after, lose_answer),
+            damage,
+        } => (drop_after, lose_answer, damage),
     };
     if route == "token" {
         let subject = state.subject.clone();
@@ -337,6 +339,7 @@ async fn handle(state: Arc<BoxState>, req: Request) -> Result<Reply, Dropped> {
             header("content-type"),
             header("content-md5"),
             &body,
+            damage,
         ),
         "create_session" | "create_version_session" => {
             create_session(&state, route, &file_id, &body)
@@ -352,7 +355,7 @@ async fn handle(state: Arc<BoxState>, req: Request) -> Result<Reply, Dropped> {
             }
             None => box_error(404, "not_found", "Upload session not found", None),
         },
-        "commit" => commit(&state, &session_id, header("digest"), &body),
+        "commit" => commit(&state, &session_id, header("digest"), &body, damage),
         "abort" => match state.sessions.lock().unwrap().remove(&id) {
             Some(_) => Reply::empty(204),
             None => box_error(404, "not_found", "Upload session not found", None),
@@ -407,6 +410,7 @@ fn upload(
     content_type: Option<String>,
     content_md5: Option<String>,
     body: &[u8],
+    damage: bool,
 ) -> Reply {
     let Some(parts) = content_type
         .as_deref()
@@ -458,7 +462,7 @@ fn upload(
             &existing.parent,
             &existing.name,
             Some(file_id),
-            bytes,
+            damaged(bytes, damage),
         );
         return Reply::json(
             201,
@@ -476,7 +480,7 @@ fn upload(
     if let Some(existing) = find(state, folder, name) {
         return name_in_use(&existing);
     }
-    let file = store(state, folder, name, None, bytes);
+    let file = store(state, folder, name, None, damaged(bytes, damage));
     Reply::json(
         201,
         json!({"total_count": 1, "entries": [file_json(&file)]}),
@@ -594,7 +598,7 @@ fn part(
     Reply::json(200, json!({"part": part}))
 }
 
-fn commit(state: &BoxState, id: &str, digest: Option<String>, body: &[u8]) -> Reply {
+fn commit(state: &BoxState, id: &str, digest: Option<String>, body: &[u8], damage: bool) -> Reply {
     let request: Value = serde_json::from_slice(body).unwrap_or_default();
     let mut sessions = state.sessions.lock().unwrap();
     let Some(session) = sessions.get(id) else {
@@ -638,7 +642,7 @@ fn commit(state: &BoxState, id: &str, digest: Option<String>, body: &[u8]) -> Re
         &session.folder,
         &session.name,
         session.file_id.as_deref(),
-        bytes,
+        damaged(bytes, damage),
     );
     Reply::json(
         201,

@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Auth, Dropped, Faults, Plan, Reply, Request, Server, TokenDialect, token_string};
+use super::{
+    Auth, Dropped, Faults, Plan, Reply, Request, Server, TokenDialect, damaged, token_string,
+};
 use crate::support::{secret_file, throwaway};
 use mad_deliver::dropbox::{DropboxChannel, DropboxOptions};
 
@@ -138,12 +140,13 @@ async fn handle(state: Arc<DropboxState>, req: Request) -> Result<Reply, Dropped
     if req.method != "POST" {
         return Ok(text(405, "Method not allowed"));
     }
-    let (drop_after, lose_answer) = match super::plan(&state.faults, &state.calls, &route) {
+    let (drop_after, lose_answer, damage) = match super::plan(&state.faults, &state.calls, &route) {
         Plan::Answer(reply) => return Ok(reply),
         Plan::Proceed {
             drop_after,
             lose_answer,
-        } => (drop_after, lose_answer),
+            damage,
+        } => (drop_after, lose_answer, damage),
     };
     if route == "oauth2/token" {
         return state.auth.token(req, |_| None).await;
@@ -182,7 +185,7 @@ async fn handle(state: Arc<DropboxState>, req: Request) -> Result<Reply, Dropped
                 ));
             }
             let body = req.body_or_drop(drop_after).await?.to_vec();
-            content(&state, &route, &arg, body)
+            content(&state, &route, &arg, damaged(body, damage))
         }
         "2/files/get_metadata" | "2/files/delete_v2" => {
             let body = req.body().await?;

@@ -223,6 +223,7 @@ async fn handle(state: Arc<GdriveState>, req: Request) -> Result<Reply, Dropped>
         Plan::Proceed {
             drop_after,
             lose_answer,
+            ..
         } => (drop_after, lose_answer),
     };
     if route == "token" {

@@ -264,6 +264,7 @@ async fn api_request(
                 Plan::Proceed {
                     drop_after,
                     lose_answer,
+                    ..
                 } => (drop_after, lose_answer),
             };
             let behavior = req
@@ -401,6 +402,7 @@ async fn fragment(state: Arc<GraphState>, id: String, req: Request) -> Result<Re
         Plan::Proceed {
             drop_after,
             lose_answer,
+            ..
         } => (drop_after, lose_answer),
     };
     let Some((Some((first, last)), total)) = req.header("content-range").and_then(content_range)
