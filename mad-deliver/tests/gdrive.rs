@@ -72,6 +72,33 @@ async fn gdrive_conformance() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_create_a_new_shared_folder_once() {
+    let fixture = Fixture::start();
+    let channel = fixture.channel(fixture.options().with_subfolder("monthly/{run.date}"));
+    let deliveries: Vec<_> = (0..16)
+        .map(|i| delivery(recipient(&format!("r{i}")), pdf(&format!("r{i}.pdf"))))
+        .collect();
+
+    let results = futures::future::join_all(deliveries.iter().map(|d| channel.deliver(d))).await;
+
+    for result in results {
+        result.unwrap();
+    }
+    for name in ["monthly", "2026-01-31"] {
+        let named: Vec<_> = fixture
+            .double
+            .folders()
+            .into_iter()
+            .filter(|f| f.name == name)
+            .collect();
+        assert_eq!(named.len(), 1, "one folder {name}: {named:?}");
+    }
+    for i in 0..16 {
+        fixture.only(&format!("Reports/monthly/2026-01-31/r{i}.pdf"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_file_lands_in_a_created_subfolder() {
     let fixture = Fixture::start();
     let channel = fixture.channel(fixture.options());

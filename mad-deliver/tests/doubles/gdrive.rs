@@ -129,6 +129,16 @@ impl GdriveDouble {
             .collect()
     }
 
+    /// Every folder, the double's own included.
+    pub fn folders(&self) -> Vec<StoredFile> {
+        let files = self.state.files.lock().unwrap();
+        files
+            .values()
+            .filter(|f| f.mime_type == FOLDER_TYPE)
+            .cloned()
+            .collect()
+    }
+
     /// The files at `path` below the double's folders (`Reports/ann/r.pdf`).
     pub fn files_at(&self, path: &str) -> Vec<StoredFile> {
         self.files()
