@@ -14,71 +14,9 @@ use mad_deliver::r#box::{BoxChannel, BoxOptions, BoxSubject, IfExists};
 use serde_json::json;
 
 use conformance::{ArrivalLog, Arrived, Harness};
-use doubles::r#box::{BoxDouble, PART_SIZE};
+use doubles::r#box::{CHUNKED_FROM, Fixture, PART_SIZE};
 use doubles::{Fault, engine};
 use support::{delivery, document, pdf, pdf_bytes, recipient, secret_file, throwaway};
-
-const FOLDER: &str = "1000";
-const ENTERPRISE: &str = "818181";
-const CHUNKED_FROM: u64 = 20_000_000;
-
-struct Fixture {
-    double: BoxDouble,
-    client_id: String,
-    secret: String,
-    refresh: String,
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn start() -> Self {
-        let client_id = throwaway("client");
-        let secret = throwaway("box-secret");
-        let refresh = throwaway("box-refresh");
-        Fixture {
-            double: BoxDouble::start(
-                &client_id,
-                &secret,
-                ("enterprise", ENTERPRISE),
-                Some(&refresh),
-                FOLDER,
-            ),
-            client_id,
-            secret,
-            refresh,
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn urls(&self, options: BoxOptions) -> BoxOptions {
-        let base = self.double.base();
-        options
-            .with_folder_id(FOLDER)
-            .with_subfolder("{recipient.id}")
-            .with_token_url(format!("{base}/oauth2/token"))
-            .with_api_url(format!("{base}/2.0"))
-            .with_upload_url(format!("{base}/api/2.0"))
-            .with_chunked_from(CHUNKED_FROM)
-            .with_timeout_secs(30)
-    }
-
-    fn options_with_secret(&self, secret: &str) -> BoxOptions {
-        self.urls(BoxOptions::client_credentials(
-            &self.client_id,
-            secret_file(self.dir.path(), secret),
-            BoxSubject::Enterprise,
-            ENTERPRISE,
-        ))
-    }
-
-    fn options(&self) -> BoxOptions {
-        self.options_with_secret(&self.secret)
-    }
-
-    fn channel(&self, options: BoxOptions) -> Arc<BoxChannel> {
-        Arc::new(BoxChannel::new(options).unwrap())
-    }
-}
 
 fn large(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 + i / 1021) as u8).collect()
@@ -219,6 +157,62 @@ async fn if_exists_fail_replace_and_rename() {
     let file = fixture.double.file("Reports/ann/r.pdf").unwrap();
     assert_eq!(file.bytes, b"new");
     assert_eq!(file.versions, 2, "a new version of the same file");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_the_store_damaged_is_removed_and_not_delivered() {
+    let fixture = Fixture::start();
+    let channel = fixture.channel(fixture.options());
+    let d = delivery(
+        recipient("ann"),
+        vec![
+            document(OutputFormat::Pdf, "r.pdf", pdf_bytes()),
+            document(OutputFormat::Csv, "r.csv", "Region;Umsatz\n"),
+        ],
+    );
+    fixture.double.fault("upload", Fault::Pass);
+    fixture.double.fault("upload", Fault::Damage);
+
+    let err = channel.deliver(&d).await.unwrap_err();
+
+    assert!(err.kind().is_retryable(), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("damaged"), "{message}");
+    assert!(message.contains("removed"), "{message}");
+    assert!(
+        fixture.double.files().is_empty(),
+        "neither the damaged file nor the one before it is left"
+    );
+    channel.deliver(&d).await.unwrap();
+    assert_eq!(
+        fixture.double.file("Reports/ann/r.csv").unwrap().bytes,
+        b"Region;Umsatz\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_file_the_store_damaged_is_reported() {
+    let fixture = Fixture::start();
+    let d = delivery(recipient("ann"), pdf("r.pdf"));
+    fixture
+        .channel(fixture.options())
+        .deliver(&d)
+        .await
+        .unwrap();
+    let channel = fixture.channel(fixture.options().with_if_exists(IfExists::Replace));
+
+    fixture.double.fault("upload_version", Fault::Damage);
+    let err = channel.deliver(&d).await.unwrap_err();
+
+    assert!(err.kind().is_retryable(), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("r.pdf"), "{message}");
+    assert!(message.contains("replaced"), "{message}");
+    channel.deliver(&d).await.unwrap();
+    assert_eq!(
+        fixture.double.file("Reports/ann/r.pdf").unwrap().bytes,
+        pdf_bytes()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

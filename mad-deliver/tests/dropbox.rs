@@ -14,57 +14,11 @@ use mad_deliver::dropbox::{DropboxChannel, DropboxOptions, IfExists};
 use serde_json::json;
 
 use conformance::{ArrivalLog, Arrived, Harness};
-use doubles::dropbox::{DropboxDouble, dropbox_hash};
+use doubles::dropbox::{Fixture, dropbox_hash};
 use doubles::{Fault, engine};
 use support::{delivery, document, pdf, pdf_bytes, recipient, secret_file, throwaway};
 
 const MIB: usize = 1024 * 1024;
-
-struct Fixture {
-    double: DropboxDouble,
-    app_key: String,
-    secret: String,
-    refresh: String,
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn start() -> Self {
-        let app_key = throwaway("app");
-        let secret = throwaway("dropbox-secret");
-        let refresh = throwaway("dropbox-refresh");
-        Fixture {
-            double: DropboxDouble::start(&app_key, &secret, &refresh),
-            app_key,
-            secret,
-            refresh,
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn options_with_secret(&self, secret: &str) -> DropboxOptions {
-        let base = self.double.base();
-        DropboxOptions::new(
-            &self.app_key,
-            secret_file(self.dir.path(), secret),
-            secret_file(self.dir.path(), &self.refresh),
-        )
-        .with_folder("/Reports")
-        .with_subfolder("{recipient.id}")
-        .with_token_url(format!("{base}/oauth2/token"))
-        .with_api_url(format!("{base}/2"))
-        .with_content_url(format!("{base}/2"))
-        .with_timeout_secs(20)
-    }
-
-    fn options(&self) -> DropboxOptions {
-        self.options_with_secret(&self.secret)
-    }
-
-    fn channel(&self, options: DropboxOptions) -> Arc<DropboxChannel> {
-        Arc::new(DropboxChannel::new(options).unwrap())
-    }
-}
 
 fn large(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 13 + i / 509) as u8).collect()
@@ -199,6 +153,62 @@ async fn if_exists_maps_to_modes() {
         .deliver(&d)
         .await
         .unwrap();
+    assert_eq!(
+        fixture.double.file("/Reports/ann/r.pdf").unwrap().bytes,
+        pdf_bytes()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_the_store_damaged_is_removed_and_not_delivered() {
+    let fixture = Fixture::start();
+    let channel = fixture.channel(
+        fixture
+            .options()
+            .with_simple_upload_max(MIB as u64)
+            .with_chunk_size(4 * MIB as u64),
+    );
+    let big = large(5 * MIB);
+    let d = delivery(
+        recipient("ann"),
+        vec![
+            document(OutputFormat::Pdf, "r.pdf", pdf_bytes()),
+            document(OutputFormat::Pdf, "big.pdf", big.clone()),
+        ],
+    );
+
+    for route in ["2/files/upload_session/finish", "2/files/upload"] {
+        fixture.double.fault(route, Fault::Damage);
+        let err = channel.deliver(&d).await.unwrap_err();
+        assert!(err.kind().is_retryable(), "{err}");
+        let message = err.to_string();
+        assert!(message.contains("damaged"), "{message}");
+        assert!(message.contains("removed"), "{message}");
+        assert!(
+            fixture.double.files().is_empty(),
+            "after a damaged {route}, neither the damaged file nor the one before it is left"
+        );
+    }
+
+    channel.deliver(&d).await.unwrap();
+    assert!(fixture.double.file("/Reports/ann/big.pdf").unwrap().bytes == big);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_file_the_store_damaged_is_reported() {
+    let fixture = Fixture::start();
+    fixture.double.put_file("/Reports/ann/r.pdf", b"old");
+    let channel = fixture.channel(fixture.options().with_if_exists(IfExists::Replace));
+    let d = delivery(recipient("ann"), pdf("r.pdf"));
+
+    fixture.double.fault("2/files/upload", Fault::Damage);
+    let err = channel.deliver(&d).await.unwrap_err();
+
+    assert!(err.kind().is_retryable(), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("r.pdf"), "{message}");
+    assert!(message.contains("replaced"), "{message}");
+    channel.deliver(&d).await.unwrap();
     assert_eq!(
         fixture.double.file("/Reports/ann/r.pdf").unwrap().bytes,
         pdf_bytes()

@@ -24,60 +24,12 @@ use mad_deliver::hub::{Hub, HubOptions};
 
 use conformance::{ArrivalLog, Arrived, Harness};
 use support::{
-    HTML, Received, SUBJECT, SmtpConfig, SmtpFaults, SmtpMode, SmtpServer, TestCertificates,
-    closed_port, delivery, document, parse_message, pdf_bytes, recipient, report_delivery,
-    secret_file, the_one_refused, throwaway,
+    HTML, Received, SUBJECT, SmtpFaults, SmtpFixture as Fixture, SmtpMode, closed_port, delivery,
+    document, parse_message, pdf_bytes, recipient, report_delivery, secret_file, the_one_refused,
+    throwaway,
 };
 
 const FROM: &str = "Reports <reports@example.com>";
-
-/// A server and the throwaway credentials it accepts.
-struct Fixture {
-    certificates: TestCertificates,
-    secrets: tempfile::TempDir,
-    user: String,
-    password: String,
-    server: SmtpServer,
-}
-
-impl Fixture {
-    fn start(mode: SmtpMode) -> Self {
-        Fixture::with_faults(mode, SmtpFaults::default())
-    }
-
-    fn with_faults(mode: SmtpMode, faults: SmtpFaults) -> Self {
-        let certificates = TestCertificates::generate();
-        let user = throwaway("user");
-        let password = throwaway("pw");
-        let server = SmtpServer::start(SmtpConfig {
-            mode,
-            certificates: (mode != SmtpMode::Plain).then_some(&certificates),
-            user: &user,
-            password: &password,
-            faults,
-        });
-        Fixture {
-            certificates,
-            secrets: tempfile::tempdir().unwrap(),
-            user,
-            password,
-            server,
-        }
-    }
-
-    fn smtp(&self, security: Security, password: &str) -> SmtpOptions {
-        SmtpOptions::new("127.0.0.1")
-            .with_port(self.server.port)
-            .with_security(security)
-            .with_credentials(&self.user, secret_file(self.secrets.path(), password))
-            .with_ca_file(&self.certificates.ca)
-            .with_timeout_secs(20)
-    }
-
-    fn channel(&self, options: EmailOptions, security: Security) -> EmailChannel {
-        EmailChannel::new(options.with_smtp(self.smtp(security, &self.password))).unwrap()
-    }
-}
 
 fn html_options() -> EmailOptions {
     EmailOptions::new(FROM).with_body_format(BodyFormat::Html)

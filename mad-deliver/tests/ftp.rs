@@ -20,80 +20,10 @@ use mad_deliver::ftp::{FtpChannel, FtpOptions, Security};
 
 use conformance::{ArrivalLog, Arrived, Harness};
 use remote::{
-    FtpConfig, FtpMode, FtpServer, arrived_below, big_bytes, files_below, pdf_delivery,
+    FtpFixture as Fixture, FtpMode, arrived_below, big_bytes, files_below, pdf_delivery,
     temporary_files,
 };
-use support::{
-    TestCertificates, closed_port, delivery, document, pdf_bytes, recipient, secret_file,
-    the_one_refused, throwaway,
-};
-
-/// A server and the throwaway credentials it accepts.
-struct Fixture {
-    mode: FtpMode,
-    certificates: TestCertificates,
-    secrets: tempfile::TempDir,
-    user: String,
-    password: String,
-    server: FtpServer,
-}
-
-impl Fixture {
-    fn start(mode: FtpMode) -> Self {
-        Fixture::start_with(mode, |_| {})
-    }
-
-    fn start_with(mode: FtpMode, adjust: impl FnOnce(&mut FtpConfig<'_>)) -> Self {
-        let certificates = TestCertificates::generate();
-        let user = throwaway("user");
-        let password = throwaway("pw");
-        let mut config = FtpConfig {
-            mode,
-            certificates: (mode == FtpMode::ExplicitTls).then_some(&certificates),
-            user: &user,
-            password: &password,
-            drop_after: 0,
-            drop_count: 0,
-            reject_logins: 0,
-        };
-        adjust(&mut config);
-        let server = FtpServer::start(config);
-        std::fs::create_dir(server.root.path().join("reports")).unwrap();
-        Fixture {
-            mode,
-            certificates,
-            secrets: tempfile::tempdir().unwrap(),
-            user,
-            password,
-            server,
-        }
-    }
-
-    /// The server's `/reports` folder on disk.
-    fn reports(&self) -> std::path::PathBuf {
-        self.server.root.path().join("reports")
-    }
-
-    /// Options for this server with `password`, into `/reports/{recipient.id}`.
-    fn options(&self, password: &str) -> FtpOptions {
-        let options = FtpOptions::new("127.0.0.1", &self.user)
-            .with_port(self.server.port)
-            .with_password(secret_file(self.secrets.path(), password))
-            .with_path("/reports")
-            .with_subfolder("{recipient.id}")
-            .with_timeout_secs(20);
-        match self.mode {
-            FtpMode::ExplicitTls => options
-                .with_security(Security::ExplicitTls)
-                .with_ca_file(&self.certificates.ca),
-            FtpMode::Plain => options.with_security(Security::None),
-        }
-    }
-
-    fn channel(&self) -> FtpChannel {
-        FtpChannel::new(self.options(&self.password)).unwrap()
-    }
-}
+use support::{closed_port, delivery, document, pdf_bytes, recipient, the_one_refused, throwaway};
 
 // ---- conformance ----------------------------------------------------------------------------
 

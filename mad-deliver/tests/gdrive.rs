@@ -14,63 +14,9 @@ use mad_deliver::gdrive::{GdriveChannel, GdriveOptions, IfExists};
 use serde_json::json;
 
 use conformance::{ArrivalLog, Arrived, Harness};
-use doubles::gdrive::{CHUNK_UNIT, GdriveDouble};
+use doubles::gdrive::{CHUNK_UNIT, FOLDER, Fixture};
 use doubles::{Fault, engine};
 use support::{delivery, document, pdf, pdf_bytes, recipient, secret_file, throwaway};
-
-const FOLDER: &str = "1ReportsFolder";
-
-struct Fixture {
-    double: GdriveDouble,
-    client_id: String,
-    secret: String,
-    refresh: String,
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn start() -> Self {
-        let client_id = throwaway("client");
-        let secret = throwaway("gdrive-secret");
-        let refresh = throwaway("gdrive-refresh");
-        Fixture {
-            double: GdriveDouble::start(&client_id, &secret, &refresh, FOLDER),
-            client_id,
-            secret,
-            refresh,
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn options_with_secret(&self, secret: &str) -> GdriveOptions {
-        let base = self.double.base();
-        GdriveOptions::new(
-            &self.client_id,
-            secret_file(self.dir.path(), secret),
-            secret_file(self.dir.path(), &self.refresh),
-            FOLDER,
-        )
-        .with_subfolder("{recipient.id}")
-        .with_token_url(format!("{base}/token"))
-        .with_api_url(format!("{base}/drive/v3"))
-        .with_upload_url(format!("{base}/upload/drive/v3"))
-        .with_timeout_secs(20)
-    }
-
-    fn options(&self) -> GdriveOptions {
-        self.options_with_secret(&self.secret)
-    }
-
-    fn channel(&self, options: GdriveOptions) -> Arc<GdriveChannel> {
-        Arc::new(GdriveChannel::new(options).unwrap())
-    }
-
-    fn only(&self, path: &str) -> doubles::gdrive::StoredFile {
-        let mut files = self.double.files_at(path);
-        assert_eq!(files.len(), 1, "one file at {path}");
-        files.remove(0)
-    }
-}
 
 fn large(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 17 + i / 263) as u8).collect()
@@ -123,6 +69,33 @@ async fn gdrive_conformance() {
         log: ArrivalLog::default(),
     };
     conformance::run(&harness).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_create_a_new_shared_folder_once() {
+    let fixture = Fixture::start();
+    let channel = fixture.channel(fixture.options().with_subfolder("monthly/{run.date}"));
+    let deliveries: Vec<_> = (0..16)
+        .map(|i| delivery(recipient(&format!("r{i}")), pdf(&format!("r{i}.pdf"))))
+        .collect();
+
+    let results = futures::future::join_all(deliveries.iter().map(|d| channel.deliver(d))).await;
+
+    for result in results {
+        result.unwrap();
+    }
+    for name in ["monthly", "2026-01-31"] {
+        let named: Vec<_> = fixture
+            .double
+            .folders()
+            .into_iter()
+            .filter(|f| f.name == name)
+            .collect();
+        assert_eq!(named.len(), 1, "one folder {name}: {named:?}");
+    }
+    for i in 0..16 {
+        fixture.only(&format!("Reports/monthly/2026-01-31/r{i}.pdf"));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,56 +17,11 @@ use mad_deliver::graph::{GraphChannel, GraphOptions, IfExists};
 use serde_json::json;
 
 use conformance::{ArrivalLog, Arrived, Harness};
-use doubles::graph::{FRAGMENT_UNIT, GraphDouble};
+use doubles::graph::{DRIVE, FRAGMENT_UNIT, Fixture, TENANT};
 use doubles::{Fault, engine};
 use support::{delivery, document, pdf_bytes, recipient, secret_file, throwaway};
 
-const TENANT: &str = "contoso.onmicrosoft.com";
-const DRIVE: &str = "b!drive-0001";
-
 /// A double and the throwaway credentials it accepts.
-struct Fixture {
-    double: GraphDouble,
-    client_id: String,
-    secret: String,
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn start() -> Self {
-        let client_id = throwaway("client");
-        let secret = throwaway("graph-secret");
-        Fixture {
-            double: GraphDouble::start(TENANT, DRIVE, &client_id, &secret),
-            client_id,
-            secret,
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn options_with_secret(&self, secret: &str) -> GraphOptions {
-        GraphOptions::new(
-            TENANT,
-            &self.client_id,
-            secret_file(self.dir.path(), secret),
-        )
-        .with_drive_id(DRIVE)
-        .with_folder("Reports")
-        .with_subfolder("{recipient.id}")
-        .with_authority_url(self.double.base())
-        .with_api_url(self.double.api_url())
-        .with_timeout_secs(20)
-    }
-
-    fn options(&self) -> GraphOptions {
-        self.options_with_secret(&self.secret)
-    }
-
-    fn channel(&self, options: GraphOptions) -> Arc<GraphChannel> {
-        Arc::new(GraphChannel::new(options).unwrap())
-    }
-}
-
 /// Bytes that differ at every position, so a misplaced chunk shows.
 fn large(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + i / 251) as u8).collect()

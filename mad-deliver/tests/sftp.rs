@@ -147,12 +147,7 @@ async fn password_login_uploads_intact() {
     let password = throwaway("pw");
     let server = PasswordSshServer::start(&user, &password).await;
     let secrets = tempfile::tempdir().unwrap();
-    let options = SftpOptions::new("127.0.0.1", &user)
-        .with_port(server.port)
-        .with_password(secret_file(secrets.path(), &password))
-        .with_known_hosts(server.known_hosts(secrets.path()))
-        .with_path(server.root.path().display().to_string())
-        .with_subfolder("{recipient.id}");
+    let options = server.options(&user, &password, secrets.path());
     let channel = SftpChannel::new(options.clone()).unwrap();
 
     channel
@@ -163,27 +158,39 @@ async fn password_login_uploads_intact() {
         std::fs::read(server.root.path().join("ann/r.pdf")).unwrap(),
         pdf_bytes()
     );
+    assert_eq!(files_below(server.root.path()), ["ann/r.pdf"]);
+}
 
+#[tokio::test]
+async fn wrong_password_is_unauthenticated_and_never_shown() {
+    let user = throwaway("user");
+    let password = throwaway("pw");
     let wrong = throwaway("wrong-pw");
-    let wrong_options = options.with_password(secret_file(secrets.path(), &wrong));
-    let channel = SftpChannel::new(wrong_options.clone()).unwrap();
+    let server = PasswordSshServer::start(&user, &password).await;
+    let secrets = tempfile::tempdir().unwrap();
+    let options = server.options(&user, &wrong, secrets.path());
+    let channel = SftpChannel::new(options.clone()).unwrap();
+
     let err = channel
         .deliver(&pdf_delivery("bob", "r.pdf"))
         .await
         .unwrap_err();
+
     assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err}");
+    assert_eq!(err.backend(), Some("sftp"));
     assert!(
         err.to_string().contains("bob"),
         "names the recipient: {err}"
     );
-    let shown = format!("{err} {err:?} {channel:?} {wrong_options:?}");
+    assert!(err.to_string().contains(&user), "names the user: {err}");
+    let shown = format!("{err} {err:?} {channel:?} {options:?}");
     for secret in [&wrong, &password] {
         assert!(
             !shown.contains(secret.as_str()),
             "a password shows: {shown}"
         );
     }
-    assert_eq!(files_below(server.root.path()), ["ann/r.pdf"]);
+    assert!(files_below(server.root.path()).is_empty());
 }
 
 #[tokio::test]
@@ -291,6 +298,27 @@ async fn confirm_finds_a_complete_delivery_only() {
     );
     std::fs::write(fixture.reports().join("ann/r.pdf"), "half").unwrap();
     assert_eq!(channel.confirm(&done).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn two_recipients_never_share_a_file_in_one_run_or_its_resume() {
+    let fixture = Fixture::start();
+    let shared = || {
+        SftpChannel::new(
+            fixture
+                .options()
+                .with_subfolder("shared")
+                .with_if_exists(IfExists::Overwrite),
+        )
+        .unwrap()
+    };
+
+    support::second_recipient_is_refused(&shared()).await;
+    support::second_recipient_is_refused_after_a_resume(&shared(), &shared()).await;
+
+    let kept = std::fs::read_to_string(fixture.reports().join("shared/Same Name.csv")).unwrap();
+    assert_eq!(kept, "rows of east\n");
+    assert_eq!(files_below(&fixture.reports()), ["shared/Same Name.csv"]);
 }
 
 // ---- host keys ------------------------------------------------------------------------------
@@ -567,12 +595,7 @@ async fn engine_records_one_refused_login_and_delivers_the_rest() {
     let password = throwaway("pw");
     let server = PasswordSshServer::start_refusing(&user, &password, 1).await;
     let secrets = tempfile::tempdir().unwrap();
-    let options = SftpOptions::new("127.0.0.1", &user)
-        .with_port(server.port)
-        .with_password(secret_file(secrets.path(), &password))
-        .with_known_hosts(server.known_hosts(secrets.path()))
-        .with_path(server.root.path().display().to_string())
-        .with_subfolder("{recipient.id}");
+    let options = server.options(&user, &password, secrets.path());
     let channel = Arc::new(SftpChannel::new(options).unwrap());
     let ids = ["ann", "bob", "cyd", "dan"];
     let engine = Engine::new(EngineOptions {
@@ -600,6 +623,41 @@ async fn engine_records_one_refused_login_and_delivers_the_rest() {
         );
     }
     assert!(!summary.to_json().contains(&password));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_with_a_wrong_password_fails_everyone_cleanly() {
+    let user = throwaway("user");
+    let password = throwaway("pw");
+    let wrong = throwaway("wrong-pw");
+    let server = PasswordSshServer::start(&user, &password).await;
+    let secrets = tempfile::tempdir().unwrap();
+    let options = server.options(&user, &wrong, secrets.path());
+    let channel = Arc::new(SftpChannel::new(options).unwrap());
+    let ids = ["ann", "bob", "cyd"];
+    let engine = Engine::new(EngineOptions {
+        retry_delay: Duration::from_millis(50),
+        ..EngineOptions::default()
+    });
+
+    let summary = tokio::time::timeout(
+        Duration::from_secs(60),
+        engine.run(&task(vec![TaskChannel::new(channel)], &ids)),
+    )
+    .await
+    .expect("the run finishes")
+    .unwrap();
+
+    assert_eq!(summary.counts.failed, ids.len(), "{}", summary.human());
+    for outcome in &summary.recipients {
+        assert_eq!(outcome.errors[0].kind, ErrorKind::Unauthenticated);
+    }
+    let json = summary.to_json();
+    assert!(
+        !json.contains(&wrong) && !json.contains(&password),
+        "{json}"
+    );
+    assert!(files_below(server.root.path()).is_empty());
 }
 
 #[test]

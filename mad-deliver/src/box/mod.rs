@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mad_core::{
-    BuildContext, Channel, ChannelCapabilities, Delivery, Document, Error, ErrorKind, Receipt,
-    Registry, Result, parse_options,
+    BuildContext, Channel, ChannelCapabilities, Delivery, Document, Error, Receipt, Registry,
+    Result, parse_options,
 };
 use reqwest::Url;
 
@@ -27,7 +27,7 @@ pub use crate::http::IfExists;
 use crate::http::client::{Api, endpoint};
 use crate::http::oauth::{Grant, read_secret};
 use crate::http::outcome::{
-    self, MAX_VERSIONS, confirmation, name_taken, no_free_name, upload_failed,
+    self, MAX_VERSIONS, confirmation, damaged, name_taken, no_free_name, upload_failed,
 };
 use crate::http::remote::{FolderIds, claim, file_names, subfolder};
 use config::MIN_CHUNKED;
@@ -200,19 +200,13 @@ fn grant(options: &BoxOptions) -> Result<Grant> {
     }
 }
 
-/// Checks the SHA-1 Box reports for a new file against the bytes sent.
-fn verify(up: Uploaded, doc: &Document) -> Result<Uploaded> {
+/// Checks the SHA-1 Box reports for a committed file against the bytes sent.
+fn verify(up: &Uploaded, doc: &Document) -> Result<()> {
     match &up.file.sha1 {
-        Some(sha1) if *sha1 != sha1_hex(&doc.bytes) => Err(Error::new(
-            ErrorKind::Transient,
-            format!(
-                "the SHA-1 Box reports for {} differs from the bytes sent; the upload was \
-                 damaged on the way",
-                up.file.name
-            ),
-        )
-        .with_backend(BACKEND)),
-        _ => Ok(up),
+        Some(sha1) if *sha1 != sha1_hex(&doc.bytes) => {
+            Err(damaged(BACKEND, "SHA-1", &up.file.name, !up.created))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -241,18 +235,19 @@ impl Channel for BoxChannel {
 
         let mut uploaded: Vec<Uploaded> = Vec::with_capacity(names.len());
         for (doc, name) in delivery.documents.iter().zip(&names) {
-            match self
-                .place(delivery, &folder, name, doc)
-                .await
-                .and_then(|up| verify(up, doc))
-            {
-                Ok(up) => uploaded.push(up),
-                Err(err) => {
-                    for up in uploaded.iter().filter(|u| u.created) {
-                        self.remove(&up.file.id).await;
-                    }
-                    return Err(upload_failed(err, delivery));
+            let checked = match self.place(delivery, &folder, name, doc).await {
+                Ok(up) => {
+                    let checked = verify(&up, doc);
+                    uploaded.push(up);
+                    checked
                 }
+                Err(err) => Err(err),
+            };
+            if let Err(err) = checked {
+                for up in uploaded.iter().filter(|u| u.created) {
+                    self.remove(&up.file.id).await;
+                }
+                return Err(upload_failed(err, delivery));
             }
         }
 

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mad_core::{
-    BuildContext, Channel, ChannelCapabilities, Delivery, Error, Receipt, Registry, Result,
-    parse_options,
+    BuildContext, Channel, ChannelCapabilities, Delivery, Document, Error, Receipt, Registry,
+    Result, parse_options,
 };
 use reqwest::Url;
 
@@ -131,6 +131,19 @@ impl DropboxChannel {
     }
 }
 
+/// Checks the content hash Dropbox reports for a committed file against the bytes sent.
+fn verify(file: &FileMetadata, doc: &Document, replaced: bool) -> Result<()> {
+    match &file.content_hash {
+        Some(hash) if *hash != content_hash(&doc.bytes) => Err(outcome::damaged(
+            BACKEND,
+            "content hash",
+            &file.name,
+            replaced,
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn location(file: &FileMetadata, path: &str) -> String {
     format!("dropbox:{}", file.path_display.as_deref().unwrap_or(path))
 }
@@ -154,19 +167,21 @@ impl Channel for DropboxChannel {
         let mut created: Vec<String> = Vec::new();
         for (doc, path) in delivery.documents.iter().zip(&paths) {
             let existed = self.if_exists == IfExists::Replace && self.lookup(path).await?.is_some();
-            match self.upload(path, doc).await {
+            let checked = match self.upload(path, doc).await {
                 Ok(file) => {
-                    locations.push(location(&file, path));
+                    let checked = verify(&file, doc, existed);
                     if !existed {
-                        created.push(file.id);
+                        created.push(file.id.clone());
                     }
+                    checked.map(|()| locations.push(location(&file, path)))
                 }
-                Err(err) => {
-                    for id in &created {
-                        self.remove(id).await;
-                    }
-                    return Err(upload_failed(err, delivery));
+                Err(err) => Err(err),
+            };
+            if let Err(err) = checked {
+                for id in &created {
+                    self.remove(id).await;
                 }
+                return Err(upload_failed(err, delivery));
             }
         }
 

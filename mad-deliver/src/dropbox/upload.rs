@@ -101,7 +101,7 @@ impl DropboxChannel {
 
     pub(super) async fn upload(&self, path: &str, doc: &Document) -> Result<FileMetadata> {
         let what = "uploading a file";
-        let metadata = if doc.len() as u64 <= self.simple_upload_max {
+        if doc.len() as u64 <= self.simple_upload_max {
             let resp = self
                 .content_call(
                     what,
@@ -110,12 +110,10 @@ impl DropboxChannel {
                     doc.bytes.clone(),
                 )
                 .await?;
-            self.api.json(what, resp).await?
+            self.api.json(what, resp).await
         } else {
-            self.upload_in_chunks(path, doc).await?
-        };
-        self.verify(&metadata, doc)?;
-        Ok(metadata)
+            self.upload_in_chunks(path, doc).await
+        }
     }
 
     async fn upload_in_chunks(&self, path: &str, doc: &Document) -> Result<FileMetadata> {
@@ -145,22 +143,6 @@ impl DropboxChannel {
             total: doc.len() as u64,
         };
         drive(&mut session, &doc.bytes).await
-    }
-
-    /// Checks the server's content hash of a new file against the bytes sent.
-    fn verify(&self, metadata: &FileMetadata, doc: &Document) -> Result<()> {
-        match &metadata.content_hash {
-            Some(hash) if *hash != content_hash(&doc.bytes) => Err(Error::new(
-                ErrorKind::Transient,
-                format!(
-                    "the content hash Dropbox reports for {} differs from the bytes sent; the \
-                     upload was damaged on the way",
-                    metadata.name
-                ),
-            )
-            .with_backend(BACKEND)),
-            _ => Ok(()),
-        }
     }
 
     /// The file at `path`, or `None` when there is none.

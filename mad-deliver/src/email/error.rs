@@ -108,11 +108,47 @@ fn io_kind(err: &SmtpError) -> Option<std::io::ErrorKind> {
     None
 }
 
+/// `text` without the password: as itself, and every base64 word that decodes to something
+/// holding it (a server quoting the `AUTH PLAIN` or `AUTH LOGIN` it was sent), each replaced
+/// by `***`.
 fn scrub(text: &str, password: Option<&Secret>) -> String {
-    match password.map(Secret::expose) {
-        Some(secret) if !secret.is_empty() => text.replace(secret, "***"),
-        _ => text.to_string(),
+    let Some(secret) = password.map(Secret::expose).filter(|s| !s.is_empty()) else {
+        return text.to_string();
+    };
+    let text = text.replace(secret, "***");
+
+    let mut scrubbed = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find(is_base64_letter) {
+        scrubbed.push_str(&rest[..start]);
+        let word = base64_word(&rest[start..]);
+        scrubbed.push_str(if encodes(word, secret) { "***" } else { word });
+        rest = &rest[start + word.len()..];
     }
+    scrubbed.push_str(rest);
+    scrubbed
+}
+
+fn is_base64_letter(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '+' || c == '/'
+}
+
+/// The base64 word `text` starts with: its letters and the padding after them.
+fn base64_word(text: &str) -> &str {
+    let letters = text.find(|c| !is_base64_letter(c)).unwrap_or(text.len());
+    let padding = text[letters..]
+        .find(|c| c != '=')
+        .unwrap_or(text.len() - letters);
+    &text[..letters + padding]
+}
+
+/// Whether `word` is base64 for bytes that hold `secret`.
+fn encodes(word: &str, secret: &str) -> bool {
+    use base64::Engine as _;
+
+    base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT
+        .decode(word)
+        .is_ok_and(|bytes| bytes.windows(secret.len()).any(|w| w == secret.as_bytes()))
 }
 
 /// The scrubbed text of the underlying error, kept as the error's source (the original may
@@ -138,5 +174,28 @@ mod tests {
         let text = scrub("535 bad: s3cr3t-pw", Some(&secret));
         assert_eq!(text, "535 bad: ***");
         assert_eq!(scrub("x", None), "x");
+    }
+
+    #[test]
+    fn scrubbing_removes_the_password_in_base64() {
+        use base64::Engine as _;
+
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let secret = Secret::new("s3cr3t-pw");
+        let plain = b64("\0ann\0s3cr3t-pw");
+        let login = b64("s3cr3t-pw");
+        let user = b64("ann");
+        let text = format!(
+            "535 5.7.8 refused AUTH PLAIN {plain}; LOGIN {user} {login} (was={login}, \
+             unpadded {})",
+            login.trim_end_matches('=')
+        );
+
+        let scrubbed = scrub(&text, Some(&secret));
+
+        assert_eq!(
+            scrubbed,
+            format!("535 5.7.8 refused AUTH PLAIN ***; LOGIN {user} *** (was=***, unpadded ***)")
+        );
     }
 }

@@ -94,29 +94,29 @@ impl GdriveChannel {
         Ok(list.files)
     }
 
-    /// The folder `name` in `parent`, created when missing.
+    /// The folder `name` in `parent`, created when missing; once per channel, also when
+    /// deliveries ask for it at the same time (Drive allows two folders of the same name).
     pub(super) async fn folder(&self, parent: &str, name: &str) -> Result<String> {
-        if let Some(id) = self.folders.get(parent, name) {
-            return Ok(id);
+        self.folders
+            .get_or(parent, name, || self.find_or_create_folder(parent, name))
+            .await
+    }
+
+    async fn find_or_create_folder(&self, parent: &str, name: &str) -> Result<String> {
+        if let Some(folder) = self.find(parent, name, true).await?.into_iter().next() {
+            return Ok(folder.id);
         }
 
-        let id = match self.find(parent, name, true).await?.into_iter().next() {
-            Some(folder) => folder.id,
-            None => {
-                let what = "creating a folder";
-                let mut url = self.files_url(&self.api_url, None);
-                url.query_pairs_mut().append_pair("fields", "id,name");
-                let body = json!({"name": name, "mimeType": FOLDER_TYPE, "parents": [parent]});
-                let resp = self
-                    .api
-                    .send(what, |http| http.post(url.clone()).json(&body))
-                    .await?;
-                let folder: DriveFile = self.api.json(what, resp).await?;
-                folder.id
-            }
-        };
-        self.folders.insert(parent, name, &id);
-        Ok(id)
+        let what = "creating a folder";
+        let mut url = self.files_url(&self.api_url, None);
+        url.query_pairs_mut().append_pair("fields", "id,name");
+        let body = json!({"name": name, "mimeType": FOLDER_TYPE, "parents": [parent]});
+        let resp = self
+            .api
+            .send(what, |http| http.post(url.clone()).json(&body))
+            .await?;
+        let folder: DriveFile = self.api.json(what, resp).await?;
+        Ok(folder.id)
     }
 
     fn upload_request(&self, target: &Target<'_>, upload_type: &str) -> (Method, Url, Value) {

@@ -38,6 +38,27 @@ pub(crate) fn no_free_name(backend: &'static str, name: &str) -> Error {
     .with_backend(backend)
 }
 
+/// The error when the checksum a provider reports for the committed file `name` differs from
+/// the bytes sent. A file the delivery created is removed again before this is returned; a
+/// file it `replaced` now holds the damaged bytes, which the error says, so a retry (which
+/// replaces it again) or a person puts it right.
+pub(crate) fn damaged(backend: &'static str, checksum: &str, name: &str, replaced: bool) -> Error {
+    let left = if replaced {
+        "it replaced the file that was there, so the file now holds damaged bytes until a \
+         retry replaces it"
+    } else {
+        "the damaged file was removed"
+    };
+    Error::new(
+        ErrorKind::Transient,
+        format!(
+            "the {checksum} the server reports for {name} differs from the bytes sent: the \
+             upload was damaged on the way; {left}"
+        ),
+    )
+    .with_backend(backend)
+}
+
 /// `err` as the failure of uploading one of `delivery`'s documents.
 pub(crate) fn upload_failed(err: Error, delivery: &Delivery) -> Error {
     err.context(format!(

@@ -3,8 +3,9 @@
 //! make a path leave the base folder.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::path::Component;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use mad_core::{Delivery, Error, Result};
 
@@ -95,27 +96,62 @@ pub(crate) fn claim(
     claims.claim(backend, delivery, targets)
 }
 
-/// Folder ids by parent id and name, so a channel creates or finds each folder once.
+/// Folder ids by parent id and name, so a channel creates or finds each folder once, also when
+/// several deliveries need the same new folder at the same time.
 #[derive(Debug, Default)]
-pub(crate) struct FolderIds(Mutex<HashMap<(String, String), String>>);
+pub(crate) struct FolderIds {
+    ids: Mutex<HashMap<FolderKey, String>>,
+    /// A lock per folder name, held while the folder is looked up or created.
+    locks: Mutex<HashMap<FolderKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A folder's parent id and name.
+type FolderKey = (String, String);
 
 impl FolderIds {
     /// The id of the folder `name` in `parent`, when it was found or created before.
     pub(crate) fn get(&self, parent: &str, name: &str) -> Option<String> {
-        self.lock()
+        lock(&self.ids)
             .get(&(parent.to_string(), name.to_string()))
             .cloned()
     }
 
     /// Remembers `id` as the folder `name` in `parent`.
     pub(crate) fn insert(&self, parent: &str, name: &str, id: &str) {
-        self.lock()
-            .insert((parent.to_string(), name.to_string()), id.to_string());
+        lock(&self.ids).insert((parent.to_string(), name.to_string()), id.to_string());
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), String>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    /// The id of the folder `name` in `parent`: remembered, or from `find_or_create`, which
+    /// runs for one caller at a time per folder while the others wait for its answer.
+    pub(crate) async fn get_or<F, Fut>(
+        &self,
+        parent: &str,
+        name: &str,
+        find_or_create: F,
+    ) -> Result<String>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<String>>,
+    {
+        if let Some(id) = self.get(parent, name) {
+            return Ok(id);
+        }
+
+        let key = (parent.to_string(), name.to_string());
+        let folder_lock = Arc::clone(lock(&self.locks).entry(key).or_default());
+        let _held = folder_lock.lock().await;
+        if let Some(id) = self.get(parent, name) {
+            return Ok(id);
+        }
+
+        let id = find_or_create().await?;
+        self.insert(parent, name, &id);
+        Ok(id)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

@@ -21,8 +21,11 @@ use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 
 use super::{
-    Auth, Dropped, Faults, Plan, Reply, Request, Server, TokenDialect, multipart, token_string,
+    Auth, Dropped, Faults, Plan, Reply, Request, Server, TokenDialect, damaged, multipart,
+    token_string,
 };
+use crate::support::{secret_file, throwaway};
+use mad_deliver::r#box::{BoxChannel, BoxOptions, BoxSubject};
 
 /// The part size of every session.
 pub const PART_SIZE: u64 = 8 * 1024 * 1024;
@@ -268,12 +271,13 @@ async fn handle(state: Arc<BoxState>, req: Request) -> Result<Reply, Dropped> {
         ("DELETE", ["api", "2.0", "files", "upload_sessions", _]) => "abort",
         _ => return Ok(box_error(404, "not_found", "Not Found", None)),
     };
-    let (drop_after, lose_answer) = match super::plan(&state.faults, &state.calls, route) {
+    let (drop_after, lose_answer, damage) = match super::plan(&state.faults, &state.calls, route) {
         Plan::Answer(reply) => return Ok(reply),
         Plan::Proceed {
             drop_after,
             lose_answer,
-        } => (drop_after, lose_answer),
+            damage,
+        } => (drop_after, lose_answer, damage),
     };
     if route == "token" {
         let subject = state.subject.clone();
@@ -335,6 +339,7 @@ async fn handle(state: Arc<BoxState>, req: Request) -> Result<Reply, Dropped> {
             header("content-type"),
             header("content-md5"),
             &body,
+            damage,
         ),
         "create_session" | "create_version_session" => {
             create_session(&state, route, &file_id, &body)
@@ -350,7 +355,7 @@ async fn handle(state: Arc<BoxState>, req: Request) -> Result<Reply, Dropped> {
             }
             None => box_error(404, "not_found", "Upload session not found", None),
         },
-        "commit" => commit(&state, &session_id, header("digest"), &body),
+        "commit" => commit(&state, &session_id, header("digest"), &body, damage),
         "abort" => match state.sessions.lock().unwrap().remove(&id) {
             Some(_) => Reply::empty(204),
             None => box_error(404, "not_found", "Upload session not found", None),
@@ -405,6 +410,7 @@ fn upload(
     content_type: Option<String>,
     content_md5: Option<String>,
     body: &[u8],
+    damage: bool,
 ) -> Reply {
     let Some(parts) = content_type
         .as_deref()
@@ -456,7 +462,7 @@ fn upload(
             &existing.parent,
             &existing.name,
             Some(file_id),
-            bytes,
+            damaged(bytes, damage),
         );
         return Reply::json(
             201,
@@ -474,7 +480,7 @@ fn upload(
     if let Some(existing) = find(state, folder, name) {
         return name_in_use(&existing);
     }
-    let file = store(state, folder, name, None, bytes);
+    let file = store(state, folder, name, None, damaged(bytes, damage));
     Reply::json(
         201,
         json!({"total_count": 1, "entries": [file_json(&file)]}),
@@ -592,7 +598,7 @@ fn part(
     Reply::json(200, json!({"part": part}))
 }
 
-fn commit(state: &BoxState, id: &str, digest: Option<String>, body: &[u8]) -> Reply {
+fn commit(state: &BoxState, id: &str, digest: Option<String>, body: &[u8], damage: bool) -> Reply {
     let request: Value = serde_json::from_slice(body).unwrap_or_default();
     let mut sessions = state.sessions.lock().unwrap();
     let Some(session) = sessions.get(id) else {
@@ -636,10 +642,75 @@ fn commit(state: &BoxState, id: &str, digest: Option<String>, body: &[u8]) -> Re
         &session.folder,
         &session.name,
         session.file_id.as_deref(),
-        bytes,
+        damaged(bytes, damage),
     );
     Reply::json(
         201,
         json!({"total_count": 1, "entries": [file_json(&file)]}),
     )
+}
+
+pub const FOLDER: &str = "1000";
+pub const ENTERPRISE: &str = "818181";
+pub const CHUNKED_FROM: u64 = 20_000_000;
+
+// ---- the fixture the tests share ------------------------------------------------------------
+
+/// The double, the throwaway credentials it accepts, and a folder for their secret files.
+pub struct Fixture {
+    pub double: BoxDouble,
+    pub client_id: String,
+    pub secret: String,
+    pub refresh: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn start() -> Self {
+        let client_id = throwaway("client");
+        let secret = throwaway("box-secret");
+        let refresh = throwaway("box-refresh");
+        Fixture {
+            double: BoxDouble::start(
+                &client_id,
+                &secret,
+                ("enterprise", ENTERPRISE),
+                Some(&refresh),
+                FOLDER,
+            ),
+            client_id,
+            secret,
+            refresh,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn urls(&self, options: BoxOptions) -> BoxOptions {
+        let base = self.double.base();
+        options
+            .with_folder_id(FOLDER)
+            .with_subfolder("{recipient.id}")
+            .with_token_url(format!("{base}/oauth2/token"))
+            .with_api_url(format!("{base}/2.0"))
+            .with_upload_url(format!("{base}/api/2.0"))
+            .with_chunked_from(CHUNKED_FROM)
+            .with_timeout_secs(30)
+    }
+
+    pub fn options_with_secret(&self, secret: &str) -> BoxOptions {
+        self.urls(BoxOptions::client_credentials(
+            &self.client_id,
+            secret_file(self.dir.path(), secret),
+            BoxSubject::Enterprise,
+            ENTERPRISE,
+        ))
+    }
+
+    pub fn options(&self) -> BoxOptions {
+        self.options_with_secret(&self.secret)
+    }
+
+    pub fn channel(&self, options: BoxOptions) -> Arc<BoxChannel> {
+        Arc::new(BoxChannel::new(options).unwrap())
+    }
 }

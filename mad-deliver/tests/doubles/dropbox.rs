@@ -17,7 +17,11 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Auth, Dropped, Faults, Plan, Reply, Request, Server, TokenDialect, token_string};
+use super::{
+    Auth, Dropped, Faults, Plan, Reply, Request, Server, TokenDialect, damaged, token_string,
+};
+use crate::support::{secret_file, throwaway};
+use mad_deliver::dropbox::{DropboxChannel, DropboxOptions};
 
 #[derive(Debug, Clone)]
 pub struct StoredFile {
@@ -136,12 +140,13 @@ async fn handle(state: Arc<DropboxState>, req: Request) -> Result<Reply, Dropped
     if req.method != "POST" {
         return Ok(text(405, "Method not allowed"));
     }
-    let (drop_after, lose_answer) = match super::plan(&state.faults, &state.calls, &route) {
+    let (drop_after, lose_answer, damage) = match super::plan(&state.faults, &state.calls, &route) {
         Plan::Answer(reply) => return Ok(reply),
         Plan::Proceed {
             drop_after,
             lose_answer,
-        } => (drop_after, lose_answer),
+            damage,
+        } => (drop_after, lose_answer, damage),
     };
     if route == "oauth2/token" {
         return state.auth.token(req, |_| None).await;
@@ -180,7 +185,7 @@ async fn handle(state: Arc<DropboxState>, req: Request) -> Result<Reply, Dropped
                 ));
             }
             let body = req.body_or_drop(drop_after).await?.to_vec();
-            content(&state, &route, &arg, body)
+            content(&state, &route, &arg, damaged(body, damage))
         }
         "2/files/get_metadata" | "2/files/delete_v2" => {
             let body = req.body().await?;
@@ -338,4 +343,53 @@ fn commit(
     };
     files.insert(path.to_lowercase(), file.clone());
     Ok(file)
+}
+
+// ---- the fixture the tests share ------------------------------------------------------------
+
+/// The double, the throwaway credentials it accepts, and a folder for their secret files.
+pub struct Fixture {
+    pub double: DropboxDouble,
+    pub app_key: String,
+    pub secret: String,
+    pub refresh: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn start() -> Self {
+        let app_key = throwaway("app");
+        let secret = throwaway("dropbox-secret");
+        let refresh = throwaway("dropbox-refresh");
+        Fixture {
+            double: DropboxDouble::start(&app_key, &secret, &refresh),
+            app_key,
+            secret,
+            refresh,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn options_with_secret(&self, secret: &str) -> DropboxOptions {
+        let base = self.double.base();
+        DropboxOptions::new(
+            &self.app_key,
+            secret_file(self.dir.path(), secret),
+            secret_file(self.dir.path(), &self.refresh),
+        )
+        .with_folder("/Reports")
+        .with_subfolder("{recipient.id}")
+        .with_token_url(format!("{base}/oauth2/token"))
+        .with_api_url(format!("{base}/2"))
+        .with_content_url(format!("{base}/2"))
+        .with_timeout_secs(20)
+    }
+
+    pub fn options(&self) -> DropboxOptions {
+        self.options_with_secret(&self.secret)
+    }
+
+    pub fn channel(&self, options: DropboxOptions) -> Arc<DropboxChannel> {
+        Arc::new(DropboxChannel::new(options).unwrap())
+    }
 }

@@ -25,6 +25,8 @@ use super::{
     Auth, Dropped, Faults, Plan, Reply, Request, Server, TokenDialect, content_range, multipart,
     token_string,
 };
+use crate::support::{secret_file, throwaway};
+use mad_deliver::gdrive::{GdriveChannel, GdriveOptions};
 
 /// Resumable chunks must be multiples of this, except the last.
 pub const CHUNK_UNIT: u64 = 256 * 1024;
@@ -127,6 +129,16 @@ impl GdriveDouble {
             .collect()
     }
 
+    /// Every folder, the double's own included.
+    pub fn folders(&self) -> Vec<StoredFile> {
+        let files = self.state.files.lock().unwrap();
+        files
+            .values()
+            .filter(|f| f.mime_type == FOLDER_TYPE)
+            .cloned()
+            .collect()
+    }
+
     /// The files at `path` below the double's folders (`Reports/ann/r.pdf`).
     pub fn files_at(&self, path: &str) -> Vec<StoredFile> {
         self.files()
@@ -221,6 +233,7 @@ async fn handle(state: Arc<GdriveState>, req: Request) -> Result<Reply, Dropped>
         Plan::Proceed {
             drop_after,
             lose_answer,
+            ..
         } => (drop_after, lose_answer),
     };
     if route == "token" {
@@ -526,4 +539,61 @@ fn literal(s: &str) -> Option<(String, &str)> {
         }
     }
     None
+}
+
+pub const FOLDER: &str = "1ReportsFolder";
+
+// ---- the fixture the tests share ------------------------------------------------------------
+
+/// The double, the throwaway credentials it accepts, and a folder for their secret files.
+pub struct Fixture {
+    pub double: GdriveDouble,
+    pub client_id: String,
+    pub secret: String,
+    pub refresh: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn start() -> Self {
+        let client_id = throwaway("client");
+        let secret = throwaway("gdrive-secret");
+        let refresh = throwaway("gdrive-refresh");
+        Fixture {
+            double: GdriveDouble::start(&client_id, &secret, &refresh, FOLDER),
+            client_id,
+            secret,
+            refresh,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn options_with_secret(&self, secret: &str) -> GdriveOptions {
+        let base = self.double.base();
+        GdriveOptions::new(
+            &self.client_id,
+            secret_file(self.dir.path(), secret),
+            secret_file(self.dir.path(), &self.refresh),
+            FOLDER,
+        )
+        .with_subfolder("{recipient.id}")
+        .with_token_url(format!("{base}/token"))
+        .with_api_url(format!("{base}/drive/v3"))
+        .with_upload_url(format!("{base}/upload/drive/v3"))
+        .with_timeout_secs(20)
+    }
+
+    pub fn options(&self) -> GdriveOptions {
+        self.options_with_secret(&self.secret)
+    }
+
+    pub fn channel(&self, options: GdriveOptions) -> Arc<GdriveChannel> {
+        Arc::new(GdriveChannel::new(options).unwrap())
+    }
+
+    pub fn only(&self, path: &str) -> StoredFile {
+        let mut files = self.double.files_at(path);
+        assert_eq!(files.len(), 1, "one file at {path}");
+        files.remove(0)
+    }
 }

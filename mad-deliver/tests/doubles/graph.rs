@@ -22,6 +22,8 @@ use super::{
     Auth, Dropped, Fault, Faults, Plan, Reply, Request, Server, TokenDialect, content_range,
     decode, token_string,
 };
+use crate::support::{secret_file, throwaway};
+use mad_deliver::graph::{GraphChannel, GraphOptions};
 
 /// Fragments must be multiples of this, except the last.
 pub const FRAGMENT_UNIT: u64 = 320 * 1024;
@@ -262,6 +264,7 @@ async fn api_request(
                 Plan::Proceed {
                     drop_after,
                     lose_answer,
+                    ..
                 } => (drop_after, lose_answer),
             };
             let behavior = req
@@ -399,6 +402,7 @@ async fn fragment(state: Arc<GraphState>, id: String, req: Request) -> Result<Re
         Plan::Proceed {
             drop_after,
             lose_answer,
+            ..
         } => (drop_after, lose_answer),
     };
     let Some((Some((first, last)), total)) = req.header("content-range").and_then(content_range)
@@ -557,4 +561,52 @@ fn commit(
     files.insert(key(&path), file.clone());
     drop(files);
     Ok(Reply::json(201, item_json(state, &file)))
+}
+
+pub const TENANT: &str = "contoso.onmicrosoft.com";
+pub const DRIVE: &str = "b!drive-0001";
+
+// ---- the fixture the tests share ------------------------------------------------------------
+
+/// The double, the throwaway credentials it accepts, and a folder for their secret files.
+pub struct Fixture {
+    pub double: GraphDouble,
+    pub client_id: String,
+    pub secret: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn start() -> Self {
+        let client_id = throwaway("client");
+        let secret = throwaway("graph-secret");
+        Fixture {
+            double: GraphDouble::start(TENANT, DRIVE, &client_id, &secret),
+            client_id,
+            secret,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn options_with_secret(&self, secret: &str) -> GraphOptions {
+        GraphOptions::new(
+            TENANT,
+            &self.client_id,
+            secret_file(self.dir.path(), secret),
+        )
+        .with_drive_id(DRIVE)
+        .with_folder("Reports")
+        .with_subfolder("{recipient.id}")
+        .with_authority_url(self.double.base())
+        .with_api_url(self.double.api_url())
+        .with_timeout_secs(20)
+    }
+
+    pub fn options(&self) -> GraphOptions {
+        self.options_with_secret(&self.secret)
+    }
+
+    pub fn channel(&self, options: GraphOptions) -> Arc<GraphChannel> {
+        Arc::new(GraphChannel::new(options).unwrap())
+    }
 }

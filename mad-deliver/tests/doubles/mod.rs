@@ -254,6 +254,9 @@ pub enum Fault {
     DropAfter(usize),
     /// Do the work, then close the connection without answering.
     LoseAnswer,
+    /// Keep what arrived with its last byte changed and answer as if all went well (the
+    /// checksum in the answer is of what was kept), as a store that damages files would.
+    Damage,
     /// Behave, using up this place in the queue (to aim the next fault at a later request).
     Pass,
     /// Answer with this status, `Retry-After` (seconds) and JSON body, doing nothing.
@@ -502,7 +505,19 @@ pub enum Plan {
     Proceed {
         drop_after: Option<usize>,
         lose_answer: bool,
+        damage: bool,
     },
+}
+
+/// `bytes` with the last byte changed when `damage` says so (a `Fault::Damage`).
+pub fn damaged(mut bytes: Vec<u8>, damage: bool) -> Vec<u8> {
+    if damage {
+        match bytes.last_mut() {
+            Some(last) => *last ^= 0xff,
+            None => bytes.push(0),
+        }
+    }
+    bytes
 }
 
 /// Records a call to `route` and takes the fault waiting for it.
@@ -517,14 +532,22 @@ pub fn plan(faults: &Faults, calls: &Mutex<Vec<String>>, route: &str) -> Plan {
         Some(Fault::DropAfter(n)) => Plan::Proceed {
             drop_after: Some(n),
             lose_answer: false,
+            damage: false,
         },
         Some(Fault::LoseAnswer) => Plan::Proceed {
             drop_after: None,
             lose_answer: true,
+            damage: false,
+        },
+        Some(Fault::Damage) => Plan::Proceed {
+            drop_after: None,
+            lose_answer: false,
+            damage: true,
         },
         Some(Fault::Pass) | None => Plan::Proceed {
             drop_after: None,
             lose_answer: false,
+            damage: false,
         },
     }
 }

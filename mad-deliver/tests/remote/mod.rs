@@ -13,10 +13,13 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use mad_core::{Delivery, OutputFormat};
+use mad_deliver::ftp::{FtpChannel, FtpOptions, Security};
+use mad_deliver::sftp::SftpOptions;
 
 use crate::conformance::Arrived;
 use crate::support::{
-    TestCertificates, delivery, document, pdf_bytes, python, recipient, repo_root,
+    TestCertificates, delivery, document, pdf_bytes, python, recipient, repo_root, secret_file,
+    throwaway,
 };
 
 /// A delivery of one PDF named `name` to the recipient `id`.
@@ -486,6 +489,17 @@ impl PasswordSshServer {
         .unwrap();
         path
     }
+
+    /// Options logging in as `user` with `password` (kept in a file in `secrets`) into
+    /// `{root}/{recipient.id}`, the host key listed in a known_hosts file.
+    pub fn options(&self, user: &str, password: &str, secrets: &Path) -> SftpOptions {
+        SftpOptions::new("127.0.0.1", user)
+            .with_port(self.port)
+            .with_password(secret_file(secrets, password))
+            .with_known_hosts(self.known_hosts(secrets))
+            .with_path(self.root.path().display().to_string())
+            .with_subfolder("{recipient.id}")
+    }
 }
 
 impl Drop for PasswordSshServer {
@@ -660,4 +674,71 @@ fn forward(client: TcpStream, server: TcpStream, limit: Option<u64>, cut: Arc<At
         let _ = std::io::copy(&mut s_read, &mut c_write);
         let _ = c_write.shutdown(Shutdown::Both);
     });
+}
+
+/// An FTP server, the throwaway credentials it accepts and the CA that signed its certificate.
+pub struct FtpFixture {
+    pub mode: FtpMode,
+    pub certificates: TestCertificates,
+    pub secrets: tempfile::TempDir,
+    pub user: String,
+    pub password: String,
+    pub server: FtpServer,
+}
+
+impl FtpFixture {
+    pub fn start(mode: FtpMode) -> Self {
+        FtpFixture::start_with(mode, |_| {})
+    }
+
+    pub fn start_with(mode: FtpMode, adjust: impl FnOnce(&mut FtpConfig<'_>)) -> Self {
+        let certificates = TestCertificates::generate();
+        let user = throwaway("user");
+        let password = throwaway("pw");
+        let mut config = FtpConfig {
+            mode,
+            certificates: (mode == FtpMode::ExplicitTls).then_some(&certificates),
+            user: &user,
+            password: &password,
+            drop_after: 0,
+            drop_count: 0,
+            reject_logins: 0,
+        };
+        adjust(&mut config);
+        let server = FtpServer::start(config);
+        std::fs::create_dir(server.root.path().join("reports")).unwrap();
+        FtpFixture {
+            mode,
+            certificates,
+            secrets: tempfile::tempdir().unwrap(),
+            user,
+            password,
+            server,
+        }
+    }
+
+    /// The server's `/reports` folder on disk.
+    pub fn reports(&self) -> std::path::PathBuf {
+        self.server.root.path().join("reports")
+    }
+
+    /// Options for this server with `password`, into `/reports/{recipient.id}`.
+    pub fn options(&self, password: &str) -> FtpOptions {
+        let options = FtpOptions::new("127.0.0.1", &self.user)
+            .with_port(self.server.port)
+            .with_password(secret_file(self.secrets.path(), password))
+            .with_path("/reports")
+            .with_subfolder("{recipient.id}")
+            .with_timeout_secs(20);
+        match self.mode {
+            FtpMode::ExplicitTls => options
+                .with_security(Security::ExplicitTls)
+                .with_ca_file(&self.certificates.ca),
+            FtpMode::Plain => options.with_security(Security::None),
+        }
+    }
+
+    pub fn channel(&self) -> FtpChannel {
+        FtpChannel::new(self.options(&self.password)).unwrap()
+    }
 }

@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mad_core::{Delivery, Document, OutputFormat, Placeholders, Recipient, ReportDef, SecretRef};
+use mad_deliver::email::{EmailChannel, EmailOptions, Security, SmtpOptions};
 
 /// The one recipient of `summary` that failed, checking that it failed as unauthenticated
 /// (a run with one refused sign-in).
@@ -533,4 +534,52 @@ fn body_of<'a>(
                 .is_some_and(|ct| ct.ctype() == "text" && ct.subtype() == Some(subtype))
         })
         .find_map(|p| p.text_contents().map(str::to_string))
+}
+
+/// An SMTP server, the throwaway credentials it accepts and the CA that signed its certificate.
+pub struct SmtpFixture {
+    pub certificates: TestCertificates,
+    pub secrets: tempfile::TempDir,
+    pub user: String,
+    pub password: String,
+    pub server: SmtpServer,
+}
+
+impl SmtpFixture {
+    pub fn start(mode: SmtpMode) -> Self {
+        SmtpFixture::with_faults(mode, SmtpFaults::default())
+    }
+
+    pub fn with_faults(mode: SmtpMode, faults: SmtpFaults) -> Self {
+        let certificates = TestCertificates::generate();
+        let user = throwaway("user");
+        let password = throwaway("pw");
+        let server = SmtpServer::start(SmtpConfig {
+            mode,
+            certificates: (mode != SmtpMode::Plain).then_some(&certificates),
+            user: &user,
+            password: &password,
+            faults,
+        });
+        SmtpFixture {
+            certificates,
+            secrets: tempfile::tempdir().unwrap(),
+            user,
+            password,
+            server,
+        }
+    }
+
+    pub fn smtp(&self, security: Security, password: &str) -> SmtpOptions {
+        SmtpOptions::new("127.0.0.1")
+            .with_port(self.server.port)
+            .with_security(security)
+            .with_credentials(&self.user, secret_file(self.secrets.path(), password))
+            .with_ca_file(&self.certificates.ca)
+            .with_timeout_secs(20)
+    }
+
+    pub fn channel(&self, options: EmailOptions, security: Security) -> EmailChannel {
+        EmailChannel::new(options.with_smtp(self.smtp(security, &self.password))).unwrap()
+    }
 }
