@@ -240,3 +240,43 @@ async fn a_missing_app_is_not_found() {
     assert!(err.to_string().contains("no-such-app"), "{err}");
     engine.assert_no_violations();
 }
+
+#[tokio::test]
+async fn a_proxy_that_never_answers_the_login_times_out() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let login = throwaway_secret("jwt");
+    let mut options = QlikOptions::new(format!("ws://127.0.0.1:{port}/jwt"), "superstore")
+        .with_auth(QlikAuth::SessionCookie {
+            login: secret_file(dir.path(), "login", &login),
+            cookie: "X-Qlik-Session".into(),
+        });
+    options.request_timeout = 1.0;
+    options.retries = 0;
+    let source = mad_qlik::engine::QlikSource::new(options).unwrap();
+
+    let started = Instant::now();
+    let fetched = tokio::time::timeout(
+        Duration::from_secs(10),
+        fetch(&source, &totals(), &FilterSet::all()),
+    )
+    .await
+    .expect("the login does not hang");
+    let err = fetched.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("request_timeout"), "{err}");
+    assert!(!err.to_string().contains(&login));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    silent.abort();
+}
