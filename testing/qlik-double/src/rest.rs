@@ -33,6 +33,8 @@ pub struct CloudDoubleBuilder {
     reload_steps: usize,
     report_steps: usize,
     report_rate: (usize, Duration),
+    status_results: bool,
+    report_outputs: bool,
 }
 
 impl CloudDoubleBuilder {
@@ -66,6 +68,20 @@ impl CloudDoubleBuilder {
         self
     }
 
+    /// A `done` report status has no `results` member (it is deprecated): the outputs are
+    /// only listed by `GET /api/v1/reports/{id}/outputs`.
+    pub fn without_status_results(mut self) -> Self {
+        self.status_results = false;
+        self
+    }
+
+    /// Reports end `done` with no outputs at all: no `results` and an empty outputs list.
+    pub fn without_report_outputs(mut self) -> Self {
+        self.status_results = false;
+        self.report_outputs = false;
+        self
+    }
+
     /// Report requests accepted per window; more are answered 429 with `Retry-After`
     /// (default 10 per minute, the tenant's limit).
     pub fn report_rate(mut self, count: usize, window: Duration) -> Self {
@@ -91,6 +107,8 @@ impl CloudDoubleBuilder {
             reload_steps: self.reload_steps,
             report_steps: self.report_steps,
             report_rate: self.report_rate,
+            status_results: self.status_results,
+            report_outputs: self.report_outputs,
             state: Mutex::new(RestState::default()),
         });
         let task = tokio::spawn(accept_loop(listener, acceptor, shared.clone()));
@@ -127,6 +145,8 @@ impl CloudDouble {
             reload_steps: 2,
             report_steps: 2,
             report_rate: (10, Duration::from_secs(60)),
+            status_results: true,
+            report_outputs: true,
         }
     }
 
@@ -186,6 +206,8 @@ struct RestShared {
     reload_steps: usize,
     report_steps: usize,
     report_rate: (usize, Duration),
+    status_results: bool,
+    report_outputs: bool,
     state: Mutex<RestState>,
 }
 
@@ -534,6 +556,9 @@ fn check_report(body: &Json) -> Result<(), String> {
     if let Some(selections) = template.get("selectionsByState") {
         check_selections(selections)?;
     }
+    if let Some(strategy) = template.get("selectionStrategy") {
+        check_selection_strategy(member, strategy)?;
+    }
     let output = &body["output"];
     let id = output["outputId"]
         .as_str()
@@ -567,6 +592,20 @@ fn check_report(body: &Json) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `selectionStrategy` is one of the API's three, on a template that has it.
+fn check_selection_strategy(member: &str, strategy: &Json) -> Result<(), String> {
+    if member == "senseExcelTemplate" {
+        return Err("senseExcelTemplate has no selectionStrategy".into());
+    }
+    match strategy.as_str() {
+        Some("failOnErrors" | "ignoreErrorsReturnDetails" | "ignoreErrorsNoDetails") => Ok(()),
+        _ => Err(format!(
+            "{member}.selectionStrategy must be failOnErrors, ignoreErrorsReturnDetails or \
+             ignoreErrorsNoDetails, not {strategy}"
+        )),
+    }
 }
 
 fn check_selections(selections: &Json) -> Result<(), String> {
@@ -676,7 +715,7 @@ fn report_status(shared: &RestShared, id: &str, state: &mut RestState) -> Answer
         "status": status, "resolutionAttempts": 0,
         "statusLocation": format!("{}/api/v1/reports/{id}/status", shared.base)
     });
-    if status == "done" {
+    if status == "done" && shared.status_results {
         body["results"] = json!([{
             "outputId": report.body["output"]["outputId"],
             "location": output_location(shared, id),
@@ -690,6 +729,9 @@ fn report_outputs(shared: &RestShared, id: &str, state: &RestState) -> Answer {
     let Some(report) = state.reports.iter().find(|r| r.id == id) else {
         return Answer::error(404, "Not Found", &format!("no report {id}"));
     };
+    if !shared.report_outputs {
+        return Answer::json(200, json!({"data": [], "links": {}}));
+    }
     let done = report.polls > shared.report_steps;
     let data = json!([{
         "outputId": report.body["output"]["outputId"],
@@ -752,9 +794,15 @@ mod tests {
         let mut bad = good.clone();
         bad["output"]["type"] = json!("xlsx");
         assert!(check_report(&bad).is_err());
-        let mut bad = good;
+        let mut bad = good.clone();
         bad["senseSheetTemplate"]["selectionsByState"] =
             json!({"$": [{"fieldName": "R", "values": [{"text": "x"}]}]});
+        assert!(check_report(&bad).is_err());
+        let mut strict = good.clone();
+        strict["senseSheetTemplate"]["selectionStrategy"] = json!("failOnErrors");
+        assert_eq!(check_report(&strict), Ok(()));
+        let mut bad = good;
+        bad["senseSheetTemplate"]["selectionStrategy"] = json!("failOnError");
         assert!(check_report(&bad).is_err());
     }
 }
