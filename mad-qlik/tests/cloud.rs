@@ -275,6 +275,41 @@ async fn rate_limits_are_waited_out() {
 }
 
 #[tokio::test]
+async fn a_rate_limited_report_request_is_sent_again_after_retry_after() {
+    let tenant = start_tenant(CloudDouble::builder().report_steps(0)).await;
+    let client = tenant.client();
+    let request = ReportRequest::sense_data("a1", "chart-1", "data");
+
+    tenant.double.rate_limit_next(1, 1);
+    let started = Instant::now();
+    client.create_report(&request).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After in seconds"
+    );
+
+    // The date has whole seconds: three from now is a wait of more than two.
+    tenant.double.rate_limit_next_until(1, 3);
+    let started = Instant::now();
+    client.create_report(&request).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "Retry-After as an HTTP date: {:?}",
+        started.elapsed()
+    );
+
+    assert_eq!(tenant.double.rate_limited(), 2);
+    let posts = tenant
+        .double
+        .requests()
+        .iter()
+        .filter(|r| *r == "POST /api/v1/reports")
+        .count();
+    assert_eq!(posts, 4, "each refused request was sent once more");
+    assert_eq!(tenant.double.reports().len(), 2);
+}
+
+#[tokio::test]
 async fn report_creation_is_paced_to_the_report_rate() {
     let window = Duration::from_millis(1500);
     let tenant = start_tenant(

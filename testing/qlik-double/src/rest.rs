@@ -169,6 +169,16 @@ impl CloudDouble {
         let mut state = lock(&self.shared.state);
         state.forced_429 = count;
         state.forced_retry_after = retry_after_seconds;
+        state.retry_after_as_date = false;
+    }
+
+    /// Answers the next `count` requests with 429 and `Retry-After` as an HTTP date
+    /// `retry_after_seconds` from now (whole seconds, so the wait may be up to one less).
+    pub fn rate_limit_next_until(&self, count: usize, retry_after_seconds: u64) {
+        let mut state = lock(&self.shared.state);
+        state.forced_429 = count;
+        state.forced_retry_after = retry_after_seconds;
+        state.retry_after_as_date = true;
     }
 
     /// Requests received, as `METHOD /path` (without the query), in order.
@@ -217,6 +227,7 @@ struct RestState {
     violations: Vec<String>,
     forced_429: usize,
     forced_retry_after: u64,
+    retry_after_as_date: bool,
     rate_limited: usize,
     reloads: BTreeMap<String, (String, usize)>,
     reports: Vec<Report>,
@@ -314,6 +325,9 @@ fn route(shared: &RestShared, head: &RequestHead, body: &[u8]) -> Answer {
     if state.forced_429 > 0 {
         state.forced_429 -= 1;
         state.rate_limited += 1;
+        if state.retry_after_as_date {
+            return too_many_until(state.forced_retry_after);
+        }
         return too_many(state.forced_retry_after);
     }
     let segments = head.segments();
@@ -329,6 +343,17 @@ fn route(shared: &RestShared, head: &RequestHead, body: &[u8]) -> Answer {
         ("GET", ["api", "v1", "temp-contents", id]) => temp_content(id, &state),
         _ => Answer::error(404, "Not Found", "no such endpoint on this tenant"),
     }
+}
+
+/// A 429 whose `Retry-After` is the HTTP date `seconds` from now.
+fn too_many_until(seconds: u64) -> Answer {
+    let mut answer = too_many(seconds);
+    let until = std::time::SystemTime::now() + Duration::from_secs(seconds);
+    answer.headers.retain(|(name, _)| *name != "Retry-After");
+    answer
+        .headers
+        .push(("Retry-After", httpdate::fmt_http_date(until)));
+    answer
 }
 
 fn too_many(seconds: u64) -> Answer {
