@@ -138,6 +138,37 @@ async fn header_authentication_good_bad_and_identities() {
 }
 
 #[tokio::test]
+async fn a_blank_identity_is_refused_not_served_as_the_source_user() {
+    let access = SectionAccess::new("Region").allow("alice", ["Central"]);
+    let app = superstore_app().with_section_access(access);
+    let builder = QlikDouble::builder()
+        .app(app)
+        .auth(Auth::header("X-Mad-User", "DOUBLE"))
+        .virtual_proxy("hdr");
+    let engine = Engine::start(builder).await;
+    let auth = QlikAuth::Header {
+        header: "X-Mad-User".into(),
+        user: "alice".into(),
+    };
+    let mut options = engine.options("superstore", auth);
+    options.url = format!("{}/hdr", engine.url());
+    let source = engine.source(options);
+    assert_eq!(regions_as(&source, None).await.unwrap(), ["Central"]);
+    assert_eq!(
+        source.idle_sessions(),
+        1,
+        "the user's session waits for reuse"
+    );
+
+    for blank in ["", "  "] {
+        let err = regions_as(&source, Some(blank)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{blank:?}: {err}");
+        assert!(err.to_string().contains("identity is blank"), "{err}");
+    }
+    engine.assert_no_violations();
+}
+
+#[tokio::test]
 async fn session_cookie_login_good_and_bad() {
     let login = throwaway_secret("jwt");
     let auth = Auth::session_cookie(login.clone(), User::new("CORP", "carol"));

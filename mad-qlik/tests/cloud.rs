@@ -185,6 +185,71 @@ async fn a_report_is_created_polled_and_downloaded() {
 }
 
 #[tokio::test]
+async fn report_selections_fail_on_errors_instead_of_being_dropped() {
+    let tenant = start_tenant(CloudDouble::builder().report_steps(0)).await;
+    let filters = FilterSet::from_filters([Filter::new("Region", ["East"])]);
+    for request in [
+        ReportRequest::sense_sheet_pdf("a1", "sheet-1", "sheet"),
+        ReportRequest::sense_data("a1", "chart-1", "data"),
+        ReportRequest::sense_image_png("a1", "chart-1", "picture", 800, 600),
+    ] {
+        let request = request.with_selections(&filters).unwrap();
+        tenant.client().create_report(&request).await.unwrap();
+    }
+    for body in tenant.double.reports() {
+        let template = body
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.ends_with("Template"))
+            .unwrap()
+            .1;
+        assert_eq!(template["selectionStrategy"], "failOnErrors", "{body}");
+    }
+    assert!(
+        tenant.double.violations().is_empty(),
+        "{:?}",
+        tenant.double.violations()
+    );
+}
+
+#[tokio::test]
+async fn report_outputs_are_listed_when_the_status_has_no_results() {
+    let tenant = start_tenant(CloudDouble::builder().without_status_results()).await;
+    let request = ReportRequest::sense_sheet_pdf("a1", "sheet-1", "regional");
+    let files = tenant
+        .client()
+        .generate_report(&request, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].0, "regional");
+    assert!(files[0].1.starts_with(b"%PDF-"));
+    assert!(
+        tenant
+            .double
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("GET /api/v1/reports/") && r.ends_with("/outputs")),
+        "{:?}",
+        tenant.double.requests()
+    );
+}
+
+#[tokio::test]
+async fn a_done_report_without_outputs_is_an_error() {
+    let tenant = start_tenant(CloudDouble::builder().without_report_outputs()).await;
+    let request = ReportRequest::sense_sheet_pdf("a1", "sheet-1", "regional");
+    let err = tenant
+        .client()
+        .generate_report(&request, Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DataSource, "{err}");
+    assert!(err.to_string().contains("no outputs"), "{err}");
+}
+
+#[tokio::test]
 async fn rate_limits_are_waited_out() {
     let tenant = start_tenant(CloudDouble::builder()).await;
     let client = tenant.client();
@@ -207,6 +272,41 @@ async fn rate_limits_are_waited_out() {
     let err = impatient.apps().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+}
+
+#[tokio::test]
+async fn a_rate_limited_report_request_is_sent_again_after_retry_after() {
+    let tenant = start_tenant(CloudDouble::builder().report_steps(0)).await;
+    let client = tenant.client();
+    let request = ReportRequest::sense_data("a1", "chart-1", "data");
+
+    tenant.double.rate_limit_next(1, 1);
+    let started = Instant::now();
+    client.create_report(&request).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After in seconds"
+    );
+
+    // The date has whole seconds: three from now is a wait of more than two.
+    tenant.double.rate_limit_next_until(1, 3);
+    let started = Instant::now();
+    client.create_report(&request).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(1900),
+        "Retry-After as an HTTP date: {:?}",
+        started.elapsed()
+    );
+
+    assert_eq!(tenant.double.rate_limited(), 2);
+    let posts = tenant
+        .double
+        .requests()
+        .iter()
+        .filter(|r| *r == "POST /api/v1/reports")
+        .count();
+    assert_eq!(posts, 4, "each refused request was sent once more");
+    assert_eq!(tenant.double.reports().len(), 2);
 }
 
 #[tokio::test]

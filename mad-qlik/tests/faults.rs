@@ -6,7 +6,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use mad_core::{ErrorKind, Filter, FilterSet, Query, QueryColumn};
+use mad_core::{
+    ColumnBuilder, ErrorKind, Field, FieldKind, Filter, FilterSet, Query, QueryColumn, Schema,
+    Table, Value,
+};
 use mad_qlik::engine::{QlikAuth, QlikOptions};
 use mad_qlik_double::{App, Fault, QlikDouble};
 
@@ -238,5 +241,100 @@ async fn a_missing_app_is_not_found() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert!(err.to_string().contains("no-such-app"), "{err}");
+    engine.assert_no_violations();
+}
+
+#[tokio::test]
+async fn a_proxy_that_never_answers_the_login_times_out() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let login = throwaway_secret("jwt");
+    let mut options = QlikOptions::new(format!("ws://127.0.0.1:{port}/jwt"), "superstore")
+        .with_auth(QlikAuth::SessionCookie {
+            login: secret_file(dir.path(), "login", &login),
+            cookie: "X-Qlik-Session".into(),
+        });
+    options.request_timeout = 1.0;
+    options.retries = 0;
+    let source = mad_qlik::engine::QlikSource::new(options).unwrap();
+
+    let started = Instant::now();
+    let fetched = tokio::time::timeout(
+        Duration::from_secs(10),
+        fetch(&source, &totals(), &FilterSet::all()),
+    )
+    .await
+    .expect("the login does not hang");
+    let err = fetched.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("request_timeout"), "{err}");
+    assert!(!err.to_string().contains(&login));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    silent.abort();
+}
+
+/// One column of `rows` distinct numbers, more than a list object's first page holds.
+fn many_values(rows: usize) -> App {
+    let mut column = ColumnBuilder::with_capacity(rows);
+    (0..rows).for_each(|r| column.push(Value::Number(r as f64)));
+    let schema = Schema::new(vec![Field::new("n", FieldKind::Integer)]);
+    App::new("many", Table::new(schema, vec![column.finish()]).unwrap())
+}
+
+#[tokio::test]
+async fn hypercube_pages_without_cells_are_an_error_not_a_loop() {
+    let engine = started().await;
+    let source = engine.source(options(&engine, 2));
+    engine.double.inject(Fault::EmptyMatrix {
+        method: "GetHyperCubeData".into(),
+    });
+
+    let fetched = tokio::time::timeout(
+        Duration::from_secs(10),
+        fetch(&source, &detail(), &FilterSet::all()),
+    )
+    .await
+    .expect("the fetch ends");
+    let err = fetched.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DataSource, "{err}");
+    assert!(err.to_string().contains("no cells"), "{err}");
+    engine.assert_no_violations();
+}
+
+#[tokio::test]
+async fn list_pages_without_cells_are_an_error_not_a_loop() {
+    let engine = Engine::start(QlikDouble::builder().app(many_values(12_000))).await;
+    let source = engine.source(engine.options("many", QlikAuth::None));
+    engine.double.inject(Fault::EmptyMatrix {
+        method: "GetListObjectData".into(),
+    });
+    let filters = FilterSet::from_filters([Filter::new("n", ["11500"])]);
+
+    let fetched = tokio::time::timeout(
+        Duration::from_secs(10),
+        fetch(&source, &Query::fields(["n"]), &filters),
+    )
+    .await
+    .expect("the fetch ends");
+    let err = fetched.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DataSource, "{err}");
+    assert!(err.to_string().contains("no cells"), "{err}");
+
+    engine.double.clear_faults();
+    let table = fetch(&source, &Query::fields(["n"]), &filters)
+        .await
+        .unwrap();
+    assert_eq!(texts(&table, 0), ["11500"]);
     engine.assert_no_violations();
 }

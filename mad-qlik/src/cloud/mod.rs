@@ -10,7 +10,7 @@ mod reports;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use mad_core::{Error, ErrorKind, Result, Secret};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
@@ -459,14 +459,24 @@ fn tenant_url(written: &str) -> Result<Url> {
     Ok(url)
 }
 
+/// The wait a 429 answer asks for: `Retry-After` in seconds or as an HTTP date (a date in
+/// the past is no wait); one second when the header is missing or unreadable.
 fn retry_after(response: &Response) -> Duration {
     response
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map_or(Duration::from_secs(1), Duration::from_secs_f64)
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
+        .unwrap_or(Duration::from_secs(1))
+}
+
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+    }
+    let until = httpdate::parse_http_date(value).ok()?;
+    Some(until.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 fn transport_error(err: reqwest::Error) -> Error {
@@ -532,6 +542,25 @@ async fn status_error(response: Response) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        let wait = |v: &str| parse_retry_after(v, now);
+        assert_eq!(wait("120"), Some(Duration::from_secs(120)));
+        assert_eq!(wait(" 1.5 "), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            wait("Sun, 06 Nov 1994 08:50:07 GMT"),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            wait("Sunday, 06-Nov-94 08:49:47 GMT"),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(wait("Sun, 06 Nov 1994 08:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(wait("-3"), None);
+        assert_eq!(wait("soon"), None);
+    }
 
     #[test]
     fn debug_hides_the_key() {

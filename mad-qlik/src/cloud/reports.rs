@@ -1,8 +1,9 @@
 //! The Reports API: server-side PDF, image and Excel exports of an app's sheets and charts.
 //!
 //! `POST /api/v1/reports` answers `202 Accepted` with the status URL in `Location`; the
-//! status is polled until `done`, and each output is downloaded from its `location` (a
-//! temporary content URL on the same tenant).
+//! status is polled until `done`, the outputs are listed (`GET .../outputs`, or the status's
+//! deprecated `results` where a tenant still sends them), and each output is downloaded from
+//! its `location` (a temporary content URL on the same tenant).
 
 use std::time::{Duration, Instant};
 
@@ -95,7 +96,9 @@ impl ReportRequest {
         self.body["output"]["outputId"].as_str().unwrap_or("")
     }
 
-    /// Applies a filter set as the report's selections in the default state. "Except"
+    /// Applies a filter set as the report's selections in the default state, with the
+    /// `failOnErrors` strategy: a value the app does not have fails the report instead of
+    /// being dropped (the API's default), which would export unfiltered data. "Except"
     /// filters cannot be written as report selections and are refused.
     pub fn with_selections(mut self, filters: &FilterSet) -> Result<Self> {
         let kind = self.body["type"].as_str().unwrap_or("").to_string();
@@ -114,8 +117,19 @@ impl ReportRequest {
             fields.push(json!({"fieldName": field, "defaultIsNumeric": false, "values": values}));
         }
         self.body[member]["selectionsByState"] = json!({"$": fields});
+        if takes_selection_strategy(member) {
+            self.body[member]["selectionStrategy"] = json!("failOnErrors");
+        }
         Ok(self)
     }
+}
+
+/// Whether a template member has `selectionStrategy` (the Excel template has none).
+fn takes_selection_strategy(member: &str) -> bool {
+    matches!(
+        member,
+        "senseDataTemplate" | "senseSheetTemplate" | "senseImageTemplate"
+    )
 }
 
 /// A value as the Reports API writes selections: numbers as numbers, else text.
@@ -131,6 +145,8 @@ fn selection_value(value: &str) -> Json {
 pub struct ReportTicket {
     pub request_id: String,
     pub status_url: Url,
+    /// Where the outputs are listed once the report is done.
+    pub outputs_url: Url,
 }
 
 /// One finished output of a report.
@@ -163,21 +179,52 @@ impl ReportStatus {
                 })
             })
             .collect();
-        let errors = ["requestErrors", "exportErrors"]
-            .iter()
-            .flat_map(|k| body[*k].as_array().cloned().unwrap_or_default())
-            .map(|e| {
-                let code = e["code"].as_str().unwrap_or("");
-                let title = e["title"].as_str().unwrap_or("");
-                format!("{code} {title}").trim().to_string()
-            })
-            .collect();
         ReportStatus {
             status: body["status"].as_str().unwrap_or("").to_string(),
             outputs,
-            errors,
+            errors: error_texts(body),
         }
     }
+}
+
+/// The API's `requestErrors` and `exportErrors` entries of `body`, as `code title`.
+fn error_texts(body: &Json) -> Vec<String> {
+    ["requestErrors", "exportErrors"]
+        .iter()
+        .flat_map(|k| body[*k].as_array().cloned().unwrap_or_default())
+        .map(|e| {
+            let code = e["code"].as_str().unwrap_or("");
+            let title = e["title"].as_str().unwrap_or("");
+            format!("{code} {title}").trim().to_string()
+        })
+        .collect()
+}
+
+/// The outputs a `GET .../outputs` page lists; one that is not done is an error with the
+/// API's reasons.
+fn listed_outputs(request_id: &str, page: &Json) -> Result<Vec<ReportOutput>> {
+    let mut outputs = Vec::new();
+    for entry in page["data"].as_array().into_iter().flatten() {
+        let output_id = entry["outputId"].as_str().unwrap_or("").to_string();
+        let status = entry["status"].as_str().unwrap_or("done");
+        let location = entry["location"].as_str().unwrap_or("");
+        if status != "done" || location.is_empty() {
+            return Err(Error::new(
+                ErrorKind::DataSource,
+                format!(
+                    "the output '{output_id}' of the report {request_id} is {status} without a \
+                     location: {}",
+                    error_texts(entry).join("; ")
+                ),
+            )
+            .with_backend(BACKEND));
+        }
+        outputs.push(ReportOutput {
+            output_id,
+            location: location.to_string(),
+        });
+    }
+    Ok(outputs)
 }
 
 impl CloudClient {
@@ -215,10 +262,32 @@ impl CloudClient {
                 ));
             }
         };
+        let outputs_url = match answer["outputsUrl"].as_str() {
+            Some(href) => self.same_origin(href)?,
+            None if !request_id.is_empty() => {
+                self.url(&["api", "v1", "reports", &request_id, "outputs"])?
+            }
+            None => outputs_beside(&status_url)?,
+        };
         Ok(ReportTicket {
             request_id,
             status_url,
+            outputs_url,
         })
+    }
+
+    /// The outputs of a finished report, from `GET .../outputs` (following `next` links).
+    pub async fn report_outputs(&self, ticket: &ReportTicket) -> Result<Vec<ReportOutput>> {
+        let mut outputs = Vec::new();
+        let mut next = Some(ticket.outputs_url.clone());
+        while let Some(url) = next.take() {
+            let page = self.json(Method::GET, url, None).await?;
+            outputs.extend(listed_outputs(&ticket.request_id, &page)?);
+            if let Some(href) = page["links"]["next"]["href"].as_str() {
+                next = Some(self.same_origin(href)?);
+            }
+        }
+        Ok(outputs)
     }
 
     /// A report request's current state.
@@ -229,9 +298,10 @@ impl CloudClient {
         Ok(ReportStatus::from_json(&body))
     }
 
-    /// Polls a report until it is done and returns its outputs. A failed or aborted report
-    /// is a `DataSource` error with the API's reasons; one not done after `limit` is
-    /// `Timeout`.
+    /// Polls a report until it is done and returns its outputs: the status's `results`
+    /// where the tenant still sends them, else the listed outputs. A failed or aborted report,
+    /// or a done one without outputs, is a `DataSource` error with the API's reasons; one not
+    /// done after `limit` is `Timeout`.
     pub async fn wait_for_report(
         &self,
         ticket: &ReportTicket,
@@ -241,7 +311,7 @@ impl CloudClient {
         loop {
             let status = self.report_status(ticket).await?;
             match status.status.as_str() {
-                "done" => return Ok(status.outputs),
+                "done" => return self.finished_outputs(ticket, status).await,
                 "failed" | "aborted" | "aborting" => {
                     return Err(Error::new(
                         ErrorKind::DataSource,
@@ -268,6 +338,34 @@ impl CloudClient {
             }
             tokio::time::sleep(self.poll_interval).await;
         }
+    }
+
+    async fn finished_outputs(
+        &self,
+        ticket: &ReportTicket,
+        status: ReportStatus,
+    ) -> Result<Vec<ReportOutput>> {
+        let outputs = if status.outputs.is_empty() {
+            self.report_outputs(ticket).await?
+        } else {
+            status.outputs
+        };
+        if outputs.is_empty() {
+            let reasons = if status.errors.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", status.errors.join("; "))
+            };
+            return Err(Error::new(
+                ErrorKind::DataSource,
+                format!(
+                    "the report {} is done but has no outputs{reasons}",
+                    ticket.request_id
+                ),
+            )
+            .with_backend(BACKEND));
+        }
+        Ok(outputs)
     }
 
     /// Downloads an output from its location, which must be on the tenant.
@@ -300,6 +398,21 @@ impl CloudClient {
     }
 }
 
+/// `.../outputs` beside a status URL ending in `.../status`.
+fn outputs_beside(status_url: &Url) -> Result<Url> {
+    let path = status_url.path();
+    let Some(base) = path.strip_suffix("/status") else {
+        return Err(unexpected(
+            "the report request",
+            "no outputsUrl or requestId, and a status URL not ending in /status",
+        ));
+    };
+    let mut url = status_url.clone();
+    url.set_path(&format!("{base}/outputs"));
+    url.set_query(None);
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +434,10 @@ mod tests {
             json!({"text": "East", "isNumeric": false})
         );
         assert_eq!(selections[1]["values"][0]["number"], 2024.0);
+        assert_eq!(
+            request.to_json()["senseDataTemplate"]["selectionStrategy"],
+            "failOnErrors"
+        );
         let except = FilterSet::from_filters([Filter::new("Region", ["East"]).excluding()]);
         let err = ReportRequest::sense_data("a", "o", "x")
             .with_selections(&except)

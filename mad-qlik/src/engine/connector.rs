@@ -124,8 +124,11 @@ impl Connector {
             }
             _ => None,
         };
+        let request_timeout = Duration::from_secs_f64(options.request_timeout);
         let http = match (&credentials, &tls) {
-            (Credentials::SessionCookie { .. }, tls) => Some(http_client(tls.clone())?),
+            (Credentials::SessionCookie { .. }, tls) => {
+                Some(http_client(tls.clone(), request_timeout)?)
+            }
             _ => None,
         };
         let since = SystemTime::now()
@@ -138,7 +141,7 @@ impl Connector {
             presents_certificate,
             tls,
             http,
-            request_timeout: Duration::from_secs_f64(options.request_timeout),
+            request_timeout,
             proxy_session: tokio::sync::Mutex::new(None),
             run_tag: format!("{:x}{:x}", std::process::id(), since.as_micros()),
             next_label: AtomicU64::new(1),
@@ -298,10 +301,7 @@ impl Connector {
             .bearer_auth(login.expose())
             .send()
             .await
-            .map_err(|e| {
-                Error::new(ErrorKind::Transient, format!("logging in at {url}: {e}"))
-                    .with_backend(BACKEND)
-            })?;
+            .map_err(|e| login_failed(&url, &e, self.request_timeout))?;
         let status = response.status().as_u16();
         if status == 401 || status == 403 {
             return Err(Error::new(
@@ -349,7 +349,30 @@ impl Connector {
     }
 }
 
-fn http_client(tls: Option<Arc<rustls::ClientConfig>>) -> Result<reqwest::Client> {
+/// A failed login request: a timeout when the proxy did not answer in time, else transient.
+fn login_failed(url: &Url, err: &reqwest::Error, timeout: Duration) -> Error {
+    let url = redacted(url);
+    let error = if err.is_timeout() {
+        Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "the proxy's token endpoint {url} did not answer within {:.1} s \
+                 (request_timeout)",
+                timeout.as_secs_f64()
+            ),
+        )
+    } else {
+        Error::new(ErrorKind::Transient, format!("logging in at {url}: {err}"))
+    };
+    error.with_backend(BACKEND)
+}
+
+/// The client for the proxy login; every request ends within `timeout`, so a proxy that
+/// never answers cannot hold the login (and every fetch waiting on it) forever.
+fn http_client(
+    tls: Option<Arc<rustls::ClientConfig>>,
+    timeout: Duration,
+) -> Result<reqwest::Client> {
     let tls = match tls {
         Some(tls) => (*tls).clone(),
         None => TlsSettings::default()
@@ -359,6 +382,8 @@ fn http_client(tls: Option<Arc<rustls::ClientConfig>>) -> Result<reqwest::Client
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout)
+        .timeout(timeout)
         .build()
         .map_err(|e| {
             Error::internal(format!("building the HTTP client: {e}")).with_backend(BACKEND)

@@ -270,7 +270,11 @@ async fn fetch_rows(
         if data["qArea"]["qHeight"].as_u64().unwrap_or(0) == 0 {
             break;
         }
+        let before = table.rows;
         table.add(&data);
+        if table.rows == before {
+            return Err(empty_page("hypercube", before, total));
+        }
     }
     if table.rows != total {
         return Err(Error::new(
@@ -284,6 +288,18 @@ async fn fetch_rows(
         .with_backend(BACKEND));
     }
     Ok(())
+}
+
+/// A data page that claims rows but holds none: asking again would get the same answer.
+pub(crate) fn empty_page(what: &str, from: usize, total: usize) -> Error {
+    Error::new(
+        ErrorKind::DataSource,
+        format!(
+            "the engine answered the {what} page from row {from} (of {total}) with an area but \
+             no cells; nothing was fetched"
+        ),
+    )
+    .with_backend(BACKEND)
 }
 
 /// A number as the engine writes it: a JSON number, or `"NaN"`, `"Infinity"`, `"-Infinity"`.

@@ -24,15 +24,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct SessionPool {
     connector: Arc<Connector>,
     max_sessions: usize,
-    users: Mutex<HashMap<String, Arc<Semaphore>>>,
-    idle: Mutex<Vec<(String, EngineSession)>>,
+    users: Mutex<HashMap<Option<String>, Arc<Semaphore>>>,
+    idle: Mutex<Vec<(Option<String>, EngineSession)>>,
 }
 
 /// A session taken from the pool. [`Lease::release`] gives it back; dropping the lease
 /// closes it instead, which is what happens to a session that failed.
 pub(crate) struct Lease<'a> {
     pool: &'a SessionPool,
-    user: String,
+    user: Option<String>,
     session: Option<EngineSession>,
     _permit: OwnedSemaphorePermit,
 }
@@ -68,7 +68,7 @@ impl SessionPool {
     /// A session for `identity` (the source's own user for `None`), waiting while the user
     /// has `max_sessions` in use.
     pub async fn acquire(&self, identity: Option<&str>) -> Result<Lease<'_>> {
-        let user = identity.unwrap_or("").to_string();
+        let user = identity.map(str::to_string);
         let slots = lock(&self.users)
             .entry(user.clone())
             .or_insert_with(|| Arc::new(Semaphore::new(self.max_sessions)))
@@ -96,7 +96,7 @@ impl SessionPool {
         })
     }
 
-    fn put_back(&self, user: String, session: EngineSession) {
+    fn put_back(&self, user: Option<String>, session: EngineSession) {
         if session.is_closed() {
             return;
         }

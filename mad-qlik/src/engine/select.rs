@@ -7,7 +7,7 @@ use mad_core::filter::FieldFilter;
 use mad_core::{Error, ErrorKind, FilterSet, Result, Value};
 use serde_json::{Value as Json, json};
 
-use super::cube::{MAX_CELLS, cell_value};
+use super::cube::{MAX_CELLS, cell_value, empty_page};
 use super::errors::BACKEND;
 use super::session::{EngineSession, Page};
 
@@ -229,7 +229,11 @@ async fn list_values(session: &EngineSession, list: i64) -> Result<Vec<ListValue
         if data["qArea"]["qHeight"].as_u64().unwrap_or(0) == 0 {
             break;
         }
+        let before = values.len();
         read_list_page(&data, &mut values);
+        if values.len() == before {
+            return Err(empty_page("field value list", before, total));
+        }
     }
     if values.len() != total {
         return Err(Error::new(

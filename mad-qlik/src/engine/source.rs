@@ -59,7 +59,7 @@ pub struct QlikSource {
     name: String,
     options: QlikOptions,
     pool: SessionPool,
-    field_names: Mutex<HashMap<String, Arc<Vec<String>>>>,
+    field_names: Mutex<HashMap<Option<String>, Arc<Vec<String>>>>,
 }
 
 impl fmt::Debug for QlikSource {
@@ -92,6 +92,13 @@ impl QlikSource {
     }
 
     async fn run(&self, request: FetchRequest<'_>, work: Work<'_>) -> Result<Output> {
+        if request.identity.is_some_and(|id| id.trim().is_empty()) {
+            return Err(Error::invalid_config(
+                "the recipient's identity is blank; give the user to fetch as, or no identity \
+                 to fetch as the source's user",
+            )
+            .with_backend(BACKEND));
+        }
         if request.identity.is_some() && !self.pool.connector().supports_identity() {
             return Err(Error::unsupported(
                 BACKEND,
@@ -187,7 +194,7 @@ impl QlikSource {
         session: &EngineSession,
         identity: Option<&str>,
     ) -> Result<Arc<Vec<String>>> {
-        let user = identity.unwrap_or("").to_string();
+        let user = identity.map(str::to_string);
         let cached = self
             .field_names
             .lock()

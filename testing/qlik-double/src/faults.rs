@@ -23,6 +23,10 @@ pub enum Fault {
     /// Closes the connection when `method` is called next, with WebSocket close `code`
     /// (1006 drops the connection without a close frame).
     CloseOn { method: String, code: u16 },
+    /// Answers every call of `method` (`GetHyperCubeData`, `GetListObjectData`) from now on
+    /// with data pages whose `qArea` is kept but whose `qMatrix` is empty, as a misbehaving
+    /// engine or proxy might; `clear_faults` ends it.
+    EmptyMatrix { method: String },
 }
 
 impl Fault {
@@ -38,6 +42,7 @@ pub(crate) enum Trigger {
     Close(u16),
     Delay(Duration),
     DropMidFrame,
+    EmptyMatrix,
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +78,9 @@ impl Faults {
                         .is_none_or(|m| Fault::matches(m, class, method)) =>
                 {
                     out.push(Trigger::Delay(*by));
+                }
+                Fault::EmptyMatrix { method: m } if Fault::matches(m, class, method) => {
+                    out.push(Trigger::EmptyMatrix);
                 }
                 Fault::DropDuringHyperCubeData { after } if method == "GetHyperCubeData" => {
                     if *seen >= *after {

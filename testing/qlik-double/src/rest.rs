@@ -33,6 +33,8 @@ pub struct CloudDoubleBuilder {
     reload_steps: usize,
     report_steps: usize,
     report_rate: (usize, Duration),
+    status_results: bool,
+    report_outputs: bool,
 }
 
 impl CloudDoubleBuilder {
@@ -66,6 +68,20 @@ impl CloudDoubleBuilder {
         self
     }
 
+    /// A `done` report status has no `results` member (it is deprecated): the outputs are
+    /// only listed by `GET /api/v1/reports/{id}/outputs`.
+    pub fn without_status_results(mut self) -> Self {
+        self.status_results = false;
+        self
+    }
+
+    /// Reports end `done` with no outputs at all: no `results` and an empty outputs list.
+    pub fn without_report_outputs(mut self) -> Self {
+        self.status_results = false;
+        self.report_outputs = false;
+        self
+    }
+
     /// Report requests accepted per window; more are answered 429 with `Retry-After`
     /// (default 10 per minute, the tenant's limit).
     pub fn report_rate(mut self, count: usize, window: Duration) -> Self {
@@ -91,6 +107,8 @@ impl CloudDoubleBuilder {
             reload_steps: self.reload_steps,
             report_steps: self.report_steps,
             report_rate: self.report_rate,
+            status_results: self.status_results,
+            report_outputs: self.report_outputs,
             state: Mutex::new(RestState::default()),
         });
         let task = tokio::spawn(accept_loop(listener, acceptor, shared.clone()));
@@ -127,6 +145,8 @@ impl CloudDouble {
             reload_steps: 2,
             report_steps: 2,
             report_rate: (10, Duration::from_secs(60)),
+            status_results: true,
+            report_outputs: true,
         }
     }
 
@@ -149,6 +169,16 @@ impl CloudDouble {
         let mut state = lock(&self.shared.state);
         state.forced_429 = count;
         state.forced_retry_after = retry_after_seconds;
+        state.retry_after_as_date = false;
+    }
+
+    /// Answers the next `count` requests with 429 and `Retry-After` as an HTTP date
+    /// `retry_after_seconds` from now (whole seconds, so the wait may be up to one less).
+    pub fn rate_limit_next_until(&self, count: usize, retry_after_seconds: u64) {
+        let mut state = lock(&self.shared.state);
+        state.forced_429 = count;
+        state.forced_retry_after = retry_after_seconds;
+        state.retry_after_as_date = true;
     }
 
     /// Requests received, as `METHOD /path` (without the query), in order.
@@ -186,6 +216,8 @@ struct RestShared {
     reload_steps: usize,
     report_steps: usize,
     report_rate: (usize, Duration),
+    status_results: bool,
+    report_outputs: bool,
     state: Mutex<RestState>,
 }
 
@@ -195,6 +227,7 @@ struct RestState {
     violations: Vec<String>,
     forced_429: usize,
     forced_retry_after: u64,
+    retry_after_as_date: bool,
     rate_limited: usize,
     reloads: BTreeMap<String, (String, usize)>,
     reports: Vec<Report>,
@@ -292,6 +325,9 @@ fn route(shared: &RestShared, head: &RequestHead, body: &[u8]) -> Answer {
     if state.forced_429 > 0 {
         state.forced_429 -= 1;
         state.rate_limited += 1;
+        if state.retry_after_as_date {
+            return too_many_until(state.forced_retry_after);
+        }
         return too_many(state.forced_retry_after);
     }
     let segments = head.segments();
@@ -307,6 +343,17 @@ fn route(shared: &RestShared, head: &RequestHead, body: &[u8]) -> Answer {
         ("GET", ["api", "v1", "temp-contents", id]) => temp_content(id, &state),
         _ => Answer::error(404, "Not Found", "no such endpoint on this tenant"),
     }
+}
+
+/// A 429 whose `Retry-After` is the HTTP date `seconds` from now.
+fn too_many_until(seconds: u64) -> Answer {
+    let mut answer = too_many(seconds);
+    let until = std::time::SystemTime::now() + Duration::from_secs(seconds);
+    answer.headers.retain(|(name, _)| *name != "Retry-After");
+    answer
+        .headers
+        .push(("Retry-After", httpdate::fmt_http_date(until)));
+    answer
 }
 
 fn too_many(seconds: u64) -> Answer {
@@ -534,6 +581,9 @@ fn check_report(body: &Json) -> Result<(), String> {
     if let Some(selections) = template.get("selectionsByState") {
         check_selections(selections)?;
     }
+    if let Some(strategy) = template.get("selectionStrategy") {
+        check_selection_strategy(member, strategy)?;
+    }
     let output = &body["output"];
     let id = output["outputId"]
         .as_str()
@@ -567,6 +617,20 @@ fn check_report(body: &Json) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `selectionStrategy` is one of the API's three, on a template that has it.
+fn check_selection_strategy(member: &str, strategy: &Json) -> Result<(), String> {
+    if member == "senseExcelTemplate" {
+        return Err("senseExcelTemplate has no selectionStrategy".into());
+    }
+    match strategy.as_str() {
+        Some("failOnErrors" | "ignoreErrorsReturnDetails" | "ignoreErrorsNoDetails") => Ok(()),
+        _ => Err(format!(
+            "{member}.selectionStrategy must be failOnErrors, ignoreErrorsReturnDetails or \
+             ignoreErrorsNoDetails, not {strategy}"
+        )),
+    }
 }
 
 fn check_selections(selections: &Json) -> Result<(), String> {
@@ -676,7 +740,7 @@ fn report_status(shared: &RestShared, id: &str, state: &mut RestState) -> Answer
         "status": status, "resolutionAttempts": 0,
         "statusLocation": format!("{}/api/v1/reports/{id}/status", shared.base)
     });
-    if status == "done" {
+    if status == "done" && shared.status_results {
         body["results"] = json!([{
             "outputId": report.body["output"]["outputId"],
             "location": output_location(shared, id),
@@ -690,6 +754,9 @@ fn report_outputs(shared: &RestShared, id: &str, state: &RestState) -> Answer {
     let Some(report) = state.reports.iter().find(|r| r.id == id) else {
         return Answer::error(404, "Not Found", &format!("no report {id}"));
     };
+    if !shared.report_outputs {
+        return Answer::json(200, json!({"data": [], "links": {}}));
+    }
     let done = report.polls > shared.report_steps;
     let data = json!([{
         "outputId": report.body["output"]["outputId"],
@@ -752,9 +819,15 @@ mod tests {
         let mut bad = good.clone();
         bad["output"]["type"] = json!("xlsx");
         assert!(check_report(&bad).is_err());
-        let mut bad = good;
+        let mut bad = good.clone();
         bad["senseSheetTemplate"]["selectionsByState"] =
             json!({"$": [{"fieldName": "R", "values": [{"text": "x"}]}]});
+        assert!(check_report(&bad).is_err());
+        let mut strict = good.clone();
+        strict["senseSheetTemplate"]["selectionStrategy"] = json!("failOnErrors");
+        assert_eq!(check_report(&strict), Ok(()));
+        let mut bad = good;
+        bad["senseSheetTemplate"]["selectionStrategy"] = json!("failOnError");
         assert!(check_report(&bad).is_err());
     }
 }

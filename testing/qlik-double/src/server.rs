@@ -847,6 +847,7 @@ impl Connection {
         let triggers = lock(&self.shared.faults).triggers(class, method);
         let mut delay = Duration::ZERO;
         let mut drop_mid_frame = false;
+        let mut empty_matrix = false;
         for trigger in triggers {
             match trigger {
                 Trigger::Error(code) => {
@@ -860,6 +861,7 @@ impl Connection {
                 }
                 Trigger::Delay(by) => delay = delay.max(by),
                 Trigger::DropMidFrame => drop_mid_frame = true,
+                Trigger::EmptyMatrix => empty_matrix = true,
             }
         }
 
@@ -873,7 +875,7 @@ impl Connection {
                 unique_id: &unique_id,
             };
             let mut session = lock(&self.session);
-            let outcome = methods::call(
+            let mut outcome = methods::call(
                 &engine,
                 &mut session,
                 handle,
@@ -885,6 +887,11 @@ impl Connection {
                 && !reply.change.is_empty()
             {
                 session.push_to_others(self.id, &rpc::pushed_change(&reply.change));
+            }
+            if let Ok(reply) = &mut outcome
+                && empty_matrix
+            {
+                empty_matrices(&mut reply.result);
             }
             outcome
         };
@@ -1010,6 +1017,13 @@ fn percent_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Empties the `qMatrix` of every data page in `result`, keeping each page's `qArea`.
+fn empty_matrices(result: &mut Json) {
+    for page in result["qDataPages"].as_array_mut().into_iter().flatten() {
+        page["qMatrix"] = Json::Array(Vec::new());
+    }
 }
 
 #[cfg(test)]
