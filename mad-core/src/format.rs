@@ -237,7 +237,9 @@ impl Locale {
     /// The locale for a BCP 47 tag such as `en-US`, `de-DE`, `fr-FR` or `sv-SE`; language and
     /// region match whatever their case (`en-us` is `en-US`). Month and day names are German,
     /// French, Spanish, Italian, Portuguese, Dutch or Polish for those languages, English for
-    /// the others. Unknown tags fall back to English separators with ISO dates.
+    /// the others. Separators and the date order follow the language (and Swiss German's
+    /// region) for most European languages and for Japanese, Chinese and Korean; other tags
+    /// fall back to English separators with ISO dates.
     pub fn new(tag: &str) -> Self {
         let mut subtags = tag.split(['-', '_']);
         let lang = subtags.next().unwrap_or("").to_ascii_lowercase();
@@ -245,6 +247,9 @@ impl Locale {
         let (decimal, thousands, date_code, months, days) = match lang.as_str() {
             "en" if region.as_deref() == Some("US") => ('.', ',', "M/D/YYYY", EN_MONTHS, EN_DAYS),
             "en" => ('.', ',', "DD/MM/YYYY", EN_MONTHS, EN_DAYS),
+            "de" if matches!(region.as_deref(), Some("CH" | "LI")) => {
+                ('.', '\u{2019}', "DD.MM.YYYY", DE_MONTHS, DE_DAYS)
+            }
             "de" => (',', '.', "DD.MM.YYYY", DE_MONTHS, DE_DAYS),
             "fr" => (',', '\u{202f}', "DD/MM/YYYY", FR_MONTHS, FR_DAYS),
             "sv" | "fi" | "nb" | "no" | "da" => (',', '\u{a0}', "YYYY-MM-DD", EN_MONTHS, EN_DAYS),
@@ -253,7 +258,11 @@ impl Locale {
             "pt" => (',', '.', "DD/MM/YYYY", PT_MONTHS, PT_DAYS),
             "nl" => (',', '.', "DD/MM/YYYY", NL_MONTHS, NL_DAYS),
             "pl" => (',', '\u{a0}', "DD.MM.YYYY", PL_MONTHS, PL_DAYS),
-            "cs" | "ru" | "uk" => (',', '\u{a0}', "DD.MM.YYYY", EN_MONTHS, EN_DAYS),
+            "cs" | "sk" | "ru" | "uk" | "bg" => (',', '\u{a0}', "DD.MM.YYYY", EN_MONTHS, EN_DAYS),
+            "el" => (',', '.', "DD/MM/YYYY", EN_MONTHS, EN_DAYS),
+            "tr" | "ro" | "hr" | "sl" | "sr" => (',', '.', "DD.MM.YYYY", EN_MONTHS, EN_DAYS),
+            "hu" => (',', '\u{a0}', "YYYY.MM.DD", EN_MONTHS, EN_DAYS),
+            "ja" | "zh" | "ko" => ('.', ',', "YYYY/MM/DD", EN_MONTHS, EN_DAYS),
             _ => ('.', ',', "YYYY-MM-DD", EN_MONTHS, EN_DAYS),
         };
         Locale {
@@ -898,6 +907,20 @@ mod tests {
             thousands: Some(' '),
         };
         assert_eq!(format_number(1234.5, &code, &us()), "1,234.50");
+        let grouped = NumberFormat::new("#,##0.00");
+        let day = date_to_serial(2016, 11, 8);
+        for (tag, number, date) in [
+            ("el-GR", "1.234,50", "08/11/2016"),
+            ("de-CH", "1\u{2019}234.50", "08.11.2016"),
+            ("tr-TR", "1.234,50", "08.11.2016"),
+            ("hu-HU", "1\u{a0}234,50", "2016.11.08"),
+            ("ja-JP", "1,234.50", "2016/11/08"),
+            ("xx-YY", "1,234.50", "2016-11-08"),
+        ] {
+            let locale = Locale::new(tag);
+            assert_eq!(format_number(1234.5, &grouped, &locale), number, "{tag}");
+            assert_eq!(format_serial(day, locale.date_code, &locale), date, "{tag}");
+        }
     }
 
     #[test]
