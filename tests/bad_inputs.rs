@@ -189,26 +189,83 @@ async fn unwritable_output_folder_fails_clearly_and_leaves_nothing() {
     let summary = run(dir.path(), &text).await.unwrap();
     assert_eq!(summary.counts.failed, 2, "{}", summary.human());
     for r in &summary.recipients {
+        assert_eq!(r.errors[0].kind, ErrorKind::NotFound, "{r:?}");
         assert!(r.errors[0].message.contains("blocker"), "{r:?}");
     }
     assert_eq!(files(dir.path()).len(), 1, "only the blocker file");
 }
 
+#[cfg(unix)]
 #[tokio::test]
-async fn file_name_pattern_cannot_escape_the_folder() {
+async fn a_folder_mad_may_not_write_to_is_permission_denied() {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("read-only");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o555)).unwrap();
+    if std::fs::write(target.join("probe"), "x").is_ok() {
+        // Whoever may write anywhere (root) cannot be refused by permissions.
+        eprintln!("skipped: this user may write to a read-only folder");
+        return;
+    }
     let text = definitions(
         &superstore_source(),
         TWO_MANAGERS,
-        "reports",
-        "../../escaped {Region}",
+        &target.display().to_string(),
+        "{Region}",
     );
     let summary = run(dir.path(), &text).await.unwrap();
-    assert_eq!(summary.counts.delivered, 2, "{}", summary.human());
+    assert_eq!(summary.counts.failed, 2, "{}", summary.human());
+    for r in &summary.recipients {
+        assert_eq!(r.errors[0].kind, ErrorKind::PermissionDenied, "{r:?}");
+        assert!(r.errors[0].message.contains("read-only"), "{r:?}");
+    }
+    assert_eq!(
+        std::fs::read_dir(&target).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[tokio::test]
+async fn file_name_pattern_cannot_escape_the_folder() {
+    // A pattern naming folders is refused before anything is fetched or written.
+    for pattern in [
+        "../../escaped {Region}",
+        "{Region}/../x",
+        "/tmp/{Region}",
+        "a\\\\b",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let text = definitions(&superstore_source(), TWO_MANAGERS, "reports", pattern);
+        let err = run(dir.path(), &text).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{pattern}: {err}");
+        assert!(
+            err.to_string().contains("names folders"),
+            "{pattern}: {err}"
+        );
+        assert!(
+            !dir.path().join("out").exists(),
+            "{pattern}: nothing written"
+        );
+    }
+
+    // Values holding slashes or dots stay inside the folder: they are part of the name.
+    let dir = tempfile::tempdir().unwrap();
+    let managers = r#"recipients = [
+  { id = "east", name = "../../x/East", filters = [{ field = "Region", values = ["East"] }] },
+]"#;
+    let text = definitions(
+        &superstore_source(),
+        managers,
+        "reports",
+        "..{recipient.name}..",
+    );
+    let summary = run(dir.path(), &text).await.unwrap();
+    assert_eq!(summary.counts.delivered, 1, "{}", summary.human());
     let reports = dir.path().join("out/reports").canonicalize().unwrap();
-    let all = files(dir.path());
-    assert_eq!(all.len(), 4);
-    for f in all {
+    for f in files(dir.path()) {
         assert!(
             f.canonicalize().unwrap().starts_with(&reports),
             "{} escaped",

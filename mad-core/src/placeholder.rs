@@ -70,6 +70,17 @@ pub fn names_in(template: &str) -> Result<Vec<&str>> {
         .collect())
 }
 
+/// The literal text of a template, without its placeholders, piece by piece.
+pub fn literals_in(template: &str) -> Result<Vec<&str>> {
+    Ok(parse(template)?
+        .into_iter()
+        .filter_map(|p| match p {
+            Piece::Text(t) => Some(t),
+            Piece::Name(_) => None,
+        })
+        .collect())
+}
+
 enum Piece<'a> {
     Text(&'a str),
     Name(&'a str),

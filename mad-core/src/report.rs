@@ -717,6 +717,18 @@ impl ReportDef {
             )));
         }
         names_in(&self.file_name)?;
+        // A value may hold a slash (it is replaced in the name), the pattern may not: a file
+        // name names a file, and folders are the channel's.
+        if crate::placeholder::literals_in(&self.file_name)?
+            .iter()
+            .any(|t| t.contains(['/', '\\']))
+        {
+            return Err(Error::invalid_config(format!(
+                "report '{}' has the file name pattern \"{}\", which names folders; a file name \
+                 pattern names only the file (put folders in the channel's path or subfolder)",
+                self.name, self.file_name
+            )));
+        }
         if let Some(f) = self
             .summary_formats
             .iter()
