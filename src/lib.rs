@@ -17,3 +17,8 @@ pub fn registry() -> Registry {
     mad_deliver::register(&mut registry);
     registry
 }
+
+// The README's Rust example is compiled with the documentation tests, so it cannot go stale.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeExample;

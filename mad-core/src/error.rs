@@ -259,11 +259,31 @@ mod tests {
 
     #[test]
     fn codes_are_frozen() {
-        assert_eq!(ErrorKind::NotFound.code(), 1);
-        assert_eq!(ErrorKind::Unauthenticated.code(), 3);
-        assert_eq!(ErrorKind::EmptyFilter.code(), 7);
-        assert_eq!(ErrorKind::Internal.code(), 15);
-        assert_eq!(ErrorKind::AlreadyExists.code(), 16);
+        // Bindings and stored summaries depend on these numbers and names: never renumber.
+        use ErrorKind::*;
+        let frozen = [
+            (NotFound, 1, "not_found"),
+            (PermissionDenied, 2, "permission_denied"),
+            (Unauthenticated, 3, "unauthenticated"),
+            (InvalidInput, 4, "invalid_input"),
+            (InvalidConfig, 5, "invalid_config"),
+            (Unsupported, 6, "unsupported"),
+            (EmptyFilter, 7, "empty_filter"),
+            (DataSource, 8, "data_source"),
+            (Render, 9, "render"),
+            (Delivery, 10, "delivery"),
+            (Timeout, 11, "timeout"),
+            (RateLimited, 12, "rate_limited"),
+            (Transient, 13, "transient"),
+            (Cancelled, 14, "cancelled"),
+            (Internal, 15, "internal"),
+            (AlreadyExists, 16, "already_exists"),
+        ];
+        for (kind, code, name) in frozen {
+            assert_eq!(kind.code(), code, "{kind:?}");
+            assert_eq!(kind.as_str(), name, "{kind:?}");
+            assert_eq!(serde_json::to_value(kind).unwrap(), name, "{kind:?}");
+        }
     }
 
     #[test]
