@@ -103,6 +103,25 @@ fn check_accepts_the_example_and_names_what_a_task_gets_wrong() {
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("no channel named 'fax'"), "{text}");
+
+    // A misspelled column of a report, with the example's files found where they are.
+    let folder = std::path::Path::new(example).parent().unwrap();
+    let text = std::fs::read_to_string(example)
+        .unwrap()
+        .replace("\"../data/", &format!("\"{}/../data/", folder.display()))
+        .replace(
+            "\"managers.csv\"",
+            &format!("\"{}/managers.csv\"", folder.display()),
+        )
+        .replacen("{ field = \"City\" }", "{ field = \"Cty\" }", 1);
+    std::fs::write(&defs, text).unwrap();
+    let out = mad(&["check", defs.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("task 'regional': report 'regional' names the field 'Cty', which source 'orders' does not have"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -140,6 +159,11 @@ fn check_reads_value_tables_and_checks_tasks_as_a_run_would() {
         )
     };
     let region = "filter_columns = [\"Region\"]";
+    std::fs::write(
+        dir.path().join("territories.csv"),
+        "id,Territory\nann,North-East\n",
+    )
+    .unwrap();
 
     let (code, text) = check("people.csv", region, "[\"out\"]", "");
     assert_eq!(code, Some(0), "{text}");
@@ -166,6 +190,27 @@ fn check_reads_value_tables_and_checks_tasks_as_a_run_would() {
             "[\"out\"]",
             "[[tasks]]\nname = \"t\"\nsource = \"orders\"\nreports = [\"r\"]\nchannels = [\"out\"]\n",
             "two tasks are named 't'",
+        ),
+        (
+            "people.csv",
+            region,
+            "[\"out\"]",
+            "burst = \"Stat\"\n",
+            "its burst names the field 'Stat', which source 'orders' does not have",
+        ),
+        (
+            "people.csv",
+            region,
+            "[\"out\"]",
+            "filters = [{ field = \"Segmnt\", values = [\"Consumer\"] }]\n",
+            "its filter names the field 'Segmnt'",
+        ),
+        (
+            "territories.csv",
+            "filter_columns = [\"Territory\"]",
+            "[\"out\"]",
+            "",
+            "the filter of recipient 'ann' names the field 'Territory'",
         ),
     ] {
         let (code, text) = check(table, columns, channels, extra);

@@ -238,7 +238,10 @@ impl Runtime {
     /// [`Runtime::check`], and then every task built as a run would build it (its value tables
     /// read) and checked as a run would check it before starting: a missing file, a
     /// misspelled column, no channels, two recipients with one id, or a recipient's bad time
-    /// zone shows before a run. This reads the value tables' sources, nothing else.
+    /// zone shows before a run. The fields a task names (its burst field, the fields of its
+    /// required filters, and, on sources without expressions, its reports' columns) are
+    /// looked up in its source's fields, so a misspelled field shows too. This reads the value
+    /// tables and asks each task's source for its fields; it fetches no report data.
     pub async fn check_with_value_tables(&self) -> Result<()> {
         self.check()?;
         for def in &self.workspace.tasks {
@@ -248,6 +251,63 @@ impl Runtime {
             crate::engine::validate(&task)?;
             for recipient in &task.recipients {
                 recipient.check().map_err(in_task)?;
+            }
+            self.check_fields(def, &task).await.map_err(in_task)?;
+        }
+        Ok(())
+    }
+
+    /// Every field the task names is one its source has.
+    async fn check_fields(&self, def: &TaskDef, task: &Task) -> Result<()> {
+        let known: std::collections::BTreeSet<String> = task
+            .source
+            .fields()
+            .await
+            .map_err(|e| e.context(format!("reading the fields of source '{}'", def.source)))?
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        let missing = |what: String, field: &str| {
+            Error::invalid_config(format!(
+                "{what} names the field '{field}', which source '{}' does not have (fields: {})",
+                def.source,
+                names(known.iter())
+            ))
+        };
+        if let Some(field) = def.burst.as_deref().filter(|f| !known.contains(*f)) {
+            return Err(missing("its burst".into(), field));
+        }
+        let required = |set: &FilterSet| -> Vec<String> {
+            set.rules()
+                .filter(|(field, rule)| !rule.optional && !known.contains(*field))
+                .map(|(field, _)| field.to_string())
+                .collect()
+        };
+        if let Some(field) = required(&def.filters).first() {
+            return Err(missing("its filter".into(), field));
+        }
+        for recipient in &task.recipients {
+            if let Some(field) = required(&recipient.filters).first() {
+                return Err(missing(
+                    format!("the filter of recipient '{}'", recipient.id),
+                    field,
+                ));
+            }
+        }
+        let computes = task.source.capabilities().expressions;
+        for report in &task.reports {
+            if let Some(field) = required(&report.filters).first() {
+                return Err(missing(
+                    format!("the filter of report '{}'", report.name),
+                    field,
+                ));
+            }
+            if computes {
+                continue; // columns may be expressions or master items the source resolves
+            }
+            let columns = report.query().columns;
+            if let Some(column) = columns.iter().find(|c| !known.contains(&c.name)) {
+                return Err(missing(format!("report '{}'", report.name), &column.name));
             }
         }
         Ok(())

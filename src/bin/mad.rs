@@ -5,7 +5,8 @@
 //!     mad check DEFINITIONS.toml
 //!
 //! `check` reads the definitions and the recipients' value tables and checks every name, locale
-//! and time zone in them, without fetching report data or sending anything.
+//! and time zone in them, and the fields each task names against its source's fields, without
+//! fetching report data or sending anything.
 //!
 //! With `--run-log`, deliveries are recorded in a SQLite file; running again with the same
 //! `--run-id` resumes the run and makes no delivery twice. Exit status: 0 when every recipient
