@@ -100,3 +100,30 @@ pub fn out_dir() -> tempfile::TempDir {
         .unwrap_or_else(std::env::temp_dir);
     tempfile::tempdir_in(root).expect("a temporary output folder")
 }
+
+/// The pages of every PDF in `dir`, as their page trees declare them.
+pub fn pdf_pages_in(dir: &Path) -> usize {
+    let mut pages = 0;
+    for entry in std::fs::read_dir(dir).expect("the output folder") {
+        let path = entry.expect("an output file").path();
+        if path.extension().is_some_and(|e| e == "pdf") {
+            pages += pdf_pages(&std::fs::read(&path).expect("a PDF"));
+        }
+    }
+    pages
+}
+
+/// The page count a PDF's page tree declares: the largest `/Count` (the root's).
+fn pdf_pages(pdf: &[u8]) -> usize {
+    pdf.windows(7)
+        .enumerate()
+        .filter(|(_, w)| *w == b"/Count ")
+        .map(|(at, _)| {
+            pdf[at + 7..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .fold(0, |n, d| n * 10 + usize::from(d - b'0'))
+        })
+        .max()
+        .expect("a page tree")
+}

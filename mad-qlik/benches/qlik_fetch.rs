@@ -95,6 +95,13 @@ fn main() {
             peak as f64 / 1024.0,
             before as f64 / 1024.0
         );
+        // The same as one JSON line, for `benches/run`.
+        println!(
+            "{{\"bench\":\"qlik_fetch\",\"rows\":{ROWS},\"columns\":6,\"pages\":{pages},\
+             \"rows_per_s\":{rows_per_second:.0},\"peak_mb\":{:.1},\"before_mb\":{:.1}}}",
+            peak as f64 / 1024.0,
+            before as f64 / 1024.0
+        );
         assert!(double.violations().is_empty());
     });
 }
