@@ -635,6 +635,15 @@ struct Connection {
 }
 
 impl Connection {
+    fn drops_while_selected(&self) -> bool {
+        let selections = lock(&self.session)
+            .doc
+            .as_ref()
+            .map(|doc| doc.selected_texts())
+            .unwrap_or_default();
+        lock(&self.shared.faults).drops_while(&selections)
+    }
+
     async fn run(&mut self, attached: bool) {
         if self.shared.auth.is_proxy() {
             let params = json!({"userId": self.user.id, "userDirectory": self.user.directory, "mustAuthenticate": false});
@@ -855,7 +864,7 @@ impl Connection {
     ) -> Flow {
         let triggers = lock(&self.shared.faults).triggers(class, method);
         let mut delay = Duration::ZERO;
-        let mut drop_mid_frame = false;
+        let mut drop_mid_frame = method == "GetHyperCubeData" && self.drops_while_selected();
         let mut empty_matrix = false;
         for trigger in triggers {
             match trigger {
