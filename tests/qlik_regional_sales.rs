@@ -180,7 +180,9 @@ async fn a_fetch_cut_midway_for_one_recipient_delivers_nothing_to_it_and_all_to_
     let west = summary.outcome("west").unwrap();
     assert_eq!(west.status, Status::Failed, "{}", summary.human());
     assert!(
-        west.errors.iter().any(|e| format!("{e:?}").contains("1006")),
+        west.errors
+            .iter()
+            .any(|e| format!("{e:?}").contains("1006")),
         "the error names the dropped socket: {west:?}"
     );
     assert!(west.receipts.is_empty(), "{west:?}");
@@ -204,7 +206,10 @@ async fn a_fetch_cut_midway_for_one_recipient_delivers_nothing_to_it_and_all_to_
     let outbox = std::fs::read_dir(out.join("outbox")).unwrap();
     for mail in outbox {
         let text = std::fs::read_to_string(mail.unwrap().path()).unwrap();
-        assert!(!text.contains("joao.sao.paulo@example.com"), "no mail for West");
+        assert!(
+            !text.contains("joao.sao.paulo@example.com"),
+            "no mail for West"
+        );
     }
 }
 

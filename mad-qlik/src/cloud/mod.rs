@@ -416,7 +416,9 @@ impl CloudClient {
                 pace.forget_before(now, window);
                 if pace.finished.len() + pace.in_flight < count {
                     pace.in_flight += 1;
-                    return ReportSlot { pace: &self.report_pace };
+                    return ReportSlot {
+                        pace: &self.report_pace,
+                    };
                 }
                 match pace.finished.front() {
                     Some(oldest) => window.saturating_sub(now.duration_since(*oldest)),

@@ -516,7 +516,10 @@ mod tests {
             .err()
             .expect("an error, not a panic");
         assert_eq!(err.kind(), ErrorKind::DataSource);
-        assert!(err.to_string().contains("2 dimensions and 0 measures"), "{err}");
+        assert!(
+            err.to_string().contains("2 dimensions and 0 measures"),
+            "{err}"
+        );
 
         let cube = json!({
             "qSize": {"qcx": 2, "qcy": 1},
