@@ -9,7 +9,7 @@ use std::path::Path;
 
 use calamine::{Data, DataType, Reader, Xlsx};
 use mad::{Engine, RunInfo, RunSummary, Status, Workspace};
-use mad_qlik_double::{App, QlikDouble};
+use mad_qlik_double::{App, Fault, QlikDouble};
 use support::cents;
 
 const REGIONS: [&str; 4] = ["East", "West", "Central", "South"];
@@ -155,4 +155,73 @@ async fn the_example_reads_from_qlik_with_the_same_totals_per_recipient() {
         violations.is_empty(),
         "protocol violations: {violations:#?}"
     );
+}
+
+#[tokio::test]
+async fn a_fetch_cut_midway_for_one_recipient_delivers_nothing_to_it_and_all_to_the_others() {
+    let app = App::from_file(
+        "superstore",
+        support::repo().join("examples/data/superstore/superstore.csv"),
+    )
+    .expect("the app loads");
+    let double = QlikDouble::builder().app(app).tls().start().await.unwrap();
+    double.inject(Fault::DropHyperCubeDataWhileSelected {
+        field: "Region".into(),
+        value: "West".into(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("root.pem");
+    std::fs::write(&ca, double.ca_pem().unwrap()).unwrap();
+    let orders = format!("{}retries = 1\n", qlik_orders(double.port(), &ca));
+    let out = dir.path().join("out");
+
+    let summary = run_regional(&with_orders_source(&orders), &out).await;
+
+    let west = summary.outcome("west").unwrap();
+    assert_eq!(west.status, Status::Failed, "{}", summary.human());
+    assert!(
+        west.errors
+            .iter()
+            .any(|e| format!("{e:?}").contains("1006")),
+        "the error names the dropped socket: {west:?}"
+    );
+    assert!(west.receipts.is_empty(), "{west:?}");
+    assert_eq!(summary.counts.delivered, 3, "{}", summary.human());
+    assert!(
+        double.request_count("GetHyperCubeData") > 3,
+        "the cut fetch was tried again"
+    );
+    for region in ["East", "Central", "South"] {
+        let report = out.join(format!("reports/{region} sales 2025-12-04.xlsx"));
+        assert!(xlsx_totals(&report).0 > 0, "{region} was delivered whole");
+    }
+    let delivered: Vec<String> = walk(&out)
+        .into_iter()
+        .map(|p| p.strip_prefix(&out).unwrap().display().to_string())
+        .collect();
+    assert!(
+        !delivered.iter().any(|p| p.contains("West")),
+        "nothing of West was delivered, not even a part: {delivered:?}"
+    );
+    let outbox = std::fs::read_dir(out.join("outbox")).unwrap();
+    for mail in outbox {
+        let text = std::fs::read_to_string(mail.unwrap().path()).unwrap();
+        assert!(
+            !text.contains("joao.sao.paulo@example.com"),
+            "no mail for West"
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }

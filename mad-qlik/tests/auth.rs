@@ -138,6 +138,78 @@ async fn header_authentication_good_bad_and_identities() {
 }
 
 #[tokio::test]
+async fn an_identity_the_proxy_ignores_is_refused_not_served_as_another_user() {
+    let access = SectionAccess::new("Region")
+        .allow("alice", ["Central"])
+        .allow("bob", ["East"])
+        .allow("anonymous", ["Central", "East", "South", "West"]);
+    let app = superstore_app().with_section_access(access);
+    let builder = QlikDouble::builder()
+        .app(app)
+        .auth(Auth::header("X-Mad-User", "DOUBLE"))
+        .virtual_proxy("hdr");
+    let engine = Engine::start(builder).await;
+    let mut options = engine.options(
+        "superstore",
+        QlikAuth::Header {
+            header: "X-Mad-User".into(),
+            user: "alice".into(),
+        },
+    );
+    options.url = format!("{}/hdr", engine.url());
+    let source = engine.source(options);
+    assert_eq!(regions_as(&source, Some("bob")).await.unwrap(), ["East"]);
+
+    engine
+        .double
+        .serve_everyone_as(Some(User::new("", "anonymous")));
+    let err = regions_as(&source, Some("carol")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert!(err.to_string().contains("carol"), "{err}");
+    assert!(err.to_string().contains("anonymous"), "{err}");
+    let opened = engine.double.request_count("OpenDoc");
+    let err = regions_as(&source, Some("DOUBLE\\dave")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    assert_eq!(
+        engine.double.request_count("OpenDoc"),
+        opened,
+        "the app was never opened for a session served as someone else"
+    );
+    engine.assert_no_violations();
+}
+
+#[tokio::test]
+async fn a_certificate_identity_served_as_another_directory_is_refused() {
+    let access = SectionAccess::new("Region")
+        .allow("CORP\\bob", ["East"])
+        .allow("OTHER\\bob", ["Central", "East", "South", "West"]);
+    let app = superstore_app().with_section_access(access);
+    let engine = Engine::start(QlikDouble::builder().app(app).auth(Auth::ClientCertificate)).await;
+    let issued = engine.double.issue_client_certificate("mad").unwrap();
+    let (cert, key) = (engine.path("client.pem"), engine.path("client_key.pem"));
+    std::fs::write(&cert, &issued.cert_pem).unwrap();
+    std::fs::write(&key, issued.key_pem.expose()).unwrap();
+    let auth = QlikAuth::Certificate {
+        cert,
+        key,
+        root: Some(engine.ca.clone()),
+        user_directory: "CORP".into(),
+        user_id: "svc".into(),
+    };
+    let options = engine.options("superstore", auth);
+    let source = engine.source(options.clone());
+    assert_eq!(regions_as(&source, Some("bob")).await.unwrap(), ["East"]);
+
+    engine
+        .double
+        .serve_everyone_as(Some(User::new("OTHER", "bob")));
+    let fresh = engine.source(options);
+    let err = regions_as(&fresh, Some("bob")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+    engine.assert_no_violations();
+}
+
+#[tokio::test]
 async fn a_blank_identity_is_refused_not_served_as_the_source_user() {
     let access = SectionAccess::new("Region").allow("alice", ["Central"]);
     let app = superstore_app().with_section_access(access);

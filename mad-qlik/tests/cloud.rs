@@ -342,6 +342,34 @@ async fn report_creation_is_paced_to_the_report_rate() {
 }
 
 #[tokio::test]
+async fn a_report_slow_to_arrive_does_not_make_the_next_window_too_early() {
+    let window = Duration::from_millis(1000);
+    let tenant = start_tenant(
+        CloudDouble::builder()
+            .report_rate(3, window)
+            .report_steps(0)
+            .late_first_report(Duration::from_millis(400)),
+    )
+    .await;
+    let client = CloudClient::builder(tenant.double.url())
+        .with_api_key(Secret::new(&tenant.key))
+        .with_ca_file(&tenant.ca)
+        .with_report_rate(3, window)
+        .build()
+        .unwrap();
+    for n in 0..4 {
+        let request = ReportRequest::sense_data("a1", "chart-1", &format!("out{n}"));
+        client.create_report(&request).await.unwrap();
+    }
+    assert_eq!(
+        tenant.double.rate_limited(),
+        0,
+        "the fourth request arrived after the tenant's window of the first had ended"
+    );
+    assert_eq!(tenant.double.reports().len(), 4);
+}
+
+#[tokio::test]
 async fn a_malformed_report_request_is_refused() {
     let tenant = start_tenant(CloudDouble::builder()).await;
     let bad = ReportRequest::from_json(serde_json::json!({

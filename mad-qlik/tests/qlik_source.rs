@@ -259,6 +259,34 @@ async fn selections_follow_the_filter_set() {
 }
 
 #[tokio::test]
+async fn a_selection_the_engine_does_not_keep_fetches_nothing() {
+    let app = superstore_app().with_locked_selection("Region", ["East"]);
+    let engine = Engine::start(QlikDouble::builder().app(app)).await;
+    let source = engine.source(engine.options("superstore", QlikAuth::None));
+    let query = Query::fields(["Region", "Sales"]);
+
+    let west = FilterSet::from_filters([Filter::new("Region", ["West"])]);
+    let err = fetch(&source, &query, &west).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DataSource, "{err}");
+    assert!(
+        err.to_string()
+            .contains("did not keep the selection on 'Region'"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("nothing was fetched"), "{err}");
+    assert_eq!(
+        engine.double.request_count("GetHyperCubeData"),
+        0,
+        "no data page was asked for"
+    );
+
+    let east = FilterSet::from_filters([Filter::new("Region", ["East"])]);
+    let rows = fetch(&source, &query, &east).await.unwrap();
+    assert!(!rows.is_empty() && texts(&rows, 0).iter().all(|r| r == "East"));
+    engine.assert_no_violations();
+}
+
+#[tokio::test]
 async fn expressions_and_variables_evaluate_in_the_selections() {
     let app = superstore_app()
         .with_variable("vTarget", "250000")

@@ -110,7 +110,7 @@ impl CloudClientBuilder {
             max_rate_limit_wait: self.max_rate_limit_wait,
             rate_limit_retries: self.rate_limit_retries,
             report_rate: self.report_rate,
-            report_times: Mutex::new(VecDeque::new()),
+            report_pace: Mutex::new(ReportPace::default()),
             page_size: self.page_size,
         })
     }
@@ -125,7 +125,7 @@ pub struct CloudClient {
     max_rate_limit_wait: Duration,
     rate_limit_retries: u32,
     report_rate: (usize, Duration),
-    report_times: Mutex<VecDeque<Instant>>,
+    report_pace: Mutex<ReportPace>,
     page_size: usize,
 }
 
@@ -400,24 +400,30 @@ impl CloudClient {
         }
     }
 
-    /// Waits until a report may be created without passing the report rate.
-    async fn pace_report(&self) {
+    /// Waits until a report may be created without passing the report rate, and holds one
+    /// of the window's slots until the returned guard is dropped.
+    ///
+    /// A slot's window starts when the creation's answer arrives, not when it is sent: the
+    /// tenant counts a request when it arrives, which is somewhere between the two, so a
+    /// window measured from the answer never ends before the tenant's does, however long the
+    /// request took on the way.
+    async fn pace_report(&self) -> ReportSlot<'_> {
         let (count, window) = self.report_rate;
         loop {
             let wait = {
-                let mut times = self.report_times.lock().unwrap_or_else(|p| p.into_inner());
+                let mut pace = self.report_pace.lock().unwrap_or_else(|p| p.into_inner());
                 let now = Instant::now();
-                while times
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= window)
-                {
-                    times.pop_front();
+                pace.forget_before(now, window);
+                if pace.finished.len() + pace.in_flight < count {
+                    pace.in_flight += 1;
+                    return ReportSlot {
+                        pace: &self.report_pace,
+                    };
                 }
-                if times.len() < count {
-                    times.push_back(now);
-                    return;
+                match pace.finished.front() {
+                    Some(oldest) => window.saturating_sub(now.duration_since(*oldest)),
+                    None => IN_FLIGHT_POLL,
                 }
-                window - now.duration_since(times[0])
             };
             tracing::debug!(
                 backend = BACKEND,
@@ -426,6 +432,43 @@ impl CloudClient {
             );
             tokio::time::sleep(wait).await;
         }
+    }
+}
+
+/// How often a report creation waiting for slots that are all in flight looks again.
+const IN_FLIGHT_POLL: Duration = Duration::from_millis(20);
+
+/// The report creations of the current window: when each answered, and how many are still
+/// waiting for their answer.
+#[derive(Debug, Default)]
+struct ReportPace {
+    finished: VecDeque<Instant>,
+    in_flight: usize,
+}
+
+impl ReportPace {
+    fn forget_before(&mut self, now: Instant, window: Duration) {
+        while self
+            .finished
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            self.finished.pop_front();
+        }
+    }
+}
+
+/// A report creation's place in the rate window; dropping it (answered, failed or
+/// cancelled) starts its window.
+struct ReportSlot<'a> {
+    pace: &'a Mutex<ReportPace>,
+}
+
+impl Drop for ReportSlot<'_> {
+    fn drop(&mut self) {
+        let mut pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
+        pace.in_flight -= 1;
+        pace.finished.push_back(Instant::now());
     }
 }
 

@@ -231,12 +231,14 @@ impl CloudClient {
     /// Creates a report request, pacing creations to the report rate (default 10 per
     /// minute) and waiting out 429 answers.
     pub async fn create_report(&self, request: &ReportRequest) -> Result<ReportTicket> {
-        self.pace_report().await;
         let url = self.url(&["api", "v1", "reports"])?;
         let body = request.to_json().clone();
+        let slot = self.pace_report().await;
         let response = self
             .send(|| self.http.request(Method::POST, url.clone()).json(&body))
-            .await?;
+            .await;
+        drop(slot);
+        let response = response?;
         if response.status() != StatusCode::ACCEPTED && response.status() != StatusCode::CREATED {
             return Err(unexpected(
                 "the report request",

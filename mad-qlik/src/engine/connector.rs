@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mad_core::{Error, ErrorKind, Result, Secret};
 use reqwest::Url;
+use serde_json::json;
 
 use super::errors::BACKEND;
 use super::options::{QlikAuth, QlikOptions};
@@ -190,8 +191,58 @@ impl Connector {
             RpcConnection::start(socket, self.request_timeout, GREETING_WAIT).await?;
         tracing::debug!(backend = BACKEND, ?state, "engine session connected");
         let mut session = EngineSession::new(rpc, state);
+        if let Some(identity) = identity {
+            self.check_served_as(&session, identity).await?;
+        }
         session.open_doc(&self.app).await?;
         Ok(session)
+    }
+
+    /// Fails closed unless the engine authenticated the session as `identity`: a proxy
+    /// that ignores the user it is sent (a static or anonymous user) would otherwise serve
+    /// one recipient another user's data.
+    async fn check_served_as(&self, session: &EngineSession, identity: &str) -> Result<()> {
+        let answer = session.call(-1, "GetAuthenticatedUser", json!([])).await?;
+        let reported = answer["qReturn"].as_str().unwrap_or("");
+        let served = ServedUser::parse(reported);
+        if served
+            .as_ref()
+            .is_some_and(|served| served.is(&self.asked_user(identity)))
+        {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "the engine served the session as '{}' instead of the identity '{identity}'; \
+                 the recipient is not served",
+                served.map_or_else(|| reported.to_string(), |s| s.qualified())
+            ),
+        )
+        .with_backend(BACKEND))
+    }
+
+    /// The user the engine should report for `identity`: the directory is known for
+    /// certificates (the configured one unless the identity names its own); behind a header
+    /// proxy it is only known when the identity names it.
+    fn asked_user(&self, identity: &str) -> AskedUser {
+        let split = identity.split_once('\\');
+        let (directory, id) = match split {
+            Some((directory, id)) => (Some(directory.to_string()), id.to_string()),
+            None => (None, identity.to_string()),
+        };
+        match &self.credentials {
+            Credentials::Certificate { directory: own, .. } => AskedUser {
+                directory: directory.or_else(|| Some(own.clone())),
+                id,
+                whole_id: None,
+            },
+            _ => AskedUser {
+                directory,
+                id,
+                whole_id: split.map(|_| identity.to_string()),
+            },
+        }
     }
 
     async fn open_with_proxy_session(
@@ -433,4 +484,136 @@ fn percent_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Decodes `%XX` escapes; anything else, including a malformed escape, is kept as written.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| s.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The user a session was asked to run as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AskedUser {
+    directory: Option<String>,
+    id: String,
+    /// The identity as written when it names a directory, which a header proxy with a fixed
+    /// directory takes whole as the user id.
+    whole_id: Option<String>,
+}
+
+/// The user the engine reports for a session (`Global.GetAuthenticatedUser`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ServedUser {
+    directory: String,
+    id: String,
+}
+
+impl ServedUser {
+    /// Reads `UserDirectory=<dir>; UserId=<id>` (values may be percent-encoded), or
+    /// `DIR\id`, or a bare id.
+    fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        if !text.contains('=') {
+            let (directory, id) = text.split_once('\\').unwrap_or(("", text));
+            return Some(ServedUser {
+                directory: directory.to_string(),
+                id: id.to_string(),
+            });
+        }
+        let mut directory = String::new();
+        let mut id = None;
+        for part in text.split(';') {
+            let (key, value) = part.trim().split_once('=')?;
+            let value = percent_decode(value.trim());
+            match key.trim().to_ascii_lowercase().as_str() {
+                "userdirectory" => directory = value,
+                "userid" => id = Some(value),
+                _ => {}
+            }
+        }
+        let id = id.filter(|id| !id.is_empty())?;
+        Some(ServedUser { directory, id })
+    }
+
+    fn qualified(&self) -> String {
+        if self.directory.is_empty() {
+            self.id.clone()
+        } else {
+            format!("{}\\{}", self.directory, self.id)
+        }
+    }
+
+    /// Whether this is the asked user; user directories and ids compare without case, as
+    /// Qlik compares them.
+    fn is(&self, asked: &AskedUser) -> bool {
+        let same = |a: &str, b: &str| a.to_lowercase() == b.to_lowercase();
+        let id_matches = same(&self.id, &asked.id)
+            && asked
+                .directory
+                .as_deref()
+                .is_none_or(|directory| same(&self.directory, directory));
+        id_matches
+            || asked
+                .whole_id
+                .as_deref()
+                .is_some_and(|whole| same(&self.id, whole))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asked(directory: Option<&str>, id: &str, whole_id: Option<&str>) -> AskedUser {
+        AskedUser {
+            directory: directory.map(str::to_string),
+            id: id.to_string(),
+            whole_id: whole_id.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_engine_user_is_read_in_its_forms() {
+        let served = ServedUser::parse("UserDirectory=CORP; UserId=j%20doe").unwrap();
+        assert_eq!(served.qualified(), "CORP\\j doe");
+        assert_eq!(ServedUser::parse("CORP\\bob").unwrap().directory, "CORP");
+        assert_eq!(ServedUser::parse("bob").unwrap().id, "bob");
+        assert!(ServedUser::parse("").is_none());
+        assert!(ServedUser::parse("UserDirectory=CORP").is_none());
+    }
+
+    #[test]
+    fn only_the_asked_user_is_accepted() {
+        let served = ServedUser::parse("UserDirectory=CORP; UserId=Bob").unwrap();
+        assert!(served.is(&asked(Some("corp"), "bob", None)));
+        assert!(served.is(&asked(None, "bob", None)));
+        assert!(!served.is(&asked(Some("OTHER"), "bob", None)));
+        assert!(!served.is(&asked(None, "carol", None)));
+
+        let whole = ServedUser::parse("UserDirectory=FIXED; UserId=CORP\\bob").unwrap();
+        assert!(whole.is(&asked(Some("CORP"), "bob", Some("CORP\\bob"))));
+        assert!(!whole.is(&asked(Some("CORP"), "bob", None)));
+    }
 }

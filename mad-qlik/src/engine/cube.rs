@@ -391,6 +391,35 @@ struct ColumnPlan {
     texts: usize,
 }
 
+/// The engine's description of column `index`: a dimension's from `qDimensionInfo`, a
+/// measure's from `qMeasureInfo` after the dimensions. An engine that split the columns
+/// otherwise than they were asked is a `DataSource` error, not a wrong column.
+fn column_info(index: usize, measure: bool, dims: &[Json], meas: &[Json]) -> Result<Json> {
+    let info = if measure {
+        index.checked_sub(dims.len()).and_then(|i| meas.get(i))
+    } else {
+        dims.get(index)
+    };
+    info.cloned().ok_or_else(|| {
+        let (asked, kind) = if measure {
+            ("a measure", "dimensions")
+        } else {
+            ("a dimension", "measures")
+        };
+        Error::new(
+            ErrorKind::DataSource,
+            format!(
+                "the engine's hypercube has {} dimensions and {} measures, so column {} asked \
+                 as {asked} is among its {kind}; nothing was read",
+                dims.len(),
+                meas.len(),
+                index + 1
+            ),
+        )
+        .with_backend(BACKEND)
+    })
+}
+
 /// Fills the table's columns page by page, so the pages' JSON is dropped as it is read.
 struct TableBuilder {
     columns: Vec<ColumnPlan>,
@@ -416,31 +445,23 @@ impl TableBuilder {
             .with_backend(BACKEND));
         }
         let rows = cube["qSize"]["qcy"].as_u64().unwrap_or(0) as usize;
-        let columns = names
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !hidden[*i])
-            .map(|(index, name)| {
-                let measure = measures[index];
-                let info = if measure {
-                    meas[index - dims.len()].clone()
-                } else {
-                    dims[index].clone()
-                };
-                let mut field = Field::new(name.clone(), FieldKind::Text);
-                field.format = number_format(&info["qNumFormat"]);
-                ColumnPlan {
-                    index,
-                    field,
-                    measure,
-                    plain_numbers: measure && info["qIsAutoFormat"] != false,
-                    info,
-                    builder: ColumnBuilder::with_capacity(rows),
-                    numbers: 0,
-                    texts: 0,
-                }
-            })
-            .collect();
+        let mut columns = Vec::with_capacity(names.len());
+        for (index, name) in names.iter().enumerate().filter(|(i, _)| !hidden[*i]) {
+            let measure = measures[index];
+            let info = column_info(index, measure, &dims, &meas)?;
+            let mut field = Field::new(name.clone(), FieldKind::Text);
+            field.format = number_format(&info["qNumFormat"]);
+            columns.push(ColumnPlan {
+                index,
+                field,
+                measure,
+                plain_numbers: measure && info["qIsAutoFormat"] != false,
+                info,
+                builder: ColumnBuilder::with_capacity(rows),
+                numbers: 0,
+                texts: 0,
+            });
+        }
         Ok(TableBuilder { columns, rows: 0 })
     }
 
@@ -482,6 +503,34 @@ impl TableBuilder {
 mod tests {
     use super::*;
     use mad_core::QueryColumn;
+
+    #[test]
+    fn a_cube_split_otherwise_than_asked_is_an_error() {
+        let cube = json!({
+            "qSize": {"qcx": 2, "qcy": 1},
+            "qDimensionInfo": [{"qFallbackTitle": "Region"}, {"qFallbackTitle": "Sales"}],
+            "qMeasureInfo": []
+        });
+        let names = ["Region".to_string(), "Sales".to_string()];
+        let err = TableBuilder::new(&cube, &names, &[false, true], &[false, false])
+            .err()
+            .expect("an error, not a panic");
+        assert_eq!(err.kind(), ErrorKind::DataSource);
+        assert!(
+            err.to_string().contains("2 dimensions and 0 measures"),
+            "{err}"
+        );
+
+        let cube = json!({
+            "qSize": {"qcx": 2, "qcy": 1},
+            "qDimensionInfo": [],
+            "qMeasureInfo": [{"qFallbackTitle": "Region"}, {"qFallbackTitle": "Sales"}]
+        });
+        let err = TableBuilder::new(&cube, &names, &[false, true], &[false, false])
+            .err()
+            .expect("an error, not a panic");
+        assert_eq!(err.kind(), ErrorKind::DataSource);
+    }
 
     #[test]
     fn pages_stay_within_ten_thousand_cells() {

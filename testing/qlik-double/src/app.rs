@@ -23,6 +23,7 @@ pub struct App {
     pub(crate) dimensions: BTreeMap<String, MasterDimension>,
     pub(crate) variables: Vec<Variable>,
     pub(crate) section_access: Option<SectionAccess>,
+    pub(crate) locked_selections: Vec<(String, Vec<String>)>,
     pub(crate) session_app: bool,
 }
 
@@ -41,6 +42,7 @@ impl App {
             dimensions: BTreeMap::new(),
             variables: Vec::new(),
             section_access: None,
+            locked_selections: Vec::new(),
             session_app: false,
         }
     }
@@ -139,6 +141,19 @@ impl App {
     /// Users the map does not name are refused the app, as the engine refuses them.
     pub fn with_section_access(mut self, access: SectionAccess) -> Self {
         self.section_access = Some(access);
+        self
+    }
+
+    /// Every session opens the app with `values` (as texts) selected in `field` and the
+    /// field locked, as an app saved with a locked selection: `ClearAll(false)` keeps it and
+    /// selections in the field are refused (`qReturn: false`) until it is unlocked.
+    pub fn with_locked_selection<I, S>(mut self, field: impl Into<String>, values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let values = values.into_iter().map(Into::into).collect();
+        self.locked_selections.push((field.into(), values));
         self
     }
 }

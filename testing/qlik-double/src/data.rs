@@ -209,13 +209,23 @@ pub struct ListData {
 impl DocState {
     pub fn new(app: Arc<App>, base: Table) -> Self {
         let variables = app.variables.clone();
-        DocState {
+        let locked = app.locked_selections.clone();
+        let mut doc = DocState {
             app,
             base,
             selections: Selections::default(),
             variables,
             generation: 0,
+        };
+        for (field, values) in locked {
+            let Some(col) = doc.column(&field) else {
+                continue;
+            };
+            let symbols = doc.matching(col, |v| values.contains(&value_text(v)));
+            doc.select(col, symbols, false, false);
+            doc.set_locked(col, true);
         }
+        doc
     }
 
     fn locale(&self) -> &Locale {

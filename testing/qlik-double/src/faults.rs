@@ -1,5 +1,6 @@
 //! Faults a test injects at runtime.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// A fault the double plays when its trigger comes. Method names match either the bare name
@@ -27,6 +28,10 @@ pub enum Fault {
     /// with data pages whose `qArea` is kept but whose `qMatrix` is empty, as a misbehaving
     /// engine or proxy might; `clear_faults` ends it.
     EmptyMatrix { method: String },
+    /// Cuts every `GetHyperCubeData` answer in the middle of its frame and drops the
+    /// connection (1006) while `value` is selected in `field`, however often the client
+    /// tries again; `clear_faults` ends it. Other selections are served normally.
+    DropHyperCubeDataWhileSelected { field: String, value: String },
 }
 
 impl Fault {
@@ -57,6 +62,16 @@ impl Faults {
 
     pub fn clear(&mut self) {
         self.active.clear();
+    }
+
+    /// Whether a `GetHyperCubeData` answer in a session with these selections is cut.
+    pub fn drops_while(&self, selections: &BTreeMap<String, Vec<String>>) -> bool {
+        self.active.iter().any(|(fault, _)| match fault {
+            Fault::DropHyperCubeDataWhileSelected { field, value } => selections
+                .get(field)
+                .is_some_and(|selected| selected.contains(value)),
+            _ => false,
+        })
     }
 
     /// The faults a request of `Class.Method` triggers; one-shot faults are used up.

@@ -35,6 +35,7 @@ pub struct CloudDoubleBuilder {
     report_rate: (usize, Duration),
     status_results: bool,
     report_outputs: bool,
+    late_report: Duration,
 }
 
 impl CloudDoubleBuilder {
@@ -89,6 +90,13 @@ impl CloudDoubleBuilder {
         self
     }
 
+    /// The first report request is held `delay` after it was sent before the tenant counts
+    /// it, as a request slowed on its way in would be.
+    pub fn late_first_report(mut self, delay: Duration) -> Self {
+        self.late_report = delay;
+        self
+    }
+
     /// Listens on a free port of 127.0.0.1 with TLS and serves on the current runtime.
     pub async fn start(self) -> Result<CloudDouble> {
         let pki = Arc::new(Pki::generate()?);
@@ -109,6 +117,7 @@ impl CloudDoubleBuilder {
             report_rate: self.report_rate,
             status_results: self.status_results,
             report_outputs: self.report_outputs,
+            late_report: Mutex::new(Some(self.late_report).filter(|d| !d.is_zero())),
             state: Mutex::new(RestState::default()),
         });
         let task = tokio::spawn(accept_loop(listener, acceptor, shared.clone()));
@@ -147,6 +156,7 @@ impl CloudDouble {
             report_rate: (10, Duration::from_secs(60)),
             status_results: true,
             report_outputs: true,
+            late_report: Duration::ZERO,
         }
     }
 
@@ -218,6 +228,7 @@ struct RestShared {
     report_rate: (usize, Duration),
     status_results: bool,
     report_outputs: bool,
+    late_report: Mutex<Option<Duration>>,
     state: Mutex<RestState>,
 }
 
@@ -290,6 +301,12 @@ async fn serve(
     let mut stream = acceptor.accept(tcp).await?;
     let (head, rest) = http::read_head(&mut stream).await?;
     let body = http::read_body(&mut stream, &head, rest, MAX_BODY).await?;
+    if head.method == "POST" && head.segments() == ["api", "v1", "reports"] {
+        let late = lock(&shared.late_report).take();
+        if let Some(delay) = late {
+            tokio::time::sleep(delay).await;
+        }
+    }
     let answer = route(&shared, &head, &body);
     let headers: Vec<(&str, String)> = answer
         .headers

@@ -152,6 +152,7 @@ impl QlikDoubleBuilder {
             sessions: Mutex::new(HashMap::new()),
             proxy_sessions: Mutex::new(HashMap::new()),
             faults: Mutex::new(Faults::default()),
+            served_as: Mutex::new(None),
             stats: Mutex::new(Stats::default()),
             control,
             next_connection: AtomicU64::new(1),
@@ -238,6 +239,12 @@ impl QlikDouble {
 
     pub fn clear_faults(&self) {
         lock(&self.shared.faults).clear();
+    }
+
+    /// From now on every accepted handshake is served as `user`, whatever user it asked to
+    /// be, as a proxy set up with a static or anonymous user does; `None` ends it.
+    pub fn serve_everyone_as(&self, user: Option<User>) {
+        *lock(&self.shared.served_as) = user;
     }
 
     /// Closes every open WebSocket now with `code` (1006: dropped without a close frame).
@@ -337,6 +344,7 @@ struct Shared {
     sessions: Mutex<HashMap<SessionKey, Arc<Mutex<Session>>>>,
     proxy_sessions: Mutex<HashMap<String, ProxySession>>,
     faults: Mutex<Faults>,
+    served_as: Mutex<Option<User>>,
     stats: Mutex<Stats>,
     control: broadcast::Sender<Control>,
     next_connection: AtomicU64,
@@ -549,8 +557,9 @@ async fn serve_stream(
     let checked = auth::check_handshake(&shared.auth, &head, has_cert, |cookie| {
         lock(&shared.proxy_sessions).get(cookie).cloned()
     });
+    let served_as = lock(&shared.served_as).clone();
     let user = match checked {
-        Ok(user) => user,
+        Ok(user) => served_as.unwrap_or(user),
         Err(refusal) => {
             lock(&shared.stats).handshakes_refused += 1;
             tracing::debug!(status = refusal.status, "handshake refused");
@@ -626,6 +635,15 @@ struct Connection {
 }
 
 impl Connection {
+    fn drops_while_selected(&self) -> bool {
+        let selections = lock(&self.session)
+            .doc
+            .as_ref()
+            .map(|doc| doc.selected_texts())
+            .unwrap_or_default();
+        lock(&self.shared.faults).drops_while(&selections)
+    }
+
     async fn run(&mut self, attached: bool) {
         if self.shared.auth.is_proxy() {
             let params = json!({"userId": self.user.id, "userDirectory": self.user.directory, "mustAuthenticate": false});
@@ -846,7 +864,7 @@ impl Connection {
     ) -> Flow {
         let triggers = lock(&self.shared.faults).triggers(class, method);
         let mut delay = Duration::ZERO;
-        let mut drop_mid_frame = false;
+        let mut drop_mid_frame = method == "GetHyperCubeData" && self.drops_while_selected();
         let mut empty_matrix = false;
         for trigger in triggers {
             match trigger {
