@@ -31,7 +31,9 @@ pub use layout::{Layout, LayoutColumn, LayoutEvent};
 pub use placeholder::Placeholders;
 pub use recipient::{Recipient, ValueTableDef};
 pub use registry::{BuildContext, Registry, parse_options};
-pub use render::{Document, InlinePart, Passwords, Protector, RenderJob, Rendered, Renderer};
+pub use render::{
+    Document, InlinePart, Passwords, Protector, RenderJob, Rendered, Renderer, RendererCapabilities,
+};
 pub use report::{
     Aggregate, ChartDef, ChartKind, ChartPlacement, ColumnDef, ExpressionDef, GroupDef,
     OutputFormat, PageBand, PageSetup, ReportDef, SortKey,

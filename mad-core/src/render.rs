@@ -129,6 +129,18 @@ pub trait Protector: Send + Sync + fmt::Debug {
     fn bundle(&self, documents: &[Document], passwords: &Passwords) -> Result<Vec<u8>>;
 }
 
+/// What a renderer can make of a report besides its table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RendererCapabilities {
+    /// Draws the report's charts (vector drawings, native charts or images).
+    pub charts: bool,
+    /// Fills a template file of its format (`ReportDef::template`).
+    pub templates: bool,
+    /// Lays the report out on pages: page size and margins, header and footer bands, page
+    /// numbers, page breaks between sections.
+    pub pages: bool,
+}
+
 /// Turns a report and its rows into a document of one format.
 ///
 /// # Contract
@@ -138,6 +150,13 @@ pub trait Protector: Send + Sync + fmt::Debug {
 /// - Pure CPU work: the engine calls it on its rendering pool.
 pub trait Renderer: Send + Sync + fmt::Debug {
     fn format(&self) -> OutputFormat;
+
+    /// What it can make besides the table; the engine refuses a report whose charts or
+    /// template no renderer of its formats can make, instead of leaving them out. The default
+    /// is the table alone.
+    fn capabilities(&self) -> RendererCapabilities {
+        RendererCapabilities::default()
+    }
 
     /// Renders the document's bytes; the engine names the file. The bytes stand alone: a
     /// renderer that can refer to inline parts embeds them instead.

@@ -806,6 +806,13 @@ impl Renderer for RecipientName {
         OutputFormat::Html
     }
 
+    fn capabilities(&self) -> mad_core::RendererCapabilities {
+        mad_core::RendererCapabilities {
+            templates: true,
+            ..Default::default()
+        }
+    }
+
     fn render(&self, job: &RenderJob<'_>) -> Result<Vec<u8>> {
         let name = job.placeholders.get("recipient.name").unwrap_or_default();
         Ok(name.as_bytes().to_vec())
@@ -880,6 +887,38 @@ async fn a_shared_render_shows_the_filters_every_member_has_not_the_first_ones_o
     for (recipient, text) in &received {
         assert_eq!(text, "Region = East", "{recipient}");
     }
+}
+
+#[tokio::test]
+async fn charts_or_a_template_no_renderer_can_make_are_refused_not_left_out() {
+    let (mut task, _) = task(vec![region("ann", &["East"])], outbox(None));
+    let mut report = (*task.reports[0]).clone();
+    report.charts = vec![mad_core::ChartDef::new(
+        mad_core::ChartKind::Bar,
+        "Region",
+        "Sales",
+    )];
+    task.reports = vec![Arc::new(report.clone())];
+    let err = Engine::default().run(&task).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(
+        err.to_string()
+            .contains("none of its formats (csv) draws charts"),
+        "{err}"
+    );
+
+    report.charts.clear();
+    report.template = Some("body.html".into());
+    report.formats = vec![OutputFormat::Html];
+    task.reports = vec![Arc::new(report)];
+    task.renderers = [(
+        OutputFormat::Html,
+        Arc::new(WithPicture) as Arc<dyn Renderer>,
+    )]
+    .into();
+    let err = Engine::default().run(&task).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(err.to_string().contains("fills no templates"), "{err}");
 }
 
 /// Renders the rows as text and returns a picture beside them, as the HTML renderer does.

@@ -806,6 +806,40 @@ pub fn validate(task: &Task) -> Result<()> {
                 report.name
             )));
         }
+        check_capabilities(task, report)?;
+    }
+    Ok(())
+}
+
+/// A report's charts and template are made by a renderer of its formats, or the report is
+/// refused: nothing it asks for is silently left out.
+fn check_capabilities(task: &Task, report: &ReportDef) -> Result<()> {
+    let can = |format: &OutputFormat| task.renderers[format].capabilities();
+    let formats = || {
+        let names: Vec<String> = report.formats.iter().map(|f| f.to_string()).collect();
+        names.join(", ")
+    };
+    if !report.charts.is_empty() && !report.formats.iter().any(|f| can(f).charts) {
+        return Err(Error::unsupported(
+            "render",
+            format!(
+                "report '{}' has charts, but none of its formats ({}) draws charts; add pdf,                  xlsx or html",
+                report.name,
+                formats()
+            ),
+        ));
+    }
+    if let Some(format) = report.template_format()?
+        && task.renderers.contains_key(&format)
+        && !can(&format).templates
+    {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "report '{}' has a {format} template, but the {format} renderer fills no templates",
+                report.name
+            ),
+        ));
     }
     Ok(())
 }

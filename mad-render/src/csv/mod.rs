@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use mad_core::report::CsvOptions;
 use mad_core::{
-    Error, FieldKind, Layout, LayoutColumn, Locale, OutputFormat, RenderJob, Renderer, Result,
-    Value,
+    Error, FieldKind, Layout, LayoutColumn, Locale, OutputFormat, RenderJob, Renderer,
+    RendererCapabilities, Result, Value,
 };
 
 pub use self::neutralise::{needs_prefix, neutralise};
@@ -49,6 +49,14 @@ impl CsvRenderer {
 impl Renderer for CsvRenderer {
     fn format(&self) -> OutputFormat {
         OutputFormat::Csv
+    }
+
+    fn capabilities(&self) -> RendererCapabilities {
+        RendererCapabilities {
+            charts: false,
+            templates: false,
+            pages: false,
+        }
     }
 
     fn render(&self, job: &RenderJob<'_>) -> Result<Vec<u8>> {

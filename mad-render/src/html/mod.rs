@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use mad_core::{
-    ChartPlacement, InlinePart, Layout, OutputFormat, RenderJob, Rendered, Renderer, Result,
+    ChartPlacement, InlinePart, Layout, OutputFormat, RenderJob, Rendered, Renderer,
+    RendererCapabilities, Result,
 };
 
 use crate::chart::{charts_of, lay_out, raster, svg};
@@ -177,6 +178,14 @@ fn content_id(index: usize, png: &[u8]) -> String {
 impl Renderer for HtmlRenderer {
     fn format(&self) -> OutputFormat {
         OutputFormat::Html
+    }
+
+    fn capabilities(&self) -> RendererCapabilities {
+        RendererCapabilities {
+            charts: true,
+            templates: true,
+            pages: false,
+        }
     }
 
     fn render(&self, job: &RenderJob<'_>) -> Result<Vec<u8>> {

@@ -25,7 +25,8 @@ mod text;
 mod write;
 
 use mad_core::{
-    ChartKind, ChartPlacement, Error, Layout, OutputFormat, RenderJob, Renderer, Result,
+    ChartKind, ChartPlacement, Error, Layout, OutputFormat, RenderJob, Renderer,
+    RendererCapabilities, Result,
 };
 
 pub(crate) use self::paginate::report_footer;
@@ -181,6 +182,14 @@ fn config(message: String) -> Error {
 impl Renderer for PdfRenderer {
     fn format(&self) -> OutputFormat {
         OutputFormat::Pdf
+    }
+
+    fn capabilities(&self) -> RendererCapabilities {
+        RendererCapabilities {
+            charts: true,
+            templates: false,
+            pages: true,
+        }
     }
 
     fn render(&self, job: &RenderJob<'_>) -> Result<Vec<u8>> {

@@ -16,7 +16,9 @@ mod zip;
 
 use std::sync::Arc;
 
-use mad_core::{Error, ErrorKind, Layout, OutputFormat, RenderJob, Renderer, Result};
+use mad_core::{
+    Error, ErrorKind, Layout, OutputFormat, RenderJob, Renderer, RendererCapabilities, Result,
+};
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Workbook, XlsxError};
 
 use self::cells::WorksheetTarget;
@@ -104,6 +106,14 @@ impl XlsxRenderer {
 impl Renderer for XlsxRenderer {
     fn format(&self) -> OutputFormat {
         OutputFormat::Xlsx
+    }
+
+    fn capabilities(&self) -> RendererCapabilities {
+        RendererCapabilities {
+            charts: true,
+            templates: true,
+            pages: true,
+        }
     }
 
     fn render(&self, job: &RenderJob<'_>) -> Result<Vec<u8>> {
