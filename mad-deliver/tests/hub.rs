@@ -281,6 +281,58 @@ async fn documents_are_purged_after_their_retention() {
     assert!(fixture.files().is_empty());
 }
 
+#[tokio::test]
+async fn deliveries_purge_expired_documents_at_most_once_an_hour() {
+    let fixture = Fixture::new();
+    let hub = fixture.hub(fixture.options());
+    let first = hub
+        .deliver(&report_delivery(recipient("ann")))
+        .await
+        .unwrap();
+    let expired = id_of(&first.locations[1]).to_string();
+
+    fixture.clock.advance(2 * DAY);
+    hub.deliver(&report_delivery_in_run(recipient("bob"), "run-2"))
+        .await
+        .unwrap();
+
+    let rows = fixture.rows();
+    assert_eq!(rows.len(), 2, "only bob's documents are left: {rows:?}");
+    assert!(rows.iter().all(|row| row.1 == "bob"));
+    assert_eq!(fixture.files().len(), 2, "the expired bytes are gone too");
+    assert!(!fixture.file_of(&expired).exists());
+
+    // Bob's documents expire two days after they came. A delivery half an hour before that
+    // purges (nothing); the next, as they expire, is within the hour and leaves them; the one
+    // after the hour is up removes them.
+    fixture.clock.advance(2 * DAY - 30 * 60);
+    hub.deliver(&report_delivery_in_run(recipient("cy"), "run-3"))
+        .await
+        .unwrap();
+    fixture.clock.advance(30 * 60);
+    hub.deliver(&report_delivery_in_run(recipient("cy"), "run-4"))
+        .await
+        .unwrap();
+    assert_eq!(fixture.rows().len(), 6, "no purge within the hour");
+    assert!(
+        hub.list("bob").await.unwrap().is_empty(),
+        "expired, not listed"
+    );
+
+    fixture.clock.advance(30 * 60);
+    hub.deliver(&report_delivery_in_run(recipient("cy"), "run-5"))
+        .await
+        .unwrap();
+    let rows = fixture.rows();
+    assert_eq!(
+        rows.len(),
+        6,
+        "bob's purged, cy's three runs kept: {rows:?}"
+    );
+    assert!(rows.iter().all(|row| row.1 == "cy"));
+    assert_eq!(fixture.files().len(), 6);
+}
+
 fn report_delivery_in_run(r: mad_core::Recipient, run: &str) -> Delivery {
     let mut d = report_delivery(r);
     d.run_id = run.to_string();
