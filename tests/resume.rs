@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -95,6 +96,57 @@ fn mad(dir: &Path, defs: &Path) -> Command {
     cmd
 }
 
+/// The messages in the pickup folder, as (the address each was sent to, its Message-ID), read
+/// with an independent MIME parser. A write the kill interrupted may leave a hidden temporary
+/// file, which no pickup reader takes for a message; anything else that is not `.eml` fails.
+fn outbox_messages(outbox: &Path) -> Vec<(String, String)> {
+    let mut messages = Vec::new();
+    for entry in std::fs::read_dir(outbox).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            continue;
+        }
+        assert!(name.ends_with(".eml"), "not a message: {}", path.display());
+        let raw = std::fs::read(&path).unwrap();
+        let message = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .unwrap_or_else(|| panic!("{} is not a message", path.display()));
+        let to: Vec<String> = message
+            .to()
+            .and_then(|to| to.first())
+            .and_then(|a| a.address())
+            .map(|a| vec![a.to_string()])
+            .unwrap_or_default();
+        let [to] = &to[..] else {
+            panic!("{} has no To address", path.display());
+        };
+        let id = message
+            .message_id()
+            .unwrap_or_else(|| panic!("{} has no Message-ID", path.display()));
+        messages.push((to.clone(), id.to_string()));
+    }
+    messages
+}
+
+/// Checks the outbox holds one message per customer, no customer twice, every Message-ID
+/// different.
+fn assert_one_message_each(outbox: &Path) {
+    let messages = outbox_messages(outbox);
+    assert_eq!(messages.len(), RECIPIENTS, "one .eml per customer");
+    let addresses: BTreeSet<&str> = messages.iter().map(|(to, _)| to.as_str()).collect();
+    let want: BTreeSet<String> = (0..RECIPIENTS)
+        .map(|i| format!("customer{i}@example.com"))
+        .collect();
+    assert_eq!(addresses.len(), RECIPIENTS, "no customer got two messages");
+    assert!(
+        addresses.iter().all(|a| want.contains(*a)),
+        "only the customers were written to"
+    );
+    let ids: BTreeSet<&str> = messages.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(ids.len(), RECIPIENTS, "every Message-ID is different");
+}
+
 fn delivered_files(out: &Path) -> Vec<String> {
     std::fs::read_dir(out)
         .map(|entries| {
@@ -152,6 +204,7 @@ fn a_killed_run_resumes_without_duplicates_or_gaps() {
         2 * RECIPIENTS,
         "one CSV and one PDF per customer, nothing twice"
     );
+    assert_one_message_each(&dir.path().join("outbox"));
 
     // A third run of the same run id is a no-op.
     let status = mad(dir.path(), &defs).status().unwrap();
@@ -165,4 +218,5 @@ fn a_killed_run_resumes_without_duplicates_or_gaps() {
         "two channels each"
     );
     assert_eq!(delivered_files(&out).len(), 2 * RECIPIENTS);
+    assert_one_message_each(&dir.path().join("outbox"));
 }

@@ -313,6 +313,48 @@ async fn too_many_requests_is_honoured_through_the_engine() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_append_is_sent_again_in_the_same_session() {
+    let fixture = Fixture::start();
+    let channel = fixture.channel(
+        fixture
+            .options()
+            .with_simple_upload_max(0)
+            .with_chunk_size(4 * MIB as u64),
+    );
+    fixture.double.fault(
+        "2/files/upload_session/append_v2",
+        Fault::Refuse {
+            status: 429,
+            retry_after: Some(1),
+            body: json!({"error_summary": "too_many_requests/..", "error": {"reason": {".tag": "too_many_requests"}, "retry_after": 1}}),
+        },
+    );
+    let bytes = large(9 * MIB);
+    let started = Instant::now();
+
+    channel
+        .deliver(&delivery(
+            recipient("ann"),
+            vec![document(OutputFormat::Pdf, "big.pdf", bytes.clone())],
+        ))
+        .await
+        .unwrap();
+
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "waited as asked"
+    );
+    assert!(fixture.double.file("/Reports/ann/big.pdf").unwrap().bytes == bytes);
+    assert_eq!(
+        fixture.double.calls("2/files/upload_session/start"),
+        1,
+        "no new session"
+    );
+    // the refused append, the same append again, the next one; finish sends the rest.
+    assert_eq!(fixture.double.calls("2/files/upload_session/append_v2"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_append_is_resumed() {
     let fixture = Fixture::start();
     let channel = fixture.channel(

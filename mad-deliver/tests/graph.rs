@@ -367,6 +367,48 @@ async fn a_dropped_fragment_is_resumed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_fragment_is_sent_again_in_the_same_session() {
+    let fixture = Fixture::start();
+    let channel = fixture.channel(
+        fixture
+            .options()
+            .with_simple_upload_max(0)
+            .with_chunk_size(4 * FRAGMENT_UNIT),
+    );
+    fixture.double.fault("fragment", Fault::Pass);
+    fixture.double.fault(
+        "fragment",
+        Fault::Refuse {
+            status: 429,
+            retry_after: Some(1),
+            body: json!({"error": {"code": "activityLimitReached", "message": "The request has been throttled"}}),
+        },
+    );
+    let bytes = large(3 * 1024 * 1024);
+    let d = delivery(
+        recipient("ann"),
+        vec![document(OutputFormat::Pdf, "big.pdf", bytes.clone())],
+    );
+    let started = Instant::now();
+
+    channel.deliver(&d).await.unwrap();
+
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "waited as asked"
+    );
+    assert!(fixture.double.file("Reports/ann/big.pdf").unwrap().bytes == bytes);
+    assert_eq!(fixture.double.calls("create_session"), 1, "no new session");
+    assert_eq!(fixture.double.calls("cancel_session"), 0);
+    assert_eq!(
+        fixture.double.calls("fragment"),
+        3 + 1,
+        "three fragments, one twice"
+    );
+    assert_eq!(fixture.double.open_sessions(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_keeps_dropping_leaves_no_file() {
     let fixture = Fixture::start();
     let channel = fixture.channel(

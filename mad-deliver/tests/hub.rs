@@ -24,7 +24,7 @@ use mad_deliver::s3::S3Channel;
 
 use conformance::{ArrivalLog, Arrived, Harness};
 use s3_server::S3Server;
-use support::{delivery, document, pdf_bytes, recipient, report_delivery};
+use support::{delivery, document, pdf_bytes, recipient, report_delivery, throwaway};
 
 const DAY: u64 = 24 * 60 * 60;
 const START: u64 = 1_767_225_600; // 2026-01-01T00:00:00Z
@@ -279,6 +279,58 @@ async fn documents_are_purged_after_their_retention() {
     assert_eq!(hub.purge_expired(fixture.clock.now()).await.unwrap(), 2);
     assert!(fixture.rows().is_empty());
     assert!(fixture.files().is_empty());
+}
+
+#[tokio::test]
+async fn deliveries_purge_expired_documents_at_most_once_an_hour() {
+    let fixture = Fixture::new();
+    let hub = fixture.hub(fixture.options());
+    let first = hub
+        .deliver(&report_delivery(recipient("ann")))
+        .await
+        .unwrap();
+    let expired = id_of(&first.locations[1]).to_string();
+
+    fixture.clock.advance(2 * DAY);
+    hub.deliver(&report_delivery_in_run(recipient("bob"), "run-2"))
+        .await
+        .unwrap();
+
+    let rows = fixture.rows();
+    assert_eq!(rows.len(), 2, "only bob's documents are left: {rows:?}");
+    assert!(rows.iter().all(|row| row.1 == "bob"));
+    assert_eq!(fixture.files().len(), 2, "the expired bytes are gone too");
+    assert!(!fixture.file_of(&expired).exists());
+
+    // Bob's documents expire two days after they came. A delivery half an hour before that
+    // purges (nothing); the next, as they expire, is within the hour and leaves them; the one
+    // after the hour is up removes them.
+    fixture.clock.advance(2 * DAY - 30 * 60);
+    hub.deliver(&report_delivery_in_run(recipient("cy"), "run-3"))
+        .await
+        .unwrap();
+    fixture.clock.advance(30 * 60);
+    hub.deliver(&report_delivery_in_run(recipient("cy"), "run-4"))
+        .await
+        .unwrap();
+    assert_eq!(fixture.rows().len(), 6, "no purge within the hour");
+    assert!(
+        hub.list("bob").await.unwrap().is_empty(),
+        "expired, not listed"
+    );
+
+    fixture.clock.advance(30 * 60);
+    hub.deliver(&report_delivery_in_run(recipient("cy"), "run-5"))
+        .await
+        .unwrap();
+    let rows = fixture.rows();
+    assert_eq!(
+        rows.len(),
+        6,
+        "bob's purged, cy's three runs kept: {rows:?}"
+    );
+    assert!(rows.iter().all(|row| row.1 == "cy"));
+    assert_eq!(fixture.files().len(), 6);
 }
 
 fn report_delivery_in_run(r: mad_core::Recipient, run: &str) -> Delivery {
@@ -604,4 +656,76 @@ async fn a_hub_in_a_bucket_stores_fetches_purges_and_sweeps() {
         !shown.contains(&server.secret) && !shown.contains(&server.key_id),
         "{shown}"
     );
+}
+
+#[tokio::test]
+async fn a_hub_in_a_bucket_with_wrong_credentials_stores_and_indexes_nothing() {
+    let server = S3Server::start(&["hub"]);
+    let fixture = Fixture::new();
+    let wrong = throwaway("wrong-secret");
+    let options = HubOptions::with_s3(
+        fixture.index(),
+        server
+            .options_with("hub", &server.key_id, &wrong)
+            .with_prefix("library"),
+    );
+    let hub = fixture.hub(options);
+    let d = report_delivery(recipient("ann"));
+
+    let err = hub.deliver(&d).await.unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err}");
+    assert!(err.to_string().contains("access_key_id"), "{err}");
+    let shown = format!("{err} {err:?} {hub:?}");
+    for hidden in [&wrong, &server.secret] {
+        assert!(!shown.contains(hidden.as_str()), "{shown}");
+    }
+    assert!(fixture.rows().is_empty(), "nothing indexed");
+    assert!(server.objects("hub").is_empty());
+    assert!(hub.list("ann").await.unwrap().is_empty());
+    assert_eq!(
+        hub.confirm(&d).await.unwrap(),
+        None,
+        "not taken as delivered"
+    );
+
+    // The same hub with the right credentials stores the delivery.
+    let right = fixture.hub(HubOptions::with_s3(
+        fixture.index(),
+        server.options("hub").with_prefix("library"),
+    ));
+    right.deliver(&d).await.unwrap();
+    assert_eq!(fixture.rows().len(), 2);
+    assert_eq!(server.objects("hub").len(), 2);
+}
+
+#[tokio::test]
+async fn a_hub_in_a_bucket_whose_connection_drops_indexes_nothing() {
+    let server = S3Server::start(&["hub"]);
+    let fixture = Fixture::new();
+    let hub = fixture.hub(HubOptions::with_s3(
+        fixture.index(),
+        server.options("hub").with_prefix("library"),
+    ));
+    let d = report_delivery(recipient("ann"));
+
+    // The first document's upload goes through, the second is cut off halfway.
+    server.drop_uploads(1, 1);
+    let err = hub.deliver(&d).await.unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+    assert_eq!(server.stats().1, 1, "the server cut one upload off");
+    assert!(fixture.rows().is_empty(), "nothing indexed as delivered");
+    assert!(
+        server.objects("hub").is_empty(),
+        "the first document is rolled back"
+    );
+    assert!(hub.list("ann").await.unwrap().is_empty());
+    assert_eq!(hub.confirm(&d).await.unwrap(), None);
+
+    // Trying again stores both, whole.
+    let receipt = hub.deliver(&d).await.unwrap();
+    assert_eq!(fixture.rows().len(), 2);
+    let pdf = id_of(&receipt.locations[1]);
+    assert_eq!(hub.fetch("ann", pdf).await.unwrap(), pdf_bytes());
 }

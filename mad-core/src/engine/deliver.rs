@@ -552,10 +552,7 @@ impl Engine {
                 return Err(err);
             }
             retries += 1;
-            let wait = err
-                .retry_after()
-                .unwrap_or(delay)
-                .min(self.options.max_retry_delay);
+            let wait = retry_wait(&err, delay, &self.options);
             tracing::info!(recipient = %delivery.recipient.id, channel = %channel.name(), kind = %err.kind(), retry = retries, wait_ms = wait.as_millis() as u64, "retrying a delivery");
             tokio::time::sleep(wait).await;
             delay = (delay * 2).min(self.options.max_retry_delay);
@@ -616,5 +613,52 @@ impl Engine {
             // so a resumed run will treat it as interrupted.
             tracing::warn!(recipient = %key.recipient, channel = %key.channel, error = %err, "run log could not record a delivery outcome");
         }
+    }
+}
+
+/// How long to wait before trying again after `err`: the wait the server asked for, up to
+/// `max_server_wait`; otherwise the current `backoff`, up to `max_retry_delay`.
+fn retry_wait(err: &Error, backoff: Duration, options: &EngineOptions) -> Duration {
+    match err.retry_after() {
+        Some(asked) => asked.min(options.max_server_wait),
+        None => backoff.min(options.max_retry_delay),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate_limited(wait: Duration) -> Error {
+        Error::new(ErrorKind::RateLimited, "slow down").with_retry_after(wait)
+    }
+
+    #[test]
+    fn a_server_wait_longer_than_the_backoff_cap_is_honoured() {
+        let options = EngineOptions::default();
+        let asked = Duration::from_secs(300);
+        let wait = retry_wait(&rate_limited(asked), Duration::from_millis(500), &options);
+        assert_eq!(wait, asked);
+    }
+
+    #[test]
+    fn a_server_wait_is_cut_to_max_server_wait() {
+        let options = EngineOptions {
+            max_server_wait: Duration::from_secs(600),
+            ..EngineOptions::default()
+        };
+        let asked = Duration::from_secs(3600);
+        let wait = retry_wait(&rate_limited(asked), Duration::from_millis(500), &options);
+        assert_eq!(wait, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn without_a_server_wait_the_backoff_is_cut_to_max_retry_delay() {
+        let options = EngineOptions::default();
+        let err = Error::new(ErrorKind::Transient, "dropped");
+        let short = retry_wait(&err, Duration::from_secs(2), &options);
+        let long = retry_wait(&err, Duration::from_secs(600), &options);
+        assert_eq!(short, Duration::from_secs(2));
+        assert_eq!(long, options.max_retry_delay);
     }
 }

@@ -213,8 +213,13 @@ pub struct EngineOptions {
     /// failure) is tried again, with exponential backoff from `retry_delay`.
     pub delivery_retries: u32,
     pub retry_delay: Duration,
-    /// The longest wait between tries, also for a server's `Retry-After`.
+    /// The longest wait between tries of the engine's own backoff.
     pub max_retry_delay: Duration,
+    /// The longest wait a server may ask for (`Retry-After`, or a wait in its error body)
+    /// that the engine honours in full before trying again; a longer one is cut to this.
+    /// Separate from `max_retry_delay`, since trying before the server's wait is over only
+    /// earns another refusal (Dropbox asks for 300 seconds at times).
+    pub max_server_wait: Duration,
 }
 
 /// What to do with a delivery an earlier, interrupted attempt may already have made.
@@ -240,6 +245,7 @@ impl Default for EngineOptions {
             delivery_retries: 3,
             retry_delay: Duration::from_millis(500),
             max_retry_delay: Duration::from_secs(60),
+            max_server_wait: Duration::from_secs(15 * 60),
         }
     }
 }

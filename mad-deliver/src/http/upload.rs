@@ -2,9 +2,11 @@
 //!
 //! The driver sends a document chunk by chunk. When a chunk fails with a retryable error (a
 //! dropped connection, a 5xx, a timeout) it asks the session how much the server holds and
-//! continues from there, a few times; when the session cannot go on, it is cancelled, so no
-//! half-uploaded file is ever committed and the error goes to the engine, which retries the
-//! whole delivery.
+//! continues from there, a few times. When a chunk is refused because the client goes too fast
+//! (429, or 503 with `Retry-After`), it waits as long as the server asked and sends the same
+//! chunk again in the same session, so a large file does not start over. When the session
+//! cannot go on, it is cancelled, so no half-uploaded file is ever committed and the error goes
+//! to the engine, which retries the whole delivery.
 
 use std::time::Duration;
 
@@ -17,6 +19,17 @@ const RESUMES: u32 = 3;
 
 /// The pause before asking a session where it stands after a failed chunk.
 const RESUME_PAUSE: Duration = Duration::from_millis(200);
+
+/// How often one upload waits out a rate limit and sends the refused chunk again.
+const THROTTLED_RESENDS: u32 = 5;
+
+/// The wait after a rate-limited chunk whose answer did not say how long to wait.
+const THROTTLE_PAUSE: Duration = Duration::from_secs(1);
+
+/// The longest wait a rate-limited chunk is held for inside its session; a server asking for
+/// longer gets the session cancelled and the error goes to the engine, which waits and sends
+/// the whole file again.
+const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(5 * 60);
 
 /// What the server said after a chunk.
 #[derive(Debug)]
@@ -72,12 +85,17 @@ async fn send_all<S: UploadSession>(session: &mut S, data: &Bytes) -> Result<S::
     let mut offset = 0u64;
     let mut resumes = 0;
     let mut stalled = 0;
+    let mut throttled = 0;
 
     loop {
         let end = (offset + chunk_size).min(total);
         let chunk = data.slice(offset as usize..end as usize);
         let step = match session.send_chunk(offset, chunk, end == total).await {
             Ok(step) => step,
+            Err(err) if err.kind() == ErrorKind::RateLimited => {
+                throttled = wait_out(err, offset, throttled).await?;
+                continue;
+            }
             Err(err) if resumable(err.kind()) && resumes < RESUMES => {
                 resumes += 1;
                 tracing::info!(offset, resume = resumes, kind = %err.kind(), "a chunk failed; asking the upload session where it stands");
@@ -107,7 +125,26 @@ async fn send_all<S: UploadSession>(session: &mut S, data: &Bytes) -> Result<S::
     }
 }
 
-/// Rate limits are left to the engine, which waits as long as the server asked.
+/// Waits as long as a rate-limited chunk's answer asked, so the chunk can go again in the same
+/// session; returns how many waits this upload has had, or the error when the server asks for
+/// too long a wait or has refused too often.
+async fn wait_out(err: Error, offset: u64, waits: u32) -> Result<u32> {
+    let wait = err.retry_after().unwrap_or(THROTTLE_PAUSE);
+    if waits >= THROTTLED_RESENDS || wait > MAX_THROTTLE_WAIT {
+        return Err(err);
+    }
+
+    tracing::info!(
+        offset,
+        wait_ms = wait.as_millis() as u64,
+        "the server asked to slow down; sending the chunk again after the wait"
+    );
+    tokio::time::sleep(wait).await;
+    Ok(waits + 1)
+}
+
+/// Failures after which the session is asked where it stands. Rate limits are waited out
+/// (see [`wait_out`]).
 fn resumable(kind: ErrorKind) -> bool {
     matches!(kind, ErrorKind::Transient | ErrorKind::Timeout)
 }
@@ -138,10 +175,14 @@ pub(crate) fn check_chunk_size(
 mod tests {
     use super::*;
 
-    /// A session that keeps what it receives, failing the chunks it is told to.
+    /// A session that keeps what it receives, failing the chunks it is told to and refusing
+    /// the ones at `throttle_at` with a rate limit and a wait.
     struct Recorder {
         received: Vec<u8>,
         fail_at: Vec<u64>,
+        throttle_at: Vec<(u64, Duration)>,
+        sends: usize,
+        resumes: usize,
         aborted: bool,
         committed: bool,
     }
@@ -160,6 +201,11 @@ mod tests {
             chunk: Bytes,
             _last: bool,
         ) -> Result<Step<Vec<u8>>> {
+            self.sends += 1;
+            if let Some(i) = self.throttle_at.iter().position(|(o, _)| *o == offset) {
+                let (_, wait) = self.throttle_at.remove(i);
+                return Err(Error::new(ErrorKind::RateLimited, "slow down").with_retry_after(wait));
+            }
             if let Some(i) = self.fail_at.iter().position(|o| *o == offset) {
                 self.fail_at.remove(i);
                 return Err(Error::new(ErrorKind::Transient, "dropped"));
@@ -170,6 +216,7 @@ mod tests {
         }
 
         async fn resume(&mut self, _total: u64) -> Result<Step<Vec<u8>>> {
+            self.resumes += 1;
             Ok(Step::Next(self.received.len() as u64))
         }
 
@@ -187,6 +234,9 @@ mod tests {
         Recorder {
             received: Vec::new(),
             fail_at,
+            throttle_at: Vec::new(),
+            sends: 0,
+            resumes: 0,
             aborted: false,
             committed: false,
         }
@@ -207,6 +257,56 @@ mod tests {
         let mut session = recorder(vec![4, 4, 4, 4]);
         let err = drive(&mut session, &data).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Transient);
+        assert!(session.aborted && !session.committed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_limited_chunk_is_sent_again_after_the_wait_in_the_same_session() {
+        let data = Bytes::from_static(b"0123456789abcdefg");
+        let mut session = recorder(Vec::new());
+        session.throttle_at = vec![(4, Duration::from_secs(30)), (12, Duration::from_secs(90))];
+        let started = tokio::time::Instant::now();
+
+        let item = drive(&mut session, &data).await.unwrap();
+
+        assert_eq!(item, data.to_vec());
+        assert!(session.committed && !session.aborted);
+        assert_eq!(session.sends, 5 + 2, "five chunks, two of them twice");
+        assert_eq!(
+            session.resumes, 0,
+            "nothing to resume: the chunk was refused whole"
+        );
+        assert!(started.elapsed() >= Duration::from_secs(120));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_too_long_for_the_session_goes_to_the_engine() {
+        let data = Bytes::from_static(b"0123456789");
+        let mut session = recorder(Vec::new());
+        session.throttle_at = vec![(4, MAX_THROTTLE_WAIT + Duration::from_secs(1))];
+        let started = tokio::time::Instant::now();
+
+        let err = drive(&mut session, &data).await.unwrap_err();
+
+        assert_eq!(err.kind(), ErrorKind::RateLimited);
+        assert_eq!(
+            err.retry_after(),
+            Some(MAX_THROTTLE_WAIT + Duration::from_secs(1))
+        );
+        assert!(session.aborted && !session.committed);
+        assert!(started.elapsed() < Duration::from_secs(1), "no wait here");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_that_keeps_refusing_gets_the_session_cancelled() {
+        let data = Bytes::from_static(b"0123456789");
+        let mut session = recorder(Vec::new());
+        session.throttle_at = vec![(4, Duration::from_secs(1)); 10];
+
+        let err = drive(&mut session, &data).await.unwrap_err();
+
+        assert_eq!(err.kind(), ErrorKind::RateLimited);
+        assert_eq!(session.sends, 1 + THROTTLED_RESENDS as usize + 1);
         assert!(session.aborted && !session.committed);
     }
 

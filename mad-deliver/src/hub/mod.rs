@@ -12,7 +12,7 @@ mod content;
 mod error;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -38,6 +38,9 @@ pub const KIND: &str = "hub";
 /// process may be about to write the row.
 const ORPHAN_GRACE: Duration = Duration::from_secs(60 * 60);
 
+/// Deliveries purge expired entries at the first delivery and then at most this often.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
 /// How many expired entries a purge takes from the index at a time.
 const PURGE_BATCH: usize = 500;
 
@@ -61,6 +64,8 @@ pub struct Hub {
     retention: Duration,
     clock: Clock,
     swept: OnceCell<()>,
+    /// When a delivery last purged expired entries (by the hub's clock).
+    purged_at: Mutex<Option<SystemTime>>,
 }
 
 impl Hub {
@@ -112,6 +117,7 @@ impl Hub {
             content,
             clock: Arc::new(SystemTime::now),
             swept: OnceCell::new(),
+            purged_at: Mutex::new(None),
         })
     }
 
@@ -242,6 +248,35 @@ impl Hub {
             .await;
     }
 
+    /// Purges expired entries at the first delivery and then at most once an hour, so
+    /// retention holds without anyone calling [`Hub::purge_expired`]. A failed purge is logged
+    /// and tried again an hour later: expired entries are never listed or served meanwhile.
+    async fn purge_when_due(&self) {
+        let now = self.now();
+        if !self.claim_purge(now) {
+            return;
+        }
+        if let Err(err) = self.purge_expired(now).await {
+            tracing::warn!(error = %err, "the hub could not purge expired documents");
+        }
+    }
+
+    /// Whether a purge is due at `now`; when it is, records `now` so concurrent deliveries
+    /// leave it to this one.
+    fn claim_purge(&self, now: SystemTime) -> bool {
+        let mut purged_at = self.purged_at.lock().unwrap_or_else(|e| e.into_inner());
+        let due = match *purged_at {
+            None => true,
+            Some(at) => now
+                .duration_since(at)
+                .is_ok_and(|since| since >= PURGE_INTERVAL),
+        };
+        if due {
+            *purged_at = Some(now);
+        }
+        due
+    }
+
     /// The entries a delivery makes, one per document, with stable ids.
     fn entries(&self, delivery: &Delivery) -> Vec<(HubEntry, Arc<Document>)> {
         let created = self.now();
@@ -341,6 +376,7 @@ impl Channel for Hub {
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt> {
         self.sweep_once().await;
+        self.purge_when_due().await;
         let entries = self.entries(delivery);
 
         let mut stored = Vec::new();

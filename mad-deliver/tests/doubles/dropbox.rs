@@ -141,7 +141,9 @@ async fn handle(state: Arc<DropboxState>, req: Request) -> Result<Reply, Dropped
         return Ok(text(405, "Method not allowed"));
     }
     let (drop_after, lose_answer, damage) = match super::plan(&state.faults, &state.calls, &route) {
-        Plan::Answer(reply) => return Ok(reply),
+        // The body is read before the refusal, as a server does that answers a whole
+        // request, so the client sees the answer rather than a connection reset mid-body.
+        Plan::Answer(reply) => return req.body().await.map(|_| reply),
         Plan::Proceed {
             drop_after,
             lose_answer,

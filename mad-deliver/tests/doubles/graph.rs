@@ -398,7 +398,9 @@ async fn session_request(
 
 async fn fragment(state: Arc<GraphState>, id: String, req: Request) -> Result<Reply, Dropped> {
     let (drop_after, lose_answer) = match plan(&state, "fragment") {
-        Plan::Answer(reply) => return Ok(reply),
+        // The fragment is read before the refusal, as a server does that answers a whole
+        // request, so the client sees the answer rather than a connection reset mid-body.
+        Plan::Answer(reply) => return req.body().await.map(|_| reply),
         Plan::Proceed {
             drop_after,
             lose_answer,
