@@ -139,3 +139,90 @@ async fn filters_without_rows_skip_the_recipient_with_the_reason() {
     assert!(reason.contains("Furniture"), "{reason}");
     assert!(!dir.path().join("out/reports").join("empty.pdf").exists());
 }
+
+/// Two recipients with the same filters share one fetch; each still gets their own locale.
+const SAME_FILTERS: &str = r#"recipients = [
+  { id = "berlin", name = "Berlin", locale = "de-DE", filters = [{ field = "Region", values = ["East"] }] },
+  { id = "boston", name = "Boston", locale = "en-US", filters = [{ field = "Region", values = ["East"] }] },
+]"#;
+
+/// What one locale's documents must show, and what they must not.
+struct Expected {
+    id: &'static str,
+    shows: [&'static str; 8],
+    never: [&'static str; 4],
+}
+
+const GERMAN: Expected = Expected {
+    id: "berlin",
+    shows: [
+        "1.234,50",
+        "21.234,75",
+        "08 März 2024",
+        "Gesamtsumme",
+        "Filter: ",
+        "Summen: ",
+        "Seite 1 von 1",
+        "Stand: ",
+    ],
+    never: ["1,234.50", "March", "Grand total", "Page 1"],
+};
+
+const ENGLISH: Expected = Expected {
+    id: "boston",
+    shows: [
+        "1,234.50",
+        "21,234.75",
+        "08 March 2024",
+        "Grand total",
+        "Filters: ",
+        "Totals: ",
+        "Page 1 of 1",
+        "Run date: ",
+    ],
+    never: ["1.234,50", "März", "Gesamtsumme", "Seite"],
+};
+
+#[tokio::test]
+async fn recipients_sharing_a_fetch_keep_their_own_locale() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = run(dir.path(), SAME_FILTERS, "skip").await;
+    assert_eq!(summary.counts.delivered, 2, "{}", summary.human());
+
+    for want in [GERMAN, ENGLISH] {
+        let pdf = pdf_page_text(&report(dir.path(), want.id, "pdf"), 1);
+        for text in want.shows {
+            assert!(pdf.contains(text), "{}: PDF lacks {text:?}:\n{pdf}", want.id);
+        }
+        for text in want.never {
+            assert!(!pdf.contains(text), "{}: PDF has {text:?}:\n{pdf}", want.id);
+        }
+
+        // The page's own texts: everything but the page number bands, which HTML lacks.
+        let html = std::fs::read_to_string(report(dir.path(), want.id, "html")).unwrap();
+        for text in &want.shows[..4] {
+            assert!(html.contains(text), "{}: HTML lacks {text:?}", want.id);
+        }
+        assert!(html.contains(want.shows[4].trim_end()), "{}: HTML", want.id);
+        for text in want.never {
+            assert!(!html.contains(text), "{}: HTML has {text:?}", want.id);
+        }
+
+        // Numbers stay number cells with locale-neutral codes; the workbook's own words and
+        // the date texts of CSV follow the locale.
+        let path = report(dir.path(), want.id, "xlsx");
+        let text = xlsx_text(&path);
+        assert!(text.contains(want.shows[3]), "{}: XLSX:\n{text}", want.id);
+        assert!(text.contains(want.shows[4]), "{}: XLSX:\n{text}", want.id);
+        assert!(!text.contains(want.never[2]), "{}: XLSX:\n{text}", want.id);
+        assert!(
+            xlsx_cells(&path).iter().flatten().any(|c| c == "1234.5"),
+            "{}: Sales is a number cell:\n{text}",
+            want.id
+        );
+
+        let csv = std::fs::read_to_string(report(dir.path(), want.id, "csv")).unwrap();
+        assert!(csv.contains(want.shows[2]), "{}: CSV:\n{csv}", want.id);
+        assert!(csv.contains(",1234.5\r\n"), "{}: raw numbers:\n{csv}", want.id);
+    }
+}

@@ -23,7 +23,7 @@ use umya_spreadsheet::{Style, Workbook, Worksheet};
 use super::TemplateCache;
 use super::refs::{RowInsert, rewrite, rewrite_series};
 use crate::xlsx::BACKEND;
-use crate::xlsx::labels::Labels;
+use crate::labels::Labels;
 use crate::xlsx::sheet::{CellKind, EXCEL_SERIALS, MAX_ROWS, excel_code, subtotal_function};
 
 /// Reads a template workbook.

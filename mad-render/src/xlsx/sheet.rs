@@ -10,7 +10,7 @@ use rust_xlsxwriter::utility::column_number_to_name;
 
 use super::BACKEND;
 use super::cells::{CellFormat, Line, SheetTarget, StyleId};
-use super::labels::Labels;
+use crate::labels::Labels;
 use super::number_format::excel_number_format;
 use super::print::{MAX_ROW_BREAKS, PrintSetup};
 use super::sheet_name::sanitise_sheet_name;
