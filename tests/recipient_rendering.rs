@@ -192,7 +192,11 @@ async fn recipients_sharing_a_fetch_keep_their_own_locale() {
     for want in [GERMAN, ENGLISH] {
         let pdf = pdf_page_text(&report(dir.path(), want.id, "pdf"), 1);
         for text in want.shows {
-            assert!(pdf.contains(text), "{}: PDF lacks {text:?}:\n{pdf}", want.id);
+            assert!(
+                pdf.contains(text),
+                "{}: PDF lacks {text:?}:\n{pdf}",
+                want.id
+            );
         }
         for text in want.never {
             assert!(!pdf.contains(text), "{}: PDF has {text:?}:\n{pdf}", want.id);
@@ -223,6 +227,10 @@ async fn recipients_sharing_a_fetch_keep_their_own_locale() {
 
         let csv = std::fs::read_to_string(report(dir.path(), want.id, "csv")).unwrap();
         assert!(csv.contains(want.shows[2]), "{}: CSV:\n{csv}", want.id);
-        assert!(csv.contains(",1234.5\r\n"), "{}: raw numbers:\n{csv}", want.id);
+        assert!(
+            csv.contains(",1234.5\r\n"),
+            "{}: raw numbers:\n{csv}",
+            want.id
+        );
     }
 }

@@ -235,7 +235,9 @@ mod tests {
         let forms: Vec<&str> = [1, 2, 4, 5, 12, 22, 25].map(|n| pl.rows(n)).to_vec();
         assert_eq!(
             forms,
-            ["wiersz", "wiersze", "wiersze", "wierszy", "wierszy", "wiersze", "wierszy"]
+            [
+                "wiersz", "wiersze", "wiersze", "wierszy", "wierszy", "wiersze", "wierszy"
+            ]
         );
         let en = Labels::for_locale(&Locale::new("en-US"));
         assert_eq!([en.rows(1), en.rows(2)], ["row", "rows"]);

@@ -1065,7 +1065,13 @@ fn labels_follow_the_recipients_language() {
     let (table, filters) = south();
     let report = orders_report();
     let german = pdftotext(&render_in(&report, &table, &filters, "de-DE").path, None);
-    for label in ["Filter: ", "Summen: ", "Gesamtsumme (", " Zeilen)", "Seite 1 von "] {
+    for label in [
+        "Filter: ",
+        "Summen: ",
+        "Gesamtsumme (",
+        " Zeilen)",
+        "Seite 1 von ",
+    ] {
         assert!(german.contains(label), "{label:?} missing:\n{german}");
     }
     for english in ["Filters:", "Totals:", "Grand total", "Page 1 of"] {

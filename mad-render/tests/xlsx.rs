@@ -558,7 +558,10 @@ fn texts_wider_than_the_widest_column_wrap_in_both_writers() {
     let dir = tempfile::tempdir().unwrap();
     for (name, renderer) in [
         ("streaming", XlsxRenderer::new()),
-        ("rust_xlsxwriter", XlsxRenderer::new().with_streaming_writer(false)),
+        (
+            "rust_xlsxwriter",
+            XlsxRenderer::new().with_streaming_writer(false),
+        ),
     ] {
         let path = dir.path().join(format!("{name}.xlsx"));
         std::fs::write(&path, render(&renderer, &report, &table, &FilterSet::all())).unwrap();
@@ -577,7 +580,10 @@ fn texts_wider_than_the_widest_column_wrap_in_both_writers() {
             ),
         );
         assert_eq!(seen["long"], true, "{name}: {seen}");
-        assert_eq!(seen["short"], true, "{name}: the whole column wraps: {seen}");
+        assert_eq!(
+            seen["short"], true,
+            "{name}: the whole column wraps: {seen}"
+        );
         assert_eq!(seen["other_column"], false, "{name}: {seen}");
         let width = seen["width"].as_f64().unwrap();
         assert!((60.0..=62.0).contains(&width), "{name}: {seen}");

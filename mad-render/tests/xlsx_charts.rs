@@ -302,7 +302,10 @@ fn deterministic_renders_with_charts_and_conditional_formats_are_byte_identical(
 
     assert!(zip_entry(&first, "xl/charts/chart1.xml").is_some());
     let sheet = zip_entry(&first, "xl/worksheets/sheet1.xml").unwrap();
-    assert!(sheet.contains("<conditionalFormatting"), "rust_xlsxwriter's path");
+    assert!(
+        sheet.contains("<conditionalFormatting"),
+        "rust_xlsxwriter's path"
+    );
     assert!(first == second, "two deterministic renders differ");
     let core = zip_entry(&first, "docProps/core.xml").unwrap();
     assert!(core.contains("2000-01-01T00:00:00Z"), "{core}");

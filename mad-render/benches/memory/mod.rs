@@ -59,7 +59,11 @@ pub fn check_growth(what: &str, baseline: &Baseline, output_bytes: usize) -> f64
         "{what}: memory grew {growth:.0} MB above the loaded table ({:.0} MB resident{}), \
          bound {bound:.0} MB (output {output_mb:.1} MB + {WORKING_SET_MB:.0} MB): {}",
         baseline.resident_mb,
-        if baseline.peak_reset { "" } else { ", peak not reset" },
+        if baseline.peak_reset {
+            ""
+        } else {
+            ", peak not reset"
+        },
         if growth < bound { "kept" } else { "EXCEEDED" }
     );
     assert!(

@@ -33,7 +33,11 @@ pub(crate) fn stable_package(package: Vec<u8>) -> Result<Vec<u8>> {
     let mut archive = ZipArchive::new(Cursor::new(&package[..])).map_err(failed)?;
     let mut writer = ZipWriter::new(Cursor::new(Vec::with_capacity(package.len() + 1024)));
     for index in 0..archive.len() {
-        let is_styles = archive.name_for_index(index).and_then(|n| n.ok()).as_deref() == Some(STYLES);
+        let is_styles = archive
+            .name_for_index(index)
+            .and_then(|n| n.ok())
+            .as_deref()
+            == Some(STYLES);
         if !is_styles {
             let entry = archive.by_index_raw(index).map_err(failed)?;
             writer.raw_copy_file(entry).map_err(failed)?;
@@ -78,10 +82,15 @@ fn sort_number_formats(xml: &str) -> String {
 
     let mut sorted = String::with_capacity(xml.len());
     sorted.push_str(&xml[..start]);
-    formats.iter().for_each(|(_, element)| sorted.push_str(element));
+    formats
+        .iter()
+        .for_each(|(_, element)| sorted.push_str(element));
     let mut rest = xml[end..].to_string();
     for (id, element) in &formats {
-        let code = element.split("formatCode=\"").nth(1).and_then(|v| v.split('"').next());
+        let code = element
+            .split("formatCode=\"")
+            .nth(1)
+            .and_then(|v| v.split('"').next());
         if let Some((built_in, _)) = BUILT_IN.iter().find(|(_, c)| Some(*c) == code) {
             rest = rest.replace(
                 &format!("numFmtId=\"{id}\""),

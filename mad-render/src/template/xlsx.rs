@@ -23,8 +23,8 @@ use umya_spreadsheet::{Style, Workbook, Worksheet};
 use super::TemplateCache;
 use super::refs::{RowInsert, rewrite, rewrite_series};
 use super::stable::stable_package;
-use crate::xlsx::BACKEND;
 use crate::labels::Labels;
+use crate::xlsx::BACKEND;
 use crate::xlsx::sheet::{CellKind, EXCEL_SERIALS, MAX_ROWS, excel_code, subtotal_function};
 
 /// Reads a template workbook.

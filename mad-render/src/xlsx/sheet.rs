@@ -10,10 +10,10 @@ use rust_xlsxwriter::utility::column_number_to_name;
 
 use super::BACKEND;
 use super::cells::{CellFormat, Line, SheetTarget, StyleId};
-use crate::labels::Labels;
 use super::number_format::excel_number_format;
 use super::print::{MAX_ROW_BREAKS, PrintSetup};
 use super::sheet_name::sanitise_sheet_name;
+use crate::labels::Labels;
 
 pub(crate) const MAX_ROWS: u32 = 1_048_576;
 const MAX_COLUMNS: usize = 16_384;
