@@ -232,13 +232,23 @@ fn check_state_xlsx(path: &Path, state: &str, orders: &[Order]) {
     assert_eq!(*grand, sums(mine.iter().copied()), "{state}: grand total");
 }
 
+/// "Page X of Y" in the language of the region's manager (`managers.csv`).
+fn page_number(region: &str, page: usize, pages: usize) -> String {
+    match region {
+        "East" => format!("Seite {page} von {pages}"),
+        "West" => format!("Página {page} de {pages}"),
+        "Central" => format!("Strona {page} z {pages}"),
+        _ => format!("Page {page} of {pages}"),
+    }
+}
+
 fn check_pdf(path: &Path, region: &str, name: &str) {
     let pages = pdf_pages(path);
     assert!(pages > 1, "{region}: a regional report spans pages");
     for page in 1..=pages {
         let text = pdf_page_text(path, page);
         assert!(
-            text.contains(&format!("Page {page} of {pages}")),
+            text.contains(&page_number(region, page, pages)),
             "{region} page {page}: no page number"
         );
         assert!(

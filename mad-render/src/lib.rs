@@ -8,6 +8,7 @@ mod chart;
 pub mod csv;
 mod deflate;
 pub mod html;
+mod labels;
 pub mod pdf;
 pub mod protect;
 pub mod template;

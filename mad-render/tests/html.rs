@@ -495,3 +495,30 @@ fn columns_are_sized_from_their_content() {
             .contains("overflow-wrap:anywhere")
     );
 }
+
+#[test]
+fn deterministic_renders_are_byte_identical() {
+    let table = text_table(&[("Zoë", "Zürich"), ("Ana", "Łódź"), ("Eli", "Zürich")]);
+    let report = chart_report();
+    let renderer = HtmlRenderer::new();
+    let first = job_render(&renderer, &report, &table, "de-DE");
+    let second = job_render(&renderer, &report, &table, "de-DE");
+    assert!(first.bytes == second.bytes, "two pages differ");
+    assert_eq!(first.inline.len(), 2, "two chart images");
+    assert_eq!(first.inline, second.inline, "the chart images differ");
+
+    let alone = || {
+        renderer
+            .render(&RenderJob {
+                report: &report,
+                table: &table,
+                placeholders: &Placeholders::new().with("recipient.name", "Zoë"),
+                locale: &Locale::new("de-DE"),
+                filters: &FilterSet::all(),
+                deterministic: true,
+                created_at: 0,
+            })
+            .unwrap()
+    };
+    assert!(alone() == alone(), "pages with data: URLs differ");
+}

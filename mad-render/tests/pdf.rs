@@ -1037,3 +1037,48 @@ fn many_rows_stream_into_a_valid_file() {
     let shown = format!("{distance:.0}");
     assert!(last.replace(',', "").contains(&shown), "{shown} in {last}");
 }
+
+/// The document catalog's `/Lang`, read by qpdf from the catalog object itself.
+fn catalog_language(pdf: &Path) -> Option<String> {
+    let json = run(tool("qpdf").args(["--json=2", "--json-key=qpdf"]).arg(pdf));
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("qpdf prints JSON");
+    let objects = &doc["qpdf"][1];
+    let trailer = &objects["trailer"]["value"];
+    let root = trailer["/Root"].as_str()?.replace(" R", "");
+    let catalog = &objects[format!("obj:{root} R")]["value"];
+    let lang = catalog["/Lang"].as_str()?;
+    Some(lang.trim_start_matches("u:").to_string())
+}
+
+#[test]
+fn the_catalog_names_the_recipients_language() {
+    let (table, filters) = south();
+    let report = orders_report();
+    for tag in ["de-DE", "en-US", "pl-PL"] {
+        let pdf = render_in(&report, &table, &filters, tag);
+        assert_eq!(catalog_language(&pdf.path).as_deref(), Some(tag));
+    }
+}
+
+#[test]
+fn labels_follow_the_recipients_language() {
+    let (table, filters) = south();
+    let report = orders_report();
+    let german = pdftotext(&render_in(&report, &table, &filters, "de-DE").path, None);
+    for label in [
+        "Filter: ",
+        "Summen: ",
+        "Gesamtsumme (",
+        " Zeilen)",
+        "Seite 1 von ",
+    ] {
+        assert!(german.contains(label), "{label:?} missing:\n{german}");
+    }
+    for english in ["Filters:", "Totals:", "Grand total", "Page 1 of"] {
+        assert!(!german.contains(english), "{english:?} left in:\n{german}");
+    }
+    let polish = pdftotext(&render_in(&report, &table, &filters, "pl-PL").path, None);
+    for label in ["Filtry: ", "Suma całkowita (", "Strona 1 z "] {
+        assert!(polish.contains(label), "{label:?} missing:\n{polish}");
+    }
+}

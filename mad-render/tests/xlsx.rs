@@ -549,3 +549,43 @@ fn a_header_longer_than_excel_prints_is_refused() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert!(err.to_string().contains("255 characters"), "{err}");
 }
+
+#[test]
+fn texts_wider_than_the_widest_column_wrap_in_both_writers() {
+    let long = "Hoover Commercial Lightweight Upright Vacuum with E-Z Empty Dirt Cup, Bagless";
+    let table = small_table(&[(long, "USA", 1.0, 42682.0), ("Short", "USA", 2.0, 42683.0)]);
+    let report = ReportDef::new("w", "Wrapping");
+    let dir = tempfile::tempdir().unwrap();
+    for (name, renderer) in [
+        ("streaming", XlsxRenderer::new()),
+        (
+            "rust_xlsxwriter",
+            XlsxRenderer::new().with_streaming_writer(false),
+        ),
+    ] {
+        let path = dir.path().join(format!("{name}.xlsx"));
+        std::fs::write(&path, render(&renderer, &report, &table, &FilterSet::all())).unwrap();
+        let seen = common::openpyxl(
+            &path,
+            &format!(
+                "sheet = book.worksheets[0]\n\
+                 row = next(r for r in sheet.iter_rows() if r[0].value == {long:?})\n\
+                 short = next(r for r in sheet.iter_rows() if r[0].value == 'Short')\n\
+                 print(json.dumps({{\n\
+                   'long': bool(row[0].alignment.wrap_text),\n\
+                   'short': bool(short[0].alignment.wrap_text),\n\
+                   'other_column': bool(row[1].alignment.wrap_text),\n\
+                   'width': sheet.column_dimensions['A'].width,\n\
+                 }}))"
+            ),
+        );
+        assert_eq!(seen["long"], true, "{name}: {seen}");
+        assert_eq!(
+            seen["short"], true,
+            "{name}: the whole column wraps: {seen}"
+        );
+        assert_eq!(seen["other_column"], false, "{name}: {seen}");
+        let width = seen["width"].as_f64().unwrap();
+        assert!((60.0..=62.0).contains(&width), "{name}: {seen}");
+    }
+}

@@ -292,3 +292,21 @@ fn bad_charts_give_clear_errors() {
     let err = render(&report, &table, &filters, "en-US").unwrap_err();
     assert!(err.to_string().contains("{nope}"), "{err}");
 }
+
+#[test]
+fn deterministic_renders_with_charts_and_conditional_formats_are_byte_identical() {
+    let (table, filters) = west();
+    let report = chart_report();
+    let first = render(&report, &table, &filters, "de-DE").unwrap();
+    let second = render(&report, &table, &filters, "de-DE").unwrap();
+
+    assert!(zip_entry(&first, "xl/charts/chart1.xml").is_some());
+    let sheet = zip_entry(&first, "xl/worksheets/sheet1.xml").unwrap();
+    assert!(
+        sheet.contains("<conditionalFormatting"),
+        "rust_xlsxwriter's path"
+    );
+    assert!(first == second, "two deterministic renders differ");
+    let core = zip_entry(&first, "docProps/core.xml").unwrap();
+    assert!(core.contains("2000-01-01T00:00:00Z"), "{core}");
+}

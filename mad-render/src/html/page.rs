@@ -4,6 +4,7 @@ use mad_core::format::display;
 use mad_core::{Aggregate, CellStyle, FilterSet, Layout, LayoutEvent, Locale, Value};
 
 use super::escape::escape_into;
+use crate::labels::Labels;
 
 /// The page's style sheet. Every rule the table needs is repeated inline on its elements, for
 /// mail clients that drop `<style>`.
@@ -86,7 +87,7 @@ pub(super) fn write(layout: &Layout, heading: &Heading<'_>, locale: &Locale) -> 
     };
     page.head(heading);
     if layout.table.is_empty() {
-        page.tag_with_text("p", "empty", EMPTY, "No data for these filters.");
+        page.tag_with_text("p", "empty", EMPTY, Labels::for_locale(locale).no_data);
     } else {
         page.charts(heading, true);
         page.table();
@@ -111,7 +112,7 @@ pub(crate) fn table_fragment(layout: &Layout, locale: &Locale) -> String {
         groups_seen: 0,
     };
     if layout.table.is_empty() {
-        page.tag_with_text("p", "empty", EMPTY, "No data for these filters.");
+        page.tag_with_text("p", "empty", EMPTY, Labels::for_locale(locale).no_data);
     } else {
         page.table();
     }
@@ -130,6 +131,10 @@ struct Page<'a> {
 }
 
 impl Page<'_> {
+    fn labels(&self) -> &'static Labels {
+        Labels::for_locale(self.locale)
+    }
+
     fn text(&mut self, text: &str) {
         escape_into(&mut self.out, text);
     }
@@ -182,7 +187,7 @@ impl Page<'_> {
             self.tag_with_text("p", "subtitle", SUBTITLE, subtitle);
         }
         if !heading.filters.is_unfiltered() {
-            let line = format!("Filters: {}", heading.filters);
+            let line = format!("{}: {}", self.labels().filters, heading.filters);
             self.tag_with_text("p", "filters", FILTERS, &line);
         }
     }
@@ -262,13 +267,13 @@ impl Page<'_> {
                 totals,
                 ..
             } if layout.has_totals() => {
-                let label = format!("Total {}", self.group_text(level, value));
+                let label = format!("{} {}", self.labels().total, self.group_text(level, value));
                 self.totals_row("subtotal", SUBTOTAL, &label, totals);
             }
             LayoutEvent::GrandTotal { totals, .. } if layout.has_totals() => {
                 self.out.push_str("</tbody>\n<tfoot>\n");
                 in_footer = true;
-                self.totals_row("total", TOTAL, "Grand total", totals);
+                self.totals_row("total", TOTAL, self.labels().grand_total, totals);
             }
             LayoutEvent::GroupFooter { .. } | LayoutEvent::GrandTotal { .. } => {}
         });

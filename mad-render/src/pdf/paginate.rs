@@ -18,6 +18,7 @@ use super::font::{BlockSet, FontFace, Style};
 use super::text::{Arena, Line};
 use super::write::Writer;
 use crate::chart::{Anchor, Scene, Shape};
+use crate::labels::Labels;
 
 /// Points per unit of the body font size, for the parts of a page.
 const LINE_HEIGHT: f32 = 1.25;
@@ -33,8 +34,6 @@ const GROUP_INDENT: f32 = 1.2;
 const MAX_MINIMUM_SHARE: f32 = 0.3;
 /// Titles, headers and group lines longer than this many lines are cut with an ellipsis.
 const MAX_LABEL_LINES: usize = 6;
-/// Characters the layout may add to any document's texts.
-const LAYOUT_CHARACTERS: &str = " (continued)";
 /// What ends a cut text; its font block is only embedded when a cut may happen.
 const ELLIPSIS: &str = "…";
 
@@ -183,11 +182,12 @@ impl PageBands {
 /// The report's footer, or for a report without one "Page X of Y" and the run date.
 pub(crate) fn report_footer(job: &RenderJob<'_>) -> PageBand {
     job.report.footer.clone().unwrap_or_else(|| {
+        let labels = Labels::for_locale(job.locale);
         let run_date = job.placeholders.get("run.date").is_some();
         PageBand {
-            left: run_date.then(|| "Run date: {run.date}".to_string()),
+            left: run_date.then(|| labels.run_date.to_string()),
             center: None,
-            right: Some("Page {page} of {pages}".into()),
+            right: Some(labels.page_of.into()),
         }
     })
 }
@@ -289,14 +289,10 @@ pub(crate) fn measure(
     let size = sheet.size;
     let locale = job.locale;
     let mut blocks = BlockSet::default();
-    for text in [
-        LAYOUT_CHARACTERS,
-        "No data for these filters.",
-        &block.title,
-        &block.filters,
-    ]
-    .into_iter()
-    .chain(block.subtitle.as_deref())
+    for text in [" ", &block.title, &block.filters]
+        .into_iter()
+        .chain(Labels::for_locale(locale).texts())
+        .chain(block.subtitle.as_deref())
     {
         blocks.add_text(text);
     }
@@ -310,7 +306,7 @@ pub(crate) fn measure(
     }
     let mut widest_label = [
         bold.width(&block.title, size * TITLE_SIZE),
-        regular.width(&block.filters, size * INFO_SIZE) + size * 4.0,
+        regular.width(&filters_line(&block.filters, locale), size * INFO_SIZE),
         block
             .subtitle
             .as_deref()
@@ -417,11 +413,18 @@ fn group_label(layout: &Layout, field: &str, value: &Value, locale: &Locale) -> 
 
 fn footer_label(layout: &Layout, field: &str, value: &Value, rows: usize, l: &Locale) -> String {
     let label = group_label(layout, field, value, l);
-    format!("Total {label} ({})", rows_text(rows, l))
+    let total = Labels::for_locale(l).total;
+    format!("{total} {label} ({})", rows_text(rows, l))
 }
 
 fn grand_total_label(rows: usize, locale: &Locale) -> String {
-    format!("Grand total ({})", rows_text(rows, locale))
+    let grand_total = Labels::for_locale(locale).grand_total;
+    format!("{grand_total} ({})", rows_text(rows, locale))
+}
+
+/// "Filters: Region = East" in the locale's language.
+fn filters_line(filters: &str, locale: &Locale) -> String {
+    format!("{}: {filters}", Labels::for_locale(locale).filters)
 }
 
 fn total_texts(layout: &Layout, totals: &[Option<f64>], locale: &Locale) -> Vec<String> {
@@ -439,11 +442,7 @@ fn total_texts(layout: &Layout, totals: &[Option<f64>], locale: &Locale) -> Vec<
 
 fn rows_text(rows: usize, locale: &Locale) -> String {
     let count = format_number(rows as f64, &NumberFormat::new("#,##0"), locale);
-    if rows == 1 {
-        format!("{count} row")
-    } else {
-        format!("{count} rows")
-    }
+    format!("{count} {}", Labels::for_locale(locale).rows(rows))
 }
 
 /// "Totals: Sales: 1,234.00  |  Profit: 56.00" for the columns that have a total.
@@ -454,7 +453,8 @@ fn totals_line(layout: &Layout, totals: &[Option<f64>], locale: &Locale) -> Opti
         .zip(totals)
         .filter_map(|(c, t)| Some(format!("{}: {}", c.header, c.display_total((*t)?, locale))))
         .collect();
-    (!parts.is_empty()).then(|| format!("Totals: {}", parts.join("  |  ")))
+    let label = Labels::for_locale(locale).totals;
+    (!parts.is_empty()).then(|| format!("{label}: {}", parts.join("  |  ")))
 }
 
 /// A column's place on the page.
@@ -694,7 +694,7 @@ impl<'a, 'w> Pager<'a, 'w> {
         if layout.table.is_empty() {
             let size = self.sheet.size * 1.1;
             self.text_lines(
-                "No data for these filters.",
+                Labels::for_locale(self.locale).no_data,
                 Style::Regular,
                 size,
                 usize::MAX,
@@ -812,7 +812,8 @@ impl<'a, 'w> Pager<'a, 'w> {
         self.new_page();
         self.table_header();
         for level in 0..self.open_groups.len() {
-            let label = format!("{} (continued)", self.open_groups[level]);
+            let continued = Labels::for_locale(self.locale).continued;
+            let label = format!("{} {continued}", self.open_groups[level]);
             self.set_group_cells(level, &label);
             let band = self.group_band(level);
             let height = self.measure(band);
@@ -829,7 +830,7 @@ impl<'a, 'w> Pager<'a, 'w> {
             self.text_lines(subtitle, Style::Regular, size, MAX_LABEL_LINES);
         }
         self.y -= size * 0.3;
-        let filters = format!("Filters: {}", b.filters);
+        let filters = filters_line(&b.filters, self.locale);
         self.text_lines(&filters, Style::Regular, size * INFO_SIZE, MAX_LABEL_LINES);
         let totals = (!self.layout.table.is_empty())
             .then(|| totals_line(self.layout, grand_totals, self.locale))

@@ -8,6 +8,7 @@
 
 pub mod html;
 mod refs;
+mod stable;
 pub mod xlsx;
 
 use std::collections::HashMap;

@@ -22,8 +22,9 @@ use umya_spreadsheet::{Style, Workbook, Worksheet};
 
 use super::TemplateCache;
 use super::refs::{RowInsert, rewrite, rewrite_series};
+use super::stable::stable_package;
+use crate::labels::Labels;
 use crate::xlsx::BACKEND;
-use crate::xlsx::labels::Labels;
 use crate::xlsx::sheet::{CellKind, EXCEL_SERIALS, MAX_ROWS, excel_code, subtotal_function};
 
 /// Reads a template workbook.
@@ -83,7 +84,7 @@ pub(crate) fn fill(cache: &TemplateCache, path: &Path, job: &RenderJob<'_>) -> R
             .map_err(|e| Error::new(ErrorKind::Render, format!("saving the workbook: {e}")))
     })?;
     written.map_err(|e| e.with_backend(BACKEND))?;
-    Ok(out.into_inner())
+    stable_package(out.into_inner()).map_err(|e| e.with_backend(BACKEND))
 }
 
 /// Runs `work`, turning a panic inside the spreadsheet library into an error, so a damaged

@@ -29,6 +29,8 @@ pub(crate) struct CellFormat {
     pub border_bottom: Line,
     pub align_right: bool,
     pub indent: u8,
+    /// Long texts wrap within the cell's width.
+    pub wrap: bool,
     /// An Excel number format code.
     pub num_format: Option<String>,
 }
@@ -121,6 +123,9 @@ fn to_format(f: &CellFormat) -> Format {
     }
     if f.indent > 0 {
         format = format.set_indent(f.indent);
+    }
+    if f.wrap {
+        format = format.set_text_wrap();
     }
     if let Some(code) = &f.num_format {
         format = format.set_num_format(code);

@@ -6,7 +6,6 @@
 mod cells;
 mod chart;
 mod conditional;
-pub(crate) mod labels;
 mod number_format;
 mod print;
 pub(crate) mod sheet;

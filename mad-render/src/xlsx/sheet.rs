@@ -10,10 +10,10 @@ use rust_xlsxwriter::utility::column_number_to_name;
 
 use super::BACKEND;
 use super::cells::{CellFormat, Line, SheetTarget, StyleId};
-use super::labels::Labels;
 use super::number_format::excel_number_format;
 use super::print::{MAX_ROW_BREAKS, PrintSetup};
 use super::sheet_name::sanitise_sheet_name;
+use crate::labels::Labels;
 
 pub(crate) const MAX_ROWS: u32 = 1_048_576;
 const MAX_COLUMNS: usize = 16_384;
@@ -88,9 +88,10 @@ pub(super) fn write<S: SheetTarget>(
 ) -> Result<Placement> {
     worksheet.set_name(&sanitise_sheet_name(heading.title))?;
     worksheet.print_setup(print)?;
-    let styles = Styles::new(layout, worksheet);
-    for (col, width) in column_widths(layout, locale).into_iter().enumerate() {
-        worksheet.set_column_width(col as u16, width)?;
+    let widths = column_widths(layout, locale);
+    let styles = Styles::new(layout, &widths, worksheet);
+    for (col, width) in widths.iter().enumerate() {
+        worksheet.set_column_width(col as u16, width.chars)?;
     }
     worksheet.freeze_rows(heading.rows() + 1)?;
 
@@ -180,6 +181,8 @@ struct ColumnStyle {
     header: StyleId,
     /// `None` for text cells without a number format.
     data: Option<StyleId>,
+    /// For texts in a column too narrow for its longest one: wrapped within the cell.
+    text: Option<StyleId>,
     footer: StyleId,
     grand_total: StyleId,
 }
@@ -197,7 +200,7 @@ struct Styles {
 }
 
 impl Styles {
-    fn new(layout: &Layout, sheet: &mut impl SheetTarget) -> Styles {
+    fn new(layout: &Layout, widths: &[ColumnWidth], sheet: &mut impl SheetTarget) -> Styles {
         let header = CellFormat {
             bold: true,
             fill: Some(HEADER_FILL),
@@ -236,12 +239,18 @@ impl Styles {
                 let data = code
                     .as_ref()
                     .map(|_| sheet.add_format(&with_code(&CellFormat::default(), &code)));
+                let wrapped = CellFormat {
+                    wrap: true,
+                    ..CellFormat::default()
+                };
+                let text = widths[i].wraps.then(|| sheet.add_format(&wrapped));
                 ColumnStyle {
                     kind,
                     letter: column_number_to_name(i as u16),
                     total: column.total,
                     header: sheet.add_format(&header),
                     data,
+                    text,
                     footer: sheet.add_format(&with_code(&footer, &total_code)),
                     grand_total: sheet.add_format(&with_code(&grand_total, &total_code)),
                 }
@@ -280,15 +289,27 @@ impl Styles {
     }
 }
 
+/// A column's width and whether its longest text is wider.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ColumnWidth {
+    /// In characters of the default font.
+    chars: f64,
+    /// The column's texts wrap within their cells, since the longest does not fit.
+    wraps: bool,
+}
+
 /// Widths from content: the header (plus room for the filter button), every text, and the
 /// formatted smallest and largest number of each column, between 6 and 60 characters.
-/// Relative width hints share out the content width of the hinted columns.
-fn column_widths(layout: &Layout, locale: &Locale) -> Vec<f64> {
+/// Relative width hints share out the content width of the hinted columns. A text column
+/// narrower than its longest text wraps its texts.
+fn column_widths(layout: &Layout, locale: &Locale) -> Vec<ColumnWidth> {
+    let mut longest_texts = vec![0; layout.columns.len()];
     let mut widths: Vec<usize> = layout
         .columns
         .iter()
         .enumerate()
         .map(|(col, column)| {
+            let longest_text = &mut longest_texts[col];
             let mut chars = column.header.chars().count() + 3;
             let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
             for row in 0..layout.table.len() {
@@ -303,7 +324,9 @@ fn column_widths(layout: &Layout, locale: &Locale) -> Vec<f64> {
                     }
                     (value, _) => {
                         let text = value.as_text().unwrap_or_default();
-                        chars = chars.max(text.chars().take(MAX_WIDTH).count());
+                        let count = text.chars().take(MAX_WIDTH + 1).count();
+                        *longest_text = (*longest_text).max(count);
+                        chars = chars.max(count);
                     }
                 }
             }
@@ -328,7 +351,15 @@ fn column_widths(layout: &Layout, locale: &Locale) -> Vec<f64> {
         let share = (hinted_width as f32 * hint / hint_sum).round() as usize;
         widths[*i] = share.clamp(MIN_WIDTH, MAX_WIDTH);
     }
-    widths.into_iter().map(|w| w as f64).collect()
+    widths
+        .into_iter()
+        .zip(longest_texts)
+        .zip(&layout.columns)
+        .map(|((width, longest), column)| ColumnWidth {
+            chars: width as f64,
+            wraps: CellKind::of(column) == CellKind::Text && longest >= width,
+        })
+        .collect()
 }
 
 struct SheetWriter<'a, S> {
@@ -607,7 +638,7 @@ fn write_value(
         (Value::Number(n), _) | (Value::Dual(n, _), CellKind::Number) => {
             worksheet.number(row, col, *n, style.data)
         }
-        (Value::Text(s) | Value::Dual(_, s), _) => worksheet.string(row, col, s, None),
+        (Value::Text(s) | Value::Dual(_, s), _) => worksheet.string(row, col, s, style.text),
     };
     written.map_err(|e| {
         e.context(format!(

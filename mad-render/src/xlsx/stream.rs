@@ -560,21 +560,24 @@ fn styles_xml(formats: &[CellFormat]) -> String {
             ("applyFont", font != 0),
             ("applyFill", fill != 0),
             ("applyBorder", border != 0),
-            ("applyAlignment", f.align_right || f.indent > 0),
+            ("applyAlignment", f.align_right || f.indent > 0 || f.wrap),
         ] {
             if on {
                 let _ = write!(xfs, r#" {flag}="1""#);
             }
         }
-        if f.align_right || f.indent > 0 {
+        if f.align_right || f.indent > 0 || f.wrap {
             xfs.push_str("><alignment");
             if f.align_right {
                 xfs.push_str(r#" horizontal="right""#);
-            } else {
+            } else if f.indent > 0 {
                 xfs.push_str(r#" horizontal="left""#);
             }
             if f.indent > 0 {
                 let _ = write!(xfs, r#" indent="{}""#, f.indent);
+            }
+            if f.wrap {
+                xfs.push_str(r#" wrapText="1""#);
             }
             xfs.push_str("/></xf>");
         } else {
