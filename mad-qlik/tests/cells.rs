@@ -260,12 +260,15 @@ struct SiteStats {
     rows: usize,
 }
 
+/// A site's raw and homogenised temperatures and its days, as the CSV lists them.
+type SiteReadings = (Vec<f64>, Vec<f64>, BTreeSet<String>);
+
 fn stockholm_stats_from_csv() -> BTreeMap<i64, SiteStats> {
     let mut csv = String::new();
     flate2::read::GzDecoder::new(std::fs::File::open(STOCKHOLM_CSV).unwrap())
         .read_to_string(&mut csv)
         .unwrap();
-    let mut sites: BTreeMap<i64, (Vec<f64>, Vec<f64>, BTreeSet<String>)> = BTreeMap::new();
+    let mut sites: BTreeMap<i64, SiteReadings> = BTreeMap::new();
     for line in csv.split("\r\n").skip(1).filter(|l| !l.is_empty()) {
         let cells: Vec<&str> = line.split(',').collect();
         let site = sites.entry(cells[4].parse().unwrap()).or_default();
