@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use mad_core::{DataSource, ErrorKind, FetchRequest, Filter, FilterSet, Query};
-use mad_qlik::engine::{QlikAuth, QlikSource};
+use mad_qlik::engine::{QlikAuth, QlikOptions, QlikSource};
 use mad_qlik_double::{Auth, QlikDouble, SectionAccess, User};
 
 fn regions() -> Query {
@@ -115,6 +115,7 @@ async fn header_authentication_good_bad_and_identities() {
     let auth = QlikAuth::Header {
         header: "X-Mad-User".into(),
         user: "alice".into(),
+        csrf_token: false,
     };
     let mut options = engine.options("superstore", auth);
     options.url = url.clone();
@@ -125,6 +126,7 @@ async fn header_authentication_good_bad_and_identities() {
     options.auth = QlikAuth::Header {
         header: "X-Other-Header".into(),
         user: "alice".into(),
+        csrf_token: false,
     };
     let err = regions_as(&engine.source(options.clone()), None)
         .await
@@ -154,6 +156,7 @@ async fn an_identity_the_proxy_ignores_is_refused_not_served_as_another_user() {
         QlikAuth::Header {
             header: "X-Mad-User".into(),
             user: "alice".into(),
+            csrf_token: false,
         },
     );
     options.url = format!("{}/hdr", engine.url());
@@ -221,6 +224,7 @@ async fn a_blank_identity_is_refused_not_served_as_the_source_user() {
     let auth = QlikAuth::Header {
         header: "X-Mad-User".into(),
         user: "alice".into(),
+        csrf_token: false,
     };
     let mut options = engine.options("superstore", auth);
     options.url = format!("{}/hdr", engine.url());
@@ -315,5 +319,96 @@ async fn an_untrusted_server_certificate_is_refused_unless_told_otherwise() {
     let source = engine.source(engine.options("superstore", QlikAuth::None));
     let table = fetch(&source, &regions(), &filters).await.unwrap();
     assert_eq!(texts(&table, 0), ["East"]);
+    engine.assert_no_violations();
+}
+
+/// A CSRF-protected header proxy on the prefix `hdr` that accepts sockets only from
+/// `https://reports.example`, with alice seeing Central and bob East.
+async fn csrf_protected_header_proxy() -> Engine {
+    let access = SectionAccess::new("Region")
+        .allow("alice", ["Central"])
+        .allow("bob", ["East"]);
+    let auth = Auth::header("X-Mad-User", "DOUBLE")
+        .with_csrf_token("X-Qlik-Session-hdr")
+        .with_allowed_origins(["https://reports.example"]);
+    let builder = QlikDouble::builder()
+        .app(superstore_app().with_section_access(access))
+        .auth(auth)
+        .virtual_proxy("hdr");
+    Engine::start(builder).await
+}
+
+fn header_options(engine: &Engine, csrf_token: bool, origin: Option<&str>) -> QlikOptions {
+    let auth = QlikAuth::Header {
+        header: "X-Mad-User".into(),
+        user: "alice".into(),
+        csrf_token,
+    };
+    let mut options = engine.options("superstore", auth);
+    options.url = format!("{}/hdr", engine.url());
+    options.origin = origin.map(str::to_string);
+    options
+}
+
+#[tokio::test]
+async fn header_authentication_through_a_csrf_protected_proxy() {
+    let engine = csrf_protected_header_proxy().await;
+    let good = engine.source(header_options(
+        &engine,
+        true,
+        Some("https://reports.example"),
+    ));
+    assert_eq!(regions_as(&good, None).await.unwrap(), ["Central"]);
+    assert_eq!(
+        regions_as(&good, Some("bob")).await.unwrap(),
+        ["East"],
+        "each identity has its own proxy session"
+    );
+    assert_eq!(regions_as(&good, None).await.unwrap(), ["Central"]);
+
+    let without_token = engine.source(header_options(
+        &engine,
+        false,
+        Some("https://reports.example"),
+    ));
+    let err = regions_as(&without_token, None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{err}");
+
+    let without_origin = engine.source(header_options(&engine, true, None));
+    let err = regions_as(&without_origin, None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+
+    let other_origin = engine.source(header_options(
+        &engine,
+        true,
+        Some("https://elsewhere.example"),
+    ));
+    let err = regions_as(&other_origin, None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+
+    assert_eq!(engine.double.handshakes_refused(), 3);
+    engine.assert_no_violations();
+}
+
+#[tokio::test]
+async fn an_origin_is_sent_only_when_configured() {
+    let auth =
+        Auth::header("X-Mad-User", "DOUBLE").with_allowed_origins(["https://reports.example"]);
+    let builder = QlikDouble::builder()
+        .app(superstore_app())
+        .auth(auth)
+        .virtual_proxy("hdr");
+    let engine = Engine::start(builder).await;
+
+    let plain = engine.source(header_options(&engine, false, None));
+    let err = regions_as(&plain, None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+
+    let with_origin = engine.source(header_options(
+        &engine,
+        false,
+        Some("https://reports.example"),
+    ));
+    assert_eq!(regions_as(&with_origin, None).await.unwrap().len(), 4);
     engine.assert_no_violations();
 }

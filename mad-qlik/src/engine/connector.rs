@@ -1,6 +1,7 @@
 //! Turning options into engine sessions: the URL, the authentication headers per identity,
 //! the proxy's session cookie and CSRF token, and the app opened on the new socket.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,12 +25,22 @@ const GREETING_WAIT: Duration = Duration::from_secs(5);
 enum Credentials {
     None,
     ApiKey(Secret),
-    Certificate { directory: String, user: String },
-    Header { header: String, user: String },
-    SessionCookie { login: Secret, cookie: String },
+    Certificate {
+        directory: String,
+        user: String,
+    },
+    Header {
+        header: String,
+        user: String,
+        csrf_token: bool,
+    },
+    SessionCookie {
+        login: Secret,
+        cookie: String,
+    },
 }
 
-/// A proxy session: the cookie and the CSRF token that go with it.
+/// A proxy session: the cookies and the CSRF token that go with them.
 struct ProxySession {
     cookie: Secret,
     csrf_token: Secret,
@@ -46,7 +57,9 @@ pub struct Connector {
     tls: Option<Arc<rustls::ClientConfig>>,
     http: Option<reqwest::Client>,
     request_timeout: Duration,
-    proxy_session: tokio::sync::Mutex<Option<ProxySession>>,
+    origin: Option<String>,
+    /// Proxy sessions by identity (empty for the source's own user).
+    proxy_sessions: tokio::sync::Mutex<HashMap<String, ProxySession>>,
     run_tag: String,
     next_label: AtomicU64,
 }
@@ -89,10 +102,15 @@ impl Connector {
                 },
                 Some((cert.clone(), key.clone())),
             ),
-            QlikAuth::Header { header, user } => (
+            QlikAuth::Header {
+                header,
+                user,
+                csrf_token,
+            } => (
                 Credentials::Header {
                     header: header.clone(),
                     user: user.clone(),
+                    csrf_token: *csrf_token,
                 },
                 None,
             ),
@@ -126,11 +144,17 @@ impl Connector {
             _ => None,
         };
         let request_timeout = Duration::from_secs_f64(options.request_timeout);
-        let http = match (&credentials, &tls) {
-            (Credentials::SessionCookie { .. }, tls) => {
-                Some(http_client(tls.clone(), request_timeout)?)
-            }
-            _ => None,
+        let exchanges_token = matches!(
+            credentials,
+            Credentials::SessionCookie { .. }
+                | Credentials::Header {
+                    csrf_token: true,
+                    ..
+                }
+        );
+        let http = match exchanges_token {
+            true => Some(http_client(tls.clone(), request_timeout)?),
+            false => None,
         };
         let since = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -143,7 +167,8 @@ impl Connector {
             tls,
             http,
             request_timeout,
-            proxy_session: tokio::sync::Mutex::new(None),
+            origin: options.origin.clone(),
+            proxy_sessions: tokio::sync::Mutex::new(HashMap::new()),
             run_tag: format!("{:x}{:x}", std::process::id(), since.as_micros()),
             next_label: AtomicU64::new(1),
         })
@@ -179,11 +204,12 @@ impl Connector {
         );
         url.set_path(&path);
 
-        let socket = match self.open_with_proxy_session(&url, &headers).await {
+        let who = identity.unwrap_or_default();
+        let socket = match self.open_with_proxy_session(&url, &headers, who).await {
             Err(err) if err.kind() == ErrorKind::Unauthenticated && self.http.is_some() => {
                 // The proxy session may have expired: log in again once.
-                *self.proxy_session.lock().await = None;
-                self.open_with_proxy_session(&url, &headers).await?
+                self.proxy_sessions.lock().await.remove(who);
+                self.open_with_proxy_session(&url, &headers, who).await?
             }
             other => other?,
         };
@@ -245,19 +271,26 @@ impl Connector {
         }
     }
 
+    /// Opens the socket; where the proxy wants a proxy session, with the cookies and CSRF
+    /// token of `who`'s (exchanged first when there is none yet).
     async fn open_with_proxy_session(
         &self,
         url: &Url,
         headers: &[(String, Secret)],
+        who: &str,
     ) -> Result<super::rpc::Socket> {
         let mut url = url.clone();
         let mut headers = headers.to_vec();
-        if let Credentials::SessionCookie { login, cookie } = &self.credentials {
-            let mut cached = self.proxy_session.lock().await;
-            if cached.is_none() {
-                *cached = Some(self.log_in(login, cookie).await?);
+        if let Some(origin) = &self.origin {
+            headers.push(("Origin".into(), Secret::new(origin.clone())));
+        }
+        if self.http.is_some() {
+            let mut sessions = self.proxy_sessions.lock().await;
+            if !sessions.contains_key(who) {
+                let session = self.log_in(&headers).await?;
+                sessions.insert(who.to_string(), session);
             }
-            if let Some(session) = cached.as_ref() {
+            if let Some(session) = sessions.get(who) {
                 url.query_pairs_mut()
                     .append_pair("qlik-csrf-token", session.csrf_token.expose());
                 headers.push(("Cookie".into(), session.cookie.clone()));
@@ -316,7 +349,7 @@ impl Connector {
                 );
                 Ok(vec![("X-Qlik-User".into(), Secret::new(value))])
             }
-            Credentials::Header { header, user } => {
+            Credentials::Header { header, user, .. } => {
                 let user = identity.unwrap_or(user);
                 if user.is_empty() || !user.is_ascii() || user.chars().any(|c| c.is_control()) {
                     return Err(Error::invalid_config(format!(
@@ -330,9 +363,10 @@ impl Connector {
         }
     }
 
-    /// Exchanges the login for a proxy session cookie and its CSRF token
-    /// (`GET <url>/qps/csrftoken`).
-    async fn log_in(&self, login: &Secret, cookie_name: &str) -> Result<ProxySession> {
+    /// Exchanges a credential for a proxy session cookie and its CSRF token
+    /// (`GET <url>/qps/csrftoken`): the bearer login of session-cookie authentication, or the
+    /// user header (`headers`, the socket's own) of a header proxy.
+    async fn log_in(&self, headers: &[(String, Secret)]) -> Result<ProxySession> {
         let http = self
             .http
             .as_ref()
@@ -347,9 +381,20 @@ impl Connector {
             .map_err(|_| Error::internal("cannot turn the engine url into an HTTP url"))?;
         let path = format!("{}/qps/csrftoken", url.path().trim_end_matches('/'));
         url.set_path(&path);
-        let response = http
-            .get(url.clone())
-            .bearer_auth(login.expose())
+        let mut request = http.get(url.clone());
+        let (cookie_name, check) = match &self.credentials {
+            Credentials::SessionCookie { login, cookie } => {
+                request = request.bearer_auth(login.expose());
+                (Some(cookie.as_str()), "check the JWT")
+            }
+            _ => {
+                for (name, value) in headers.iter().filter(|(n, _)| n != "Origin") {
+                    request = request.header(name.as_str(), value.expose());
+                }
+                (None, "check the user and the header name")
+            }
+        };
+        let response = request
             .send()
             .await
             .map_err(|e| login_failed(&url, &e, self.request_timeout))?;
@@ -357,7 +402,7 @@ impl Connector {
         if status == 401 || status == 403 {
             return Err(Error::new(
                 ErrorKind::Unauthenticated,
-                format!("the proxy refused the login at {url} (HTTP {status}); check the JWT"),
+                format!("the proxy refused the login at {url} (HTTP {status}); {check}"),
             )
             .with_backend(BACKEND));
         }
@@ -373,26 +418,30 @@ impl Connector {
             .get("qlik-csrf-token")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let cookie = headers
+        let pairs: Vec<String> = headers
             .get_all("set-cookie")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .filter_map(|v| v.split(';').next())
-            .find(|pair| {
+            .map(|pair| pair.trim().to_string())
+            .filter(|pair| {
                 pair.split_once('=')
-                    .is_some_and(|(n, _)| n.trim() == cookie_name)
+                    .is_some_and(|(n, _)| cookie_name.is_none_or(|wanted| n.trim() == wanted))
             })
-            .map(|pair| pair.trim().to_string());
-        match (cookie, csrf_token) {
-            (Some(cookie), Some(token)) => Ok(ProxySession {
-                cookie: Secret::new(cookie),
+            .collect();
+        match (pairs.is_empty(), csrf_token) {
+            (false, Some(token)) => Ok(ProxySession {
+                cookie: Secret::new(pairs.join("; ")),
                 csrf_token: Secret::new(token),
             }),
             _ => Err(Error::new(
                 ErrorKind::DataSource,
                 format!(
-                    "the proxy's token endpoint {url} did not return the {cookie_name} cookie and \
-                     the qlik-csrf-token header"
+                    "the proxy's token endpoint {url} did not return {} and the qlik-csrf-token \
+                     header",
+                    cookie_name.map_or("a session cookie".to_string(), |n| format!(
+                        "the {n} cookie"
+                    ))
                 ),
             )
             .with_backend(BACKEND)),

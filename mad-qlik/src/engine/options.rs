@@ -53,6 +53,10 @@ pub struct QlikOptions {
     /// Accept any server certificate; for tests against throwaway servers only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub accept_invalid_certs_dangerous: bool,
+    /// The `Origin` header the sockets send (`https://host[:port]`), for proxies that accept
+    /// WebSockets only from the hosts on their allow-list. None by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 fn default_max_sessions() -> usize {
@@ -89,8 +93,15 @@ pub enum QlikAuth {
         user_id: String,
     },
     /// Client-managed, through a header-authentication virtual proxy: the header `header`
-    /// carries the user id.
-    Header { header: String, user: String },
+    /// carries the user id. With `csrf_token`, for CSRF-protected proxies, each identity
+    /// first gets a proxy session at `GET <url>/qps/csrftoken` (sending the header), and its
+    /// sockets send the session's cookies and `?qlik-csrf-token=` besides the header.
+    Header {
+        header: String,
+        user: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        csrf_token: bool,
+    },
     /// Client-managed, through a proxy that issues a session cookie and CSRF token for a
     /// bearer login (a signed JWT): `GET <url>/qps/csrftoken` with the login, then the socket
     /// with the cookie and `?qlik-csrf-token=`, and no Authorization header.
@@ -165,6 +176,7 @@ impl QlikOptions {
             retries: default_retries(),
             ca_file: None,
             accept_invalid_certs_dangerous: false,
+            origin: None,
         }
     }
 
@@ -197,8 +209,11 @@ impl QlikOptions {
         if !(self.request_timeout.is_finite() && self.request_timeout > 0.0) {
             return invalid("request_timeout must be a positive number of seconds".into());
         }
+        if let Some(origin) = &self.origin {
+            check_origin(origin)?;
+        }
         match &self.auth {
-            QlikAuth::Header { header, user } => {
+            QlikAuth::Header { header, user, .. } => {
                 if RESERVED_HEADERS.contains(&header.to_ascii_lowercase().as_str()) {
                     return invalid(format!(
                         "{header} is reserved by the Qlik proxy; use the header name configured \
@@ -222,6 +237,22 @@ impl QlikOptions {
         }
         Ok(())
     }
+}
+
+/// An origin is a scheme and a host, with a port at most: what a browser sends.
+fn check_origin(origin: &str) -> Result<()> {
+    let parsed = reqwest::Url::parse(origin).ok();
+    let serialized = parsed
+        .as_ref()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
+        .map(|url| url.origin().ascii_serialization());
+    if serialized.as_deref() == Some(origin.trim_end_matches('/')) {
+        return Ok(());
+    }
+    Err(Error::invalid_config(format!(
+        "the origin '{origin}' must be a scheme and a host such as https://reports.example.com          (a port is allowed, a path is not)"
+    ))
+    .with_backend(BACKEND))
 }
 
 #[cfg(test)]
@@ -257,6 +288,20 @@ mod tests {
         let err = options.validate().unwrap_err();
         assert_eq!(err.kind(), mad_core::ErrorKind::Unsupported);
         assert!(err.to_string().contains("header"), "{err}");
+    }
+
+    #[test]
+    fn an_origin_is_a_scheme_and_a_host() {
+        let mut options = QlikOptions::new("wss://h", "a");
+        for good in ["https://reports.example.com", "http://localhost:8080"] {
+            options.origin = Some(good.into());
+            options.validate().unwrap();
+        }
+        for bad in ["reports.example.com", "https://h/path", "ftp://h", ""] {
+            options.origin = Some(bad.into());
+            let err = options.validate().unwrap_err();
+            assert!(err.to_string().contains("origin"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -58,8 +58,17 @@ pub enum Auth {
     /// TLS) plus the `X-Qlik-User: UserDirectory=…; UserId=…` header naming the user.
     ClientCertificate,
     /// A header-authentication virtual proxy: the header `header` carries the user id, the
-    /// directory is fixed.
-    Header { header: String, directory: String },
+    /// directory is fixed. With `csrf_cookie`, the proxy is CSRF-protected: `GET
+    /// /qps/csrftoken` with the header answers a session cookie of that name and a
+    /// `qlik-csrf-token` header, and the socket must send the same user's cookie and token
+    /// (`?qlik-csrf-token=` or header). With `origins`, the socket's `Origin` header must be
+    /// one of them.
+    Header {
+        header: String,
+        directory: String,
+        csrf_cookie: Option<String>,
+        origins: Vec<String>,
+    },
     /// The session cookie and CSRF token of recent client-managed proxies. `GET /qps/csrftoken`
     /// (or `/api/v1/csrf-token`) with `Authorization: Bearer <login>` answers with a session
     /// cookie and a `qlik-csrf-token` header; the socket must then send that cookie, the token
@@ -83,6 +92,39 @@ impl Auth {
         Auth::Header {
             header: header.into(),
             directory: directory.into(),
+            csrf_cookie: None,
+            origins: Vec::new(),
+        }
+    }
+
+    /// Makes a header proxy CSRF-protected, issuing session cookies named `cookie` (a real
+    /// proxy names them `X-Qlik-Session-<prefix>`); other modes are returned unchanged.
+    pub fn with_csrf_token(mut self, cookie: impl Into<String>) -> Self {
+        if let Auth::Header { csrf_cookie, .. } = &mut self {
+            *csrf_cookie = Some(cookie.into());
+        }
+        self
+    }
+
+    /// Makes a header proxy accept sockets only from these origins (`https://host[:port]`);
+    /// other modes are returned unchanged.
+    pub fn with_allowed_origins<I, S>(mut self, allowed: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        if let Auth::Header { origins, .. } = &mut self {
+            origins.extend(allowed.into_iter().map(Into::into));
+        }
+        self
+    }
+
+    /// The name of the session cookie the token endpoint issues, if it issues any.
+    pub(crate) fn session_cookie_name(&self) -> Option<&str> {
+        match self {
+            Auth::SessionCookie { cookie, .. } => Some(cookie),
+            Auth::Header { csrf_cookie, .. } => csrf_cookie.as_deref(),
+            _ => None,
         }
     }
 
@@ -179,20 +221,25 @@ pub(crate) fn check_handshake(
                 )
             })
         }
-        Auth::Header { header, directory } => {
-            let value = head
-                .header(header)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| {
-                    refuse(
-                        401,
-                        format!("the virtual proxy expects the user in the {header} header"),
-                    )
-                })?;
-            if !value.is_ascii() {
-                return Err(refuse(403, format!("the {header} header must be US-ASCII")));
+        Auth::Header {
+            header,
+            directory,
+            csrf_cookie,
+            origins,
+        } => {
+            check_origin(head, origins)?;
+            let user = header_user(head, header, directory)?;
+            let Some(cookie) = csrf_cookie else {
+                return Ok(user);
+            };
+            let session = proxy_session(head, cookie, find_session)?;
+            if session.user != user {
+                return Err(refuse(
+                    403,
+                    "Cross-Site WebSocket Hijacking: the session cookie belongs to another user",
+                ));
             }
-            Ok(User::new(directory.clone(), value))
+            Ok(user)
         }
         Auth::SessionCookie { cookie, .. } => {
             if head.header("authorization").is_some() {
@@ -201,36 +248,88 @@ pub(crate) fn check_handshake(
                     "Cross-Site WebSocket Hijacking: the socket must not send an Authorization header; use the session cookie",
                 ));
             }
-            let id = head.cookie(cookie).ok_or_else(|| {
-                refuse(
-                    401,
-                    format!("no {cookie} session cookie; get one from /qps/csrftoken"),
-                )
-            })?;
-            let session =
-                find_session(id).ok_or_else(|| refuse(401, "the session cookie is not valid"))?;
-            let token = head
-                .query_param("qlik-csrf-token")
-                .or_else(|| head.header("qlik-csrf-token"))
-                .ok_or_else(|| {
-                    refuse(
-                        403,
-                        "Cross-Site WebSocket Hijacking: the qlik-csrf-token is missing",
-                    )
-                })?;
-            if token != session.csrf_token {
-                return Err(refuse(
-                    403,
-                    "Cross-Site WebSocket Hijacking: the qlik-csrf-token does not match the session",
-                ));
-            }
-            Ok(session.user)
+            proxy_session(head, cookie, find_session).map(|session| session.user)
         }
+    }
+}
+
+/// The user a header proxy reads from `header`, in its fixed `directory`.
+fn header_user(head: &RequestHead, header: &str, directory: &str) -> Result<User, Refusal> {
+    let value = head
+        .header(header)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            refuse(
+                401,
+                format!("the virtual proxy expects the user in the {header} header"),
+            )
+        })?;
+    if !value.is_ascii() {
+        return Err(refuse(403, format!("the {header} header must be US-ASCII")));
+    }
+    Ok(User::new(directory, value))
+}
+
+/// The proxy session of the socket's `cookie`, whose CSRF token the socket must send.
+fn proxy_session(
+    head: &RequestHead,
+    cookie: &str,
+    find_session: impl Fn(&str) -> Option<ProxySession>,
+) -> Result<ProxySession, Refusal> {
+    let id = head.cookie(cookie).ok_or_else(|| {
+        refuse(
+            401,
+            format!("no {cookie} session cookie; get one from /qps/csrftoken"),
+        )
+    })?;
+    let session = find_session(id).ok_or_else(|| refuse(401, "the session cookie is not valid"))?;
+    let token = head
+        .query_param("qlik-csrf-token")
+        .or_else(|| head.header("qlik-csrf-token"))
+        .ok_or_else(|| {
+            refuse(
+                403,
+                "Cross-Site WebSocket Hijacking: the qlik-csrf-token is missing",
+            )
+        })?;
+    if token != session.csrf_token {
+        return Err(refuse(
+            403,
+            "Cross-Site WebSocket Hijacking: the qlik-csrf-token does not match the session",
+        ));
+    }
+    Ok(session)
+}
+
+/// With an allow-list, the socket's `Origin` must be on it.
+fn check_origin(head: &RequestHead, origins: &[String]) -> Result<(), Refusal> {
+    if origins.is_empty() {
+        return Ok(());
+    }
+    match head.header("origin") {
+        Some(origin) if origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) => Ok(()),
+        Some(_) => Err(refuse(
+            403,
+            "Cross-Site WebSocket Hijacking: the Origin is not on the proxy's allow-list",
+        )),
+        None => Err(refuse(
+            403,
+            "Cross-Site WebSocket Hijacking: the socket sent no Origin header",
+        )),
     }
 }
 
 /// Checks the credential sent to the token endpoint of session-cookie authentication.
 pub(crate) fn check_login(auth: &Auth, head: &RequestHead) -> Result<User, Refusal> {
+    if let Auth::Header {
+        header,
+        directory,
+        csrf_cookie: Some(_),
+        ..
+    } = auth
+    {
+        return header_user(head, header, directory);
+    }
     let Auth::SessionCookie { logins, .. } = auth else {
         return Err(refuse(404, "this engine does not issue session cookies"));
     };

@@ -446,9 +446,7 @@ impl DocState {
             Value::Text(s) => (s.to_string(), f64::NAN),
             Value::Dual(n, s) => (s.to_string(), *n),
             Value::Number(n) => match format {
-                Some(f) if !f.code.is_empty() => {
-                    (mad_core::format::format_number(*n, f, self.locale()), *n)
-                }
+                Some(f) if !f.code.is_empty() => (self.format_number(*n, f), *n),
                 _ => (general_number(*n), *n),
             },
         };
@@ -490,10 +488,15 @@ impl DocState {
             decimal,
             thousands,
         };
+        self.format_number(n, &code)
+    }
+
+    /// `n` in `format`, with the separators the format writes rather than the app's locale's.
+    fn format_number(&self, n: f64, format: &NumberFormat) -> String {
         let mut locale = self.locale().clone();
-        locale.decimal = decimal.unwrap_or(locale.decimal);
-        locale.thousands = thousands.unwrap_or(locale.thousands);
-        mad_core::format::format_number(n, &code, &locale)
+        locale.decimal = format.decimal.unwrap_or(locale.decimal);
+        locale.thousands = format.thousands.unwrap_or(locale.thousands);
+        mad_core::format::format_number(n, format, &locale)
     }
 
     /// The field's tags, as the engine derives them from its values.
@@ -521,21 +524,20 @@ impl DocState {
         }
     }
 
+    /// The field's `FieldAttributes`: its format code with the separators written in it.
     fn field_num_format(&self, col: usize) -> Json {
         let field = &self.base.fields()[col];
-        let code = field.format.as_ref().map(|f| f.code.as_str()).unwrap_or("");
-        match field.kind {
-            FieldKind::Date => {
-                json!({"qType": "D", "qnDec": 0, "qUseThou": 0, "qFmt": code, "qDec": ".", "qThou": ","})
-            }
-            FieldKind::Timestamp => {
-                json!({"qType": "TS", "qnDec": 0, "qUseThou": 0, "qFmt": code, "qDec": ".", "qThou": ","})
-            }
-            _ if !code.is_empty() => {
-                json!({"qType": "F", "qnDec": 0, "qUseThou": 0, "qFmt": code, "qDec": ".", "qThou": ","})
-            }
-            _ => json!({"qType": "U", "qnDec": 0, "qUseThou": 0}),
-        }
+        let format = field.format.as_ref();
+        let code = format.map(|f| f.code.as_str()).unwrap_or("");
+        let dec = format.and_then(|f| f.decimal).unwrap_or('.').to_string();
+        let thou = format.and_then(|f| f.thousands).unwrap_or(',').to_string();
+        let kind = match field.kind {
+            FieldKind::Date => "D",
+            FieldKind::Timestamp => "TS",
+            _ if !code.is_empty() => "F",
+            _ => return json!({"qType": "U", "qnDec": 0, "qUseThou": 0}),
+        };
+        json!({"qType": kind, "qnDec": 0, "qUseThou": 0, "qFmt": code, "qDec": dec, "qThou": thou})
     }
 
     pub fn is_numeric(&self, col: usize) -> bool {

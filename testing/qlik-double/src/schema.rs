@@ -174,12 +174,18 @@ impl ProtocolSchema {
                 let Some(known) = resolved["properties"].as_object() else {
                     return Ok(());
                 };
+                let extensible = self.type_name(schema).is_some_and(allows_custom_members);
                 for (key, member) in members {
                     let member_path = format!("{path}.{key}");
                     if let Some(member_schema) = known.get(key) {
                         self.check_value(member_schema, member, &member_path, depth + 1)?;
-                    } else if let Some(def) = self.definition_type(key) {
-                        self.check_value(def, member, &member_path, depth + 1)?;
+                    } else if extensible {
+                        self.check_custom(key, member, &member_path, depth + 1)?;
+                    } else {
+                        return Err(format!(
+                            "{member_path} is not a member of {}",
+                            self.describe(schema)
+                        ));
                     }
                 }
                 Ok(())
@@ -188,11 +194,64 @@ impl ProtocolSchema {
         }
     }
 
-    /// The type of an undeclared `q…Def` property, which the engine recognises by its name
-    /// wherever it appears in generic properties (`qHyperCubeDef` is a `HyperCubeDef`).
-    fn definition_type(&self, key: &str) -> Option<&Json> {
-        let name = key.strip_prefix('q').filter(|n| n.ends_with("Def"))?;
-        self.types.get(name)
+    /// A member the client added to a properties object. The engine reads the definitions it
+    /// knows by name (`qHyperCubeDef`, `qStringExpression`, ...) wherever they appear in such a
+    /// member; everything else in it is the client's own data.
+    fn check_custom(
+        &self,
+        key: &str,
+        value: &Json,
+        path: &str,
+        depth: usize,
+    ) -> std::result::Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Ok(());
+        }
+        let expression = matches!(key, "qStringExpression" | "qValueExpression");
+        if expression && value.is_string() {
+            // The engine also takes an expression's short form, the bare string.
+            return Ok(());
+        }
+        if let Some(def) = self.dynamic_type(key) {
+            return self.check_value(def, value, path, depth);
+        }
+        match value {
+            Json::Object(members) => members
+                .iter()
+                .try_for_each(|(k, v)| self.check_custom(k, v, &format!("{path}.{k}"), depth + 1)),
+            Json::Array(items) => items.iter().enumerate().try_for_each(|(i, v)| {
+                self.check_custom("", v, &format!("{path}[{i}]"), depth + 1)
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The type of a member the engine recognises by its name inside custom properties: the
+    /// named members of `GenericObjectProperties` and any `q…Def` type (`qHyperCubeDef` is a
+    /// `HyperCubeDef`).
+    fn dynamic_type(&self, key: &str) -> Option<&Json> {
+        let named = self.types.get("GenericObjectProperties")?["additionalProperties"]["anyOf"]
+            .as_array()
+            .and_then(|members| members.iter().find(|m| m["name"] == key))
+            .map(|m| &m["schema"]);
+        named.or_else(|| {
+            let name = key.strip_prefix('q').filter(|n| n.ends_with("Def"))?;
+            self.types.get(name)
+        })
+    }
+
+    /// The name of the type `schema` refers to, when it is a reference.
+    fn type_name<'a>(&self, schema: &'a Json) -> Option<&'a str> {
+        schema["$ref"]
+            .as_str()?
+            .strip_prefix("#/components/schemas/")
+    }
+
+    fn describe(&self, schema: &Json) -> String {
+        match self.type_name(schema) {
+            Some(name) => name.to_string(),
+            None => "its structure".to_string(),
+        }
     }
 
     /// Follows `$ref` to the named type; a schema without one is returned as it is.
@@ -212,6 +271,20 @@ impl ProtocolSchema {
         }
         current
     }
+}
+
+/// The properties objects that take members of the client's own besides the schema's, at
+/// their top level only.
+fn allows_custom_members(type_name: &str) -> bool {
+    matches!(
+        type_name,
+        "GenericObjectProperties"
+            | "GenericDimensionProperties"
+            | "GenericMeasureProperties"
+            | "GenericVariableProperties"
+            | "GenericBookmarkProperties"
+            | "NxAppProperties"
+    )
 }
 
 fn params_of(method: &Json) -> Vec<ParamSpec> {
@@ -349,5 +422,53 @@ mod tests {
             s.check_params("Doc", "CreateSessionObject", Some(&prop))
                 .is_err()
         );
+    }
+
+    fn create(properties: Json) -> std::result::Result<Vec<Option<Json>>, String> {
+        schema().check_params("Doc", "CreateSessionObject", Some(&json!([properties])))
+    }
+
+    #[test]
+    fn misspelled_members_of_known_structures_are_violations() {
+        let dimension = |sort: Json| {
+            json!({
+                "qInfo": {"qType": "t"},
+                "qHyperCubeDef": {"qDimensions": [{"qDef": {
+                    "qFieldDefs": ["Region"],
+                    "qSortCriterias": [sort]
+                }}]}
+            })
+        };
+        create(dimension(json!({"qSortByLoadOrder": 1}))).unwrap();
+        let err = create(dimension(json!({"qSortByLoadOrdr": 1}))).unwrap_err();
+        assert!(err.contains("qSortByLoadOrdr"), "{err}");
+        assert!(err.contains("SortCriteria"), "{err}");
+
+        let err = create(json!({"qInfo": {"qType": "t", "qTitle": "x"}})).unwrap_err();
+        assert!(err.contains("qInfo.qTitle"), "{err}");
+        let err =
+            create(json!({"qInfo": {"qType": "t"}, "qHyperCubeDef": {"qMod": "S"}})).unwrap_err();
+        assert!(err.contains("qHyperCubeDef.qMod"), "{err}");
+    }
+
+    #[test]
+    fn custom_members_only_at_the_top_of_properties() {
+        let custom = json!({
+            "qInfo": {"qType": "t"},
+            "title": "Sales",
+            "settings": {"color": "red", "qHyperCubeDef": {"qMode": "S"}},
+            "qStringExpression": {"qExpr": "=1"},
+            "subtitle": {"qStringExpression": "='x'"}
+        });
+        create(custom).unwrap();
+        let nested = json!({
+            "qInfo": {"qType": "t"},
+            "settings": {"chart": {"qHyperCubeDef": {"qMode": "Q"}}}
+        });
+        let err = create(nested).unwrap_err();
+        assert!(err.contains("settings.chart.qHyperCubeDef.qMode"), "{err}");
+        let inside = json!({"qInfo": {"qType": "t"}, "qHyperCubeDef": {"title": "Sales"}});
+        let err = create(inside).unwrap_err();
+        assert!(err.contains("qHyperCubeDef.title"), "{err}");
     }
 }

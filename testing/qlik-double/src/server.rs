@@ -602,7 +602,7 @@ async fn issue_proxy_session(
         Ok(user) => user,
         Err(refusal) => return http::respond(stream, refusal.status, &[], &refusal.reason).await,
     };
-    let Auth::SessionCookie { cookie, .. } = &shared.auth else {
+    let Some(cookie) = shared.auth.session_cookie_name() else {
         return http::respond(stream, 404, &[], "no session cookies here").await;
     };
     let session_id = random_id();

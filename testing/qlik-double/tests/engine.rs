@@ -236,6 +236,20 @@ async fn engine_errors_have_the_engine_codes_and_violations_are_recorded() {
         violations[2]
     );
 
+    let misspelled = json!([{
+        "qInfo": {"qType": "t"},
+        "qHyperCubeDef": {"qDimensions": [{"qDef": {
+            "qFieldDefs": ["Region"],
+            "qSortCriterias": [{"qSortByLoadOrdr": 1}]
+        }}]}
+    }]);
+    let refused = client.call(doc, "CreateSessionObject", misspelled).await;
+    assert_eq!(refused["error"]["code"], -32602);
+    let violations = double.violations();
+    let last = violations.last().unwrap();
+    assert_eq!(last.method, "Doc.CreateSessionObject");
+    assert!(last.reason.contains("qSortByLoadOrdr"), "{last:?}");
+
     let object = client.ok(doc, "GetObject", json!(["no-such-object"])).await;
     assert_eq!(object["qReturn"], json!({"qType": null, "qHandle": null}));
     let strict = QlikDouble::builder()
