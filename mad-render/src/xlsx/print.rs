@@ -33,8 +33,9 @@ impl PrintSetup {
     /// The print settings of `job`'s report; `title` is the report's filled title.
     pub(super) fn new(job: &RenderJob<'_>, title: &str) -> Result<PrintSetup> {
         let page = &job.report.page;
-        let placeholders = band_placeholders(job, title);
         let footer = crate::pdf::report_footer(job);
+        let placeholders =
+            band_placeholders(job, title, [job.report.header.as_ref(), Some(&footer)])?;
         Ok(PrintSetup {
             paper_size: paper_size(page.size),
             landscape: page.orientation == Orientation::Landscape,
@@ -66,19 +67,36 @@ fn paper_size(size: PageSize) -> u8 {
     }
 }
 
-/// The job's placeholders with `{title}`, `{filters}`, `{page}` and `{pages}`, every value
-/// escaped for a header, and the page numbers as Excel's codes.
-fn band_placeholders(job: &RenderJob<'_>, title: &str) -> Placeholders {
+/// The placeholders `bands` use, from the job's and `{title}`, `{filters}`, `{page}` and
+/// `{pages}`, every value escaped for a header, and the page numbers as Excel's codes. Only
+/// the names the bands hold are looked up: a burst renders many small workbooks.
+fn band_placeholders<'a>(
+    job: &RenderJob<'_>,
+    title: &str,
+    bands: impl IntoIterator<Item = Option<&'a PageBand>>,
+) -> Result<Placeholders> {
     let mut placeholders = Placeholders::new();
-    for (name, value) in job.placeholders.iter() {
-        placeholders.set(name, escape(value));
+    let parts = bands
+        .into_iter()
+        .flatten()
+        .flat_map(|b| [&b.left, &b.center, &b.right])
+        .flatten();
+    for template in parts {
+        for name in mad_core::placeholder::names_in(template)? {
+            let value = match name {
+                "title" => escape(title),
+                "filters" => escape(&job.filters.to_string()),
+                "page" => "&P".to_string(),
+                "pages" => "&N".to_string(),
+                other => match job.placeholders.get(other) {
+                    Some(value) => escape(value),
+                    None => continue, // named as unknown when the band is filled
+                },
+            };
+            placeholders.set(name, value);
+        }
     }
-    placeholders
-        .set("title", escape(title))
-        .set("filters", escape(&job.filters.to_string()))
-        .set("page", "&P")
-        .set("pages", "&N");
-    placeholders
+    Ok(placeholders)
 }
 
 /// An ampersand starts a code in a header, so a literal one is doubled.
