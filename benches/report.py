@@ -208,16 +208,25 @@ def main():
         out.append(f"| {f['rows_per_s']:,.0f} | {f['peak_mb']:.0f} | {f['before_mb']:.0f} |")
         out.append("")
 
-    big = by("big_pdf") + by("big_xlsx")
+    big = by("big_pdf") + by("big_xlsx") + by("big_xlsx_streaming")
     if big:
         out.append("## Big single reports")
         out.append("")
-        out.append("| Report | Rows | Seconds | Size MB | Peak MB (process) | Target |")
-        out.append("|---|---|---|---|---|---|")
+        out.append("One report of 100,000 rows of the flights table. Growth is the peak resident memory "
+                   "above what the process held just before rendering (the table loaded); the bound "
+                   "the benchmark asserts is the output's size plus 30 MB, so memory does not grow "
+                   "with the rows beyond the document itself.")
+        out.append("")
+        out.append("| Report | Rows | Seconds | Size MB | Growth MB | Bound MB | Peak MB (process) |")
+        out.append("|---|---|---|---|---|---|---|")
         for r in big:
-            name = "PDF, %d pages" % r["pages"] if r["bench"] == "big_pdf" else "XLSX, %d columns" % r["columns"]
-            out.append(f"| {name} | {r['rows']:,} | {r['seconds']:.2f} | {r['size_mb']:.1f} | {r['peak_mb']:.0f} "
-                       f"| under 300 MB: {'met' if r['peak_mb'] < 300 else 'missed'} |")
+            name = {"big_pdf": f"PDF, {r.get('pages', 0):,} pages",
+                    "big_xlsx": f"XLSX with charts (rust_xlsxwriter), {r.get('columns', 0)} columns",
+                    "big_xlsx_streaming": f"XLSX, streaming writer, {r.get('columns', 0)} columns"}[r["bench"]]
+            bound = r["size_mb"] + 30
+            out.append(f"| {name} | {r['rows']:,} | {r['seconds']:.2f} | {r['size_mb']:.1f} "
+                       f"| {r['growth_mb']:.1f} | {bound:.0f}: {'met' if r['growth_mb'] < bound else 'missed'} "
+                       f"| {r['peak_mb']:.0f} |")
         out.append("")
 
     notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "NOTES.md")
