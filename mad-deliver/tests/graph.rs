@@ -613,38 +613,25 @@ fn definitions_name_the_kind_and_refuse_unknown_options() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_recipients_never_share_a_file_in_one_run_or_its_resume() {
     let fixture = Fixture::start();
-    let shared = || {
-        fixture
-            .options()
-            .with_subfolder("shared")
-            .with_if_exists(IfExists::Replace)
+    let channel = |sub: &str, rename: bool| -> Arc<dyn Channel> {
+        let if_exists = if rename {
+            IfExists::Rename
+        } else {
+            IfExists::Replace
+        };
+        fixture.channel(
+            fixture
+                .options()
+                .with_subfolder(sub)
+                .with_if_exists(if_exists),
+        )
     };
-    support::second_recipient_is_refused(fixture.channel(shared()).as_ref()).await;
-    support::second_recipient_is_refused_after_a_resume(
-        fixture.channel(shared()).as_ref(),
-        fixture.channel(shared()).as_ref(),
-    )
-    .await;
-    assert_eq!(
+    support::a_shared_name_is_kept_apart(channel, |sub| {
         fixture
             .double
-            .file("Reports/shared/Same Name.csv")
+            .file(&format!("Reports/{sub}/Same Name.csv"))
             .unwrap()
-            .bytes,
-        b"rows of east\n"
-    );
-
-    // Beside a taken name, each recipient gets a file of its own.
-    let renaming = fixture.channel(
-        fixture
-            .options()
-            .with_subfolder("renamed")
-            .with_if_exists(IfExists::Rename),
-    );
-    for id in ["east", "west"] {
-        renaming
-            .deliver(&support::same_name_delivery(id))
-            .await
-            .unwrap();
-    }
+            .bytes
+    })
+    .await;
 }

@@ -79,6 +79,29 @@ pub async fn second_recipient_is_refused_after_a_resume(
     assert!(err.to_string().contains("recipient 'east'"), "{err}");
 }
 
+/// What a cloud drive promises for one file name two recipients share: replacing, the second
+/// is refused in one run and after a resume, and the first keeps its file; renaming, each gets
+/// a file of its own. `channel(subfolder, rename)` builds a fresh channel with that subfolder
+/// and `if_exists` (`rename`, else `replace`); `stored(subfolder)` reads back the shared file.
+#[allow(dead_code)]
+pub async fn a_shared_name_is_kept_apart(
+    channel: impl Fn(&str, bool) -> Arc<dyn mad_core::Channel>,
+    stored: impl Fn(&str) -> Vec<u8>,
+) {
+    second_recipient_is_refused(channel("shared", false).as_ref()).await;
+    second_recipient_is_refused_after_a_resume(
+        channel("shared", false).as_ref(),
+        channel("shared", false).as_ref(),
+    )
+    .await;
+    assert_eq!(stored("shared"), b"rows of east\n");
+
+    let renaming = channel("renamed", true);
+    for id in ["east", "west"] {
+        renaming.deliver(&same_name_delivery(id)).await.unwrap();
+    }
+}
+
 /// The PDF the tests attach: a header, every byte value, a footer.
 pub fn pdf_bytes() -> Vec<u8> {
     let mut bytes = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
