@@ -816,6 +816,50 @@ fn sections_break_pages_and_every_page_has_its_header_and_footer() {
 }
 
 #[test]
+fn numbers_stand_right_aligned_in_their_columns() {
+    let (table, filters) = south();
+    let table = table.select(&(0..60).collect::<Vec<_>>());
+    let pdf = render(&orders_report(), &table, &filters);
+    // Every number of the table in the columns' format (#,##0.00): its left and right edges.
+    let is_number = |w: &str| {
+        let digits = w.trim_start_matches('-').replace(',', "");
+        let decimals = w.rsplit_once('.').map(|(_, d)| d.len());
+        decimals == Some(2) && digits.parse::<f64>().is_ok()
+    };
+    let page = words(&pdf.path, 1);
+    let header = page
+        .iter()
+        .find(|(w, ..)| w == "Profit")
+        .map(|(_, _, _, _, y_max)| *y_max)
+        .expect("the table header");
+    let numbers: Vec<(f32, f32)> = page
+        .into_iter()
+        .filter(|(w, _, y_min, ..)| *y_min > header && is_number(w))
+        .map(|(_, x_min, _, x_max, _)| (x_min, x_max))
+        .collect();
+    assert!(numbers.len() > 30, "{numbers:?}");
+    // Three number columns (Sales, Quantity, Profit): the right edges fall on three lines,
+    // while the left edges vary with the numbers' widths.
+    let mut rights: Vec<i32> = numbers
+        .iter()
+        .map(|(_, r)| (r * 2.0).round() as i32)
+        .collect();
+    rights.sort_unstable();
+    rights.dedup_by(|a, b| (*a - *b).abs() <= 1);
+    assert_eq!(rights.len(), 3, "right edges (half points): {rights:?}");
+    let mut lefts: Vec<i32> = numbers
+        .iter()
+        .map(|(l, _)| (l * 2.0).round() as i32)
+        .collect();
+    lefts.sort_unstable();
+    lefts.dedup();
+    assert!(
+        lefts.len() > 6,
+        "numbers of different widths start apart: {lefts:?}"
+    );
+}
+
+#[test]
 fn margins_hold_every_word() {
     let (table, filters) = south();
     let table = table.select(&(0..150).collect::<Vec<_>>());
