@@ -146,9 +146,16 @@ fn wrap(text: &str, offset: usize, face: &FontFace, size: f32, max: f32, out: &m
         // The last place to break: where the line would end, its width there, and where the
         // next line would start with the width consumed up to it.
         let mut last_break: Option<(usize, f32, usize, f32)> = None;
+        // A break after a hyphen, slash or comma, taken unless a no-break space follows it.
+        let mut after_mark: Option<(usize, f32, usize, f32)> = None;
         let mut previous: Option<(usize, f32)> = None;
         for (i, c) in paragraph.char_indices() {
             let advance = face.advance(c);
+            if let Some(mark) = after_mark.take()
+                && !glues(c)
+            {
+                last_break = Some(mark);
+            }
             if c == ' ' {
                 last_break = Some((i, width, i + 1, width + advance));
                 previous = Some((i, width));
@@ -179,7 +186,7 @@ fn wrap(text: &str, offset: usize, face: &FontFace, size: f32, max: f32, out: &m
             previous = Some((i, width));
             width += advance;
             if matches!(c, '-' | '/' | ',' | ';') {
-                last_break = Some((i + c.len_utf8(), width, i + c.len_utf8(), width));
+                after_mark = Some((i + c.len_utf8(), width, i + c.len_utf8(), width));
             }
         }
         push_line(
@@ -193,6 +200,14 @@ fn wrap(text: &str, offset: usize, face: &FontFace, size: f32, max: f32, out: &m
         );
         paragraph_start += paragraph.len() + 1;
     }
+}
+
+/// Spaces that hold their neighbours together: no line breaks next to them.
+fn glues(c: char) -> bool {
+    matches!(
+        c,
+        '\u{a0}' | '\u{202f}' | '\u{2007}' | '\u{2060}' | '\u{feff}'
+    )
 }
 
 /// Punctuation that closes what comes before it, so a line should not start with it.
@@ -241,6 +256,17 @@ mod tests {
         out.iter()
             .map(|l| arena.get(l.range.clone()).to_string())
             .collect()
+    }
+
+    #[test]
+    fn no_break_after_a_hyphen_held_to_the_next_word() {
+        // The Superstore names hold no-break spaces: "KT400U2 -\u{a0}Keyboard".
+        let out = lines("KeyTronic KT400U2 -\u{a0}Keyboard\u{a0}- Black", 110.0, 10);
+        assert!(out.iter().all(|l| !l.starts_with('\u{a0}')), "{out:?}");
+        assert!(
+            out.iter().any(|l| l.starts_with("-\u{a0}Keyboard")),
+            "{out:?}"
+        );
     }
 
     #[test]
