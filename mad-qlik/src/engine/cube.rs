@@ -251,6 +251,7 @@ async fn fetch_rows(
     if width == 0 {
         return Ok(());
     }
+    check_width(width)?;
     let height = page_height(width);
     if let Some(first) = cube["qDataPages"].as_array().and_then(|p| p.first())
         && first["qArea"]["qTop"] == 0
@@ -288,6 +289,21 @@ async fn fetch_rows(
         .with_backend(BACKEND));
     }
     Ok(())
+}
+
+/// Pages split a cube by rows only, so a row must fit in one page: at most 10,000 columns.
+fn check_width(width: usize) -> Result<()> {
+    if width <= MAX_CELLS {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "a hypercube of {width} columns: the engine sends at most {MAX_CELLS} cells a page \
+             and pages are split by rows, so a report can have at most {MAX_CELLS} columns"
+        ),
+    )
+    .with_backend(BACKEND))
 }
 
 /// A data page that claims rows but holds none: asking again would get the same answer.
@@ -534,6 +550,10 @@ mod tests {
 
     #[test]
     fn pages_stay_within_ten_thousand_cells() {
+        assert!(check_width(MAX_CELLS).is_ok());
+        let err = check_width(MAX_CELLS + 1).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+        assert!(err.to_string().contains("at most 10000 columns"), "{err}");
         for width in [1, 2, 3, 7, 30, 101, 10_000, 20_000] {
             let h = page_height(width);
             assert!(width * h <= MAX_CELLS || h == 1, "{width}");
