@@ -38,6 +38,45 @@ fn wrong_arguments_are_a_usage_error() {
     assert!(text.contains("unknown command 'frobnicate'"), "{text}");
 }
 
+#[test]
+fn run_help_and_extra_words() {
+    let out = mad(&["run", "--help"]);
+    assert!(out.status.success(), "{:?}", out.status);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("mad run DEFINITIONS TASK"));
+    let out = mad(&["run", "defs.toml", "regional", "extra"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("not also 'extra'"), "{text}");
+}
+
+#[test]
+fn a_summary_file_that_cannot_be_written_stops_the_run_before_it_delivers() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/regional_sales/workspace.toml"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a file"), "not a folder").unwrap();
+    let summary = dir.path().join("a file/summary.json");
+    let output = dir.path().join("out");
+    let out = mad(&[
+        "run",
+        example,
+        "regional",
+        "--output",
+        output.to_str().unwrap(),
+        "--summary",
+        summary.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "the run could not start");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("for ") && text.contains("summary.json"),
+        "{text}"
+    );
+    assert!(!output.exists(), "nothing was delivered");
+}
+
 #[cfg(unix)]
 #[test]
 fn an_argument_that_is_not_utf8_is_a_usage_error_not_a_crash() {

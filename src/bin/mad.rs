@@ -35,6 +35,7 @@ struct RunArgs {
     run_log: Option<PathBuf>,
     summary: Option<PathBuf>,
     resend_interrupted: bool,
+    help: bool,
 }
 
 fn parse_run(args: &[String]) -> Result<RunArgs, String> {
@@ -49,12 +50,19 @@ fn parse_run(args: &[String]) -> Result<RunArgs, String> {
             "--run-log" => parsed.run_log = Some(value("--run-log")?.into()),
             "--summary" => parsed.summary = Some(value("--summary")?.into()),
             "--resend-interrupted" => parsed.resend_interrupted = true,
+            "--help" | "-h" => parsed.help = true,
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             _ => positional.push(arg.clone()),
         }
     }
+    if parsed.help {
+        return Ok(parsed);
+    }
     let [definitions, task] = positional.as_slice() else {
-        return Err("run needs DEFINITIONS and TASK".into());
+        return Err(match positional.get(2) {
+            Some(extra) => format!("run takes DEFINITIONS and TASK, not also '{extra}'"),
+            None => "run needs DEFINITIONS and TASK".into(),
+        });
     };
     // Without a run log nothing of the earlier attempt is known: the same id would deliver
     // everything again instead of resuming.
@@ -91,12 +99,31 @@ async fn run(args: RunArgs) -> mad::Result<bool> {
         ..Default::default()
     };
     let mut engine = Engine::new(options);
-    // Folders for the run log and the summary are made before anything is delivered, so a
-    // mistyped folder cannot fail the command after the reports went out.
+    // Folders for the run log and the summary are made, and the summary file opened, before
+    // anything is delivered, so a mistyped or unwritable path cannot fail the command after
+    // the reports went out.
     for path in [&args.run_log, &args.summary].into_iter().flatten() {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| mad::Error::io(parent.display(), e))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                mad::Error::io(
+                    format!(
+                        "making the folder {} for {}",
+                        parent.display(),
+                        path.display()
+                    ),
+                    e,
+                )
+            })?;
         }
+    }
+    if let Some(path) = &args.summary {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| {
+                mad::Error::io(format!("opening the summary file {}", path.display()), e)
+            })?;
     }
     if let Some(path) = &args.run_log {
         engine = engine.with_run_log(Arc::new(mad::store::SqliteRunLog::open(path)?));
@@ -174,6 +201,10 @@ async fn main() -> ExitCode {
     };
     let outcome = match args.first().map(String::as_str) {
         Some("run") => match parse_run(&args[1..]) {
+            Ok(parsed) if parsed.help => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
             Ok(parsed) => run(parsed).await,
             Err(message) => {
                 eprintln!("mad: {message}\n{USAGE}");
