@@ -339,20 +339,39 @@ async fn every_manager_gets_exactly_their_region() {
     }
 }
 
-/// The example program itself, as the README runs it: built beside this test by
-/// `cargo test --all-targets` (the test command of the README and CI).
+/// The example program itself, as the README runs it, as `cargo test --all-targets` (the
+/// test command of the README and CI) builds it beside this test: `examples/regional_sales`
+/// after `cargo build --example`, else `examples/regional_sales-<hash>`; the newest.
 fn example_program() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let program = dir
-        .join("examples")
-        .join(format!("regional_sales{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        program.exists(),
-        "{} is missing: build the examples first (cargo test --all-targets does)",
-        program.display()
-    );
-    program
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("examples");
+    let name = format!("regional_sales{}", std::env::consts::EXE_SUFFIX);
+    let built = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let hashed = file
+                .strip_prefix("regional_sales-")
+                .and_then(|rest| rest.strip_suffix(std::env::consts::EXE_SUFFIX))
+                .is_some_and(|hash| hash.bytes().all(|b| b.is_ascii_hexdigit()));
+            file == name || hashed
+        })
+        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
+        .max();
+    match built {
+        Some((_, program)) => program,
+        None => panic!(
+            "no regional_sales example in {}: build the examples first (cargo test \
+             --all-targets does)",
+            dir.display()
+        ),
+    }
 }
 
 #[test]
