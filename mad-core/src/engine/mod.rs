@@ -1021,6 +1021,7 @@ fn placeholders_for(
     table: &Table,
 ) -> Placeholders {
     let r = &unit.recipient;
+    let filters = unit.filters.intersect(&report.filters);
     let mut p = Placeholders::new();
     // The run's date and time on the recipient's wall clock; the zone was checked before.
     let local = r.time_zone.as_deref().and_then(|zone| run.local(zone).ok());
@@ -1038,14 +1039,11 @@ fn placeholders_for(
         .set("task.name", &task.name)
         .set("report.name", &report.name)
         .set("rows", table.len().to_string())
-        .set(
-            "filters",
-            unit.filters.intersect(&report.filters).to_string(),
-        );
+        .set("filters", filters.to_string());
     if let Some(b) = &unit.burst {
         p.set("burst", b);
     }
-    for (field, rule) in unit.filters.intersect(&report.filters).rules() {
+    for (field, rule) in filters.rules() {
         if let Some(values) = rule.filter.allowed() {
             p.set(field, values.iter().cloned().collect::<Vec<_>>().join(", "));
         }
